@@ -1,0 +1,71 @@
+// Our own small HTTP interface; adapters (cpprestsdk today) implement it.
+//
+//   class Hello : public HttpHandler {
+//     void Handle(HttpRequest req, Responder respond) override { respond({.status = 200, .body = "hi"}); }
+//   };
+//   auto server = MakeCpprestServer({.host = "127.0.0.1", .port = 8470}, handler);
+//   CLOUDLET_RETURN_IF_ERROR(server->Start());
+//
+// A handler must not block: it either responds at once or keeps the Responder and calls it later
+// from any thread. A Responder must be called exactly once; later calls are ignored.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cloudlet/common/status.h"
+
+namespace cloudlet::api {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;                            // percent-decoded
+  std::map<std::string, std::string> query;    // percent-decoded
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;
+
+  std::string Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::map<std::string, std::string> headers;
+  std::string body;
+};
+
+using Responder = std::function<void(HttpResponse)>;
+
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  virtual void Handle(HttpRequest request, Responder respond) = 0;
+};
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8470;
+  size_t max_body_bytes = 1 << 20;  // larger bodies get 413 before they are read
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  virtual common::Status Start() = 0;
+  // Stops accepting work (new requests get 503), waits up to `drain` for requests in flight to be
+  // answered, then closes the listener.
+  virtual void Stop(std::chrono::milliseconds drain) = 0;
+};
+
+// Thread-safe; `handler` must outlive the server.
+std::unique_ptr<HttpServer> MakeCpprestServer(HttpServerOptions options, HttpHandler& handler);
+
+}  // namespace cloudlet::api

@@ -1,0 +1,75 @@
+// Routes with declared access, authentication, authorisation and request metrics.
+//
+//   Router router(policy, policy, metrics);
+//   router.Add({"GET", "/v1/cloudlets/{id}", Access::Need([](const PathParams& p) {
+//                 return auth::Permission::CloudletRead(); }),
+//               [](RouteContext& ctx, Responder respond) { ... ctx.params.at("id") ... }});
+//
+// Every route states who may call it; there is no default but deny. Thread-safe once routes are
+// added (Add is for start-up only).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloudlet/api/http.h"
+#include "cloudlet/auth/policy.h"
+#include "cloudlet/metering/metrics.h"
+
+namespace cloudlet::api {
+
+using PathParams = std::map<std::string, std::string>;
+
+struct Access {
+  enum class Kind {
+    kPublic,              // anyone (liveness)
+    kLoopbackOrOperator,  // anyone on loopback, else an operator (metrics)
+    kPermission,          // a bearer token with the permission below
+  };
+  Kind kind = Kind::kPermission;
+  std::function<auth::Permission(const PathParams&)> permission;
+
+  static Access Public() { return {Kind::kPublic, nullptr}; }
+  static Access LoopbackOrOperator() { return {Kind::kLoopbackOrOperator, nullptr}; }
+  static Access Need(std::function<auth::Permission(const PathParams&)> p) { return {Kind::kPermission, std::move(p)}; }
+};
+
+struct RouteContext {
+  HttpRequest request;
+  PathParams params;
+  std::optional<auth::Principal> principal;  // set when the request carried a valid token
+};
+
+using RouteHandler = std::function<void(RouteContext& ctx, Responder respond)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;  // "/v1/cloudlets/{id}/heartbeat": {name} matches one non-empty segment
+  Access access;
+  RouteHandler handler;
+};
+
+class Router final : public HttpHandler {
+ public:
+  Router(const auth::Authenticator& authenticator, const auth::Authorizer& authorizer, metering::Metrics& metrics);
+
+  void Add(Route route);
+  void Handle(HttpRequest request, Responder respond) override;
+
+ private:
+  std::optional<PathParams> Match(const Route& route, const std::vector<std::string>& segments) const;
+  common::Status Authorize(const Route& route, RouteContext& ctx) const;
+
+  const auth::Authenticator& authenticator_;
+  const auth::Authorizer& authorizer_;
+  metering::Counter& requests_;
+  metering::Histogram& latency_;
+  std::vector<Route> routes_;
+};
+
+bool IsLoopbackAddress(const std::string& address);
+
+}  // namespace cloudlet::api

@@ -1,0 +1,247 @@
+#include "cloudlet/api/registry_routes.h"
+
+#include <charconv>
+#include <memory>
+
+#include "cloudlet/api/problem.h"
+#include "cloudlet/common/duration.h"
+#include "cloudlet/discovery/cloudlet_json.h"
+
+namespace cloudlet::api {
+
+using common::Result;
+using common::Status;
+using discovery::Health;
+using nlohmann::json;
+
+namespace {
+
+Result<uint64_t> ParseUnsigned(const std::string& text, const std::string& field, uint64_t max) {
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v > max) {
+    return Status::InvalidField(field, "must be a whole number from 0 to " + std::to_string(max));
+  }
+  return v;
+}
+
+Result<double> ParseDouble(const std::string& text, const std::string& field) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+    return Status::InvalidField(field, "must be a number");
+  }
+  return v;
+}
+
+Status ValidateBaseVmFilter(const std::string& v) {
+  const std::string_view hex = v.starts_with("sha256:") ? std::string_view(v).substr(7) : std::string_view(v);
+  bool ok = hex.size() >= 12 && hex.size() <= 64;
+  for (char c : hex) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  return ok ? Status::Ok()
+            : Status::InvalidField("base_vm", "must be a sha256 digest or at least its first 12 lowercase hex digits");
+}
+
+struct ListQuery {
+  discovery::ListFilter filter;
+  std::optional<uint64_t> index;
+  common::Millis wait{0};
+};
+
+Result<ListQuery> ParseListQuery(const std::map<std::string, std::string>& q, const RegistryRoutesOptions& options) {
+  ListQuery out;
+  if (auto it = q.find("state"); it != q.end()) {
+    out.filter.state = discovery::ParseHealth(it->second);
+    if (!out.filter.state) return Status::InvalidField("state", "must be healthy, suspect or expired");
+  }
+  if (auto it = q.find("base_vm"); it != q.end()) {
+    CLOUDLET_RETURN_IF_ERROR(ValidateBaseVmFilter(it->second));
+    out.filter.base_vm = it->second;
+  }
+  if (auto it = q.find("near"); it != q.end()) {
+    const size_t comma = it->second.find(',');
+    if (comma == std::string::npos) return Status::InvalidField("near", "must be lat,lon");
+    auto lat = ParseDouble(it->second.substr(0, comma), "near");
+    auto lon = ParseDouble(it->second.substr(comma + 1), "near");
+    if (!lat.ok()) return lat.status();
+    if (!lon.ok()) return lon.status();
+    common::GeoPoint p{*lat, *lon};
+    if (!common::IsValidGeo(p)) return Status::InvalidField("near", "lat must be in [-90, 90] and lon in [-180, 180]");
+    out.filter.near = p;
+  }
+  if (auto it = q.find("limit"); it != q.end()) {
+    auto limit = ParseUnsigned(it->second, "limit", options.max_list_limit);
+    if (!limit.ok()) return limit.status();
+    if (*limit == 0) return Status::InvalidField("limit", "must be at least 1");
+    out.filter.limit = *limit;
+  }
+  if (auto it = q.find("index"); it != q.end()) {
+    auto index = ParseUnsigned(it->second, "index", UINT64_MAX);
+    if (!index.ok()) return index.status();
+    out.index = *index;
+    out.wait = options.default_wait;
+  }
+  if (auto it = q.find("wait"); it != q.end()) {
+    auto wait = common::ParseDuration(it->second, "wait");
+    if (!wait.ok()) return wait.status();
+    if (*wait > options.max_wait) {
+      return Status::InvalidField("wait", "must be at most " + common::FormatDuration(options.max_wait));
+    }
+    out.wait = *wait;
+  }
+  return out;
+}
+
+HttpResponse ListResponse(const discovery::Registry& registry, const discovery::ListFilter& filter) {
+  const discovery::ListResult result = registry.List(filter);
+  json items = json::array();
+  for (const auto& e : result.entries) {
+    json j = discovery::RecordToJson(e.record);
+    if (e.distance_km) j["distance_km"] = *e.distance_km;
+    items.push_back(std::move(j));
+  }
+  HttpResponse r = JsonResponse(200, {{"index", result.index}, {"cloudlets", std::move(items)}});
+  r.headers["X-Cloudlet-Index"] = std::to_string(result.index);
+  return r;
+}
+
+// One blocking query: answered once, by whichever comes first of a change, the deadline or shutdown.
+struct BlockingQuery {
+  std::atomic<bool> answered{false};
+  std::atomic<common::TimerQueue::TaskId> timer{0};
+  Responder respond;
+  discovery::ListFilter filter;
+};
+
+class RegistryRoutes {
+ public:
+  RegistryRoutes(discovery::RegistryService& service, common::TimerQueue& timers, metering::Metrics& metrics,
+                 RegistryRoutesOptions options)
+      : service_(service), registry_(service.registry()), timers_(timers), options_(options) {
+    metrics.AddGauge("cloudlet_registry_cloudlets", "Registered cloudlets by state", "state", [this] {
+      std::vector<std::pair<std::string, double>> out;
+      for (const auto& [health, n] : registry_.CountByHealth()) out.emplace_back(discovery::HealthName(health), n);
+      return out;
+    });
+    metrics.AddGauge("cloudlet_registry_blocking_queries", "Blocking queries waiting for a change", "kind", [this] {
+      return std::vector<std::pair<std::string, double>>{{"list", static_cast<double>(blocking_.load())}};
+    });
+  }
+
+  void List(RouteContext& ctx, Responder respond) {
+    auto query = ParseListQuery(ctx.request.query, options_);
+    if (!query.ok()) return respond(ProblemFromStatus(query.status()));
+    if (!query->index || registry_.index() > *query->index || query->wait.count() == 0) {
+      return respond(ListResponse(registry_, query->filter));
+    }
+    if (blocking_.fetch_add(1) >= options_.max_blocking_queries) {
+      blocking_.fetch_sub(1);
+      return respond(Problem(503, "too many blocking queries are waiting; retry later"));
+    }
+    auto bq = std::make_shared<BlockingQuery>();
+    bq->respond = std::move(respond);
+    bq->filter = std::move(query->filter);
+    auto answer = [this, bq] {
+      if (bq->answered.exchange(true)) return;
+      blocking_.fetch_sub(1);
+      if (auto t = bq->timer.load()) timers_.Cancel(t);
+      bq->respond(ListResponse(registry_, bq->filter));
+    };
+    // The registry fires the watch on the thread that changed it; the answer is built on ours.
+    const auto watch = registry_.Watch(*query->index, [this, answer] { timers_.Post(answer); });
+    bq->timer = timers_.RunAfter(query->wait, [this, watch, answer] {
+      registry_.CancelWatch(watch);
+      answer();
+    });
+  }
+
+  void Get(RouteContext& ctx, Responder respond) {
+    const std::string& id = ctx.params.at("id");
+    if (Status s = discovery::ValidateCloudletId(id); !s.ok()) return respond(ProblemFromStatus(s));
+    const uint64_t index = registry_.index();
+    auto record = registry_.Get(id);
+    if (!record.ok()) return respond(ProblemFromStatus(record.status()));
+    HttpResponse r = JsonResponse(200, discovery::RecordToJson(*record));
+    r.headers["X-Cloudlet-Index"] = std::to_string(index);
+    respond(std::move(r));
+  }
+
+  void Put(RouteContext& ctx, Responder respond) {
+    const std::string id = ctx.params.at("id");
+    auto descriptor = discovery::ParseDescriptorJson(ctx.request.body, id);
+    if (!descriptor.ok()) return respond(ProblemFromStatus(descriptor.status()));
+    service_.Register(std::move(*descriptor), [this, id, respond](Result<discovery::PutOutcome> outcome) {
+      if (!outcome.ok()) return respond(ProblemFromStatus(outcome.status()));
+      auto record = registry_.Get(id);
+      if (!record.ok()) return respond(ProblemFromStatus(record.status()));  // deregistered meanwhile
+      const bool created = *outcome == discovery::PutOutcome::kCreated;
+      HttpResponse r = JsonResponse(created ? 201 : 200, discovery::RecordToJson(*record));
+      if (created) r.headers["Location"] = "/v1/cloudlets/" + id;
+      respond(std::move(r));
+    });
+  }
+
+  void Heartbeat(RouteContext& ctx, Responder respond) {
+    const std::string& id = ctx.params.at("id");
+    if (Status s = discovery::ValidateCloudletId(id); !s.ok()) return respond(ProblemFromStatus(s));
+    auto hb = discovery::ParseHeartbeatJson(ctx.request.body);
+    if (!hb.ok()) return respond(ProblemFromStatus(hb.status()));
+    if (Status s = service_.Heartbeat(id, *hb); !s.ok()) return respond(ProblemFromStatus(s));
+    auto record = registry_.Get(id);
+    if (!record.ok()) return respond(ProblemFromStatus(record.status()));
+    const auto& o = registry_.options();
+    respond(JsonResponse(200, {{"id", id},
+                               {"state", discovery::HealthName(record->health)},
+                               {"index", record->modify_index},
+                               {"heartbeat_interval_ms", o.heartbeat_interval.count()},
+                               {"heartbeat_ttl_ms", o.heartbeat_ttl.count()}}));
+  }
+
+  void Delete(RouteContext& ctx, Responder respond) {
+    const std::string& id = ctx.params.at("id");
+    if (Status s = discovery::ValidateCloudletId(id); !s.ok()) return respond(ProblemFromStatus(s));
+    service_.Deregister(id, [respond](Status s) {
+      if (!s.ok()) return respond(ProblemFromStatus(s));
+      HttpResponse r;
+      r.status = 204;
+      r.content_type.clear();
+      respond(std::move(r));
+    });
+  }
+
+ private:
+  discovery::RegistryService& service_;
+  discovery::Registry& registry_;
+  common::TimerQueue& timers_;
+  const RegistryRoutesOptions options_;
+  std::atomic<size_t> blocking_{0};
+};
+
+}  // namespace
+
+void AddRegistryRoutes(Router& router, discovery::RegistryService& service, common::TimerQueue& timers,
+                       metering::Metrics& metrics, RegistryRoutesOptions options) {
+  // Lives as long as the process's router; routes hold a shared reference.
+  auto routes = std::make_shared<RegistryRoutes>(service, timers, metrics, options);
+  auto read = Access::Need([](const PathParams&) { return auth::Permission::CloudletRead(); });
+  auto write = Access::Need([](const PathParams& p) { return auth::Permission::CloudletWrite(p.at("id")); });
+  auto bind = [routes](void (RegistryRoutes::*fn)(RouteContext&, Responder)) {
+    return [routes, fn](RouteContext& ctx, Responder respond) { ((*routes).*fn)(ctx, std::move(respond)); };
+  };
+  router.Add({"GET", "/healthz", Access::Public(), [](RouteContext&, Responder respond) {
+                respond(JsonResponse(200, {{"status", "ok"}}));
+              }});
+  router.Add({"GET", "/metrics", Access::LoopbackOrOperator(), [&metrics](RouteContext&, Responder respond) {
+                HttpResponse r;
+                r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                r.body = metrics.Render();
+                respond(std::move(r));
+              }});
+  router.Add({"GET", "/v1/cloudlets", read, bind(&RegistryRoutes::List)});
+  router.Add({"GET", "/v1/cloudlets/{id}", read, bind(&RegistryRoutes::Get)});
+  router.Add({"PUT", "/v1/cloudlets/{id}", write, bind(&RegistryRoutes::Put)});
+  router.Add({"DELETE", "/v1/cloudlets/{id}", write, bind(&RegistryRoutes::Delete)});
+  router.Add({"POST", "/v1/cloudlets/{id}/heartbeat", write, bind(&RegistryRoutes::Heartbeat)});
+}
+
+}  // namespace cloudlet::api

@@ -1,0 +1,211 @@
+// cloudlet: the command-line client. Parses flags, calls the registry's REST API, prints tables or
+// JSON. Exit codes: 0 ok, 1 runtime failure (unreachable registry, error answer), 2 bad usage.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cloudlet/api/http_client.h"
+#include "cloudlet/common/duration.h"
+#include "table.h"
+
+namespace {
+
+using nlohmann::json;
+using namespace cloudlet;
+
+struct Options {
+  std::string registry;
+  std::string token;
+  std::string token_file;
+  std::string timeout = "10s";
+  bool json_output = false;
+};
+
+constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  char buf[4];
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+class RegistryClient {
+ public:
+  explicit RegistryClient(const Options& o) : options_(o), http_(api::MakeHttpClient()) {
+    base_ = !o.registry.empty() ? o.registry : EnvOr("CLOUDLET_REGISTRY", "http://127.0.0.1:8470");
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+    token_ = o.token.empty() ? EnvOr("CLOUDLET_TOKEN", "") : o.token;
+    std::string token_file = o.token_file.empty() ? EnvOr("CLOUDLET_TOKEN_FILE", "") : o.token_file;
+    if (token_.empty() && !token_file.empty()) {
+      std::ifstream in(token_file);
+      if (!in) throw UsageError("cannot read token file " + token_file);
+      std::getline(in, token_);
+    }
+    if (token_.empty()) {
+      throw UsageError("no token: pass --token, --token-file, or set CLOUDLET_TOKEN (cloudletd prints how on start)");
+    }
+    auto timeout = common::ParseDuration(o.timeout, "--timeout");
+    if (!timeout.ok()) throw UsageError(timeout.status().message());
+    timeout_ = *timeout;
+  }
+
+  json Call(const std::string& method, const std::string& path, int* status_out = nullptr) {
+    api::ClientRequest req;
+    req.method = method;
+    req.url = base_ + path;
+    req.headers["Authorization"] = "Bearer " + token_;
+    req.timeout = timeout_;
+    auto r = http_->Send(req);
+    if (!r.ok()) throw Failure("cannot reach the registry at " + base_ + ": " + r.status().message());
+    if (status_out) *status_out = static_cast<int>(r->status);
+    json body = r->body.empty() ? json() : json::parse(r->body, nullptr, false);
+    if (r->status >= 400) {
+      std::string detail = body.is_object() && body.contains("detail") ? body["detail"].get<std::string>() : r->body;
+      throw Failure("the registry answered " + std::to_string(r->status) + ": " + detail);
+    }
+    if (body.is_discarded()) throw Failure("the registry's answer is not JSON");
+    return body;
+  }
+
+ private:
+  static std::string EnvOr(const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : fallback;
+  }
+  const Options& options_;
+  std::unique_ptr<api::HttpClient> http_;
+  std::string base_, token_;
+  common::Millis timeout_{10'000};
+};
+
+std::string Fraction(const json& free, const json& cap, const char* key) {
+  return std::to_string(free.value(key, 0LL)) + "/" + std::to_string(cap.value(key, 0LL));
+}
+
+std::string Join(const json& arr) {
+  std::string out;
+  for (const auto& v : arr) out += (out.empty() ? "" : ",") + v.get<std::string>();
+  return out;
+}
+
+void PrintCloudlets(const json& list) {
+  std::vector<std::vector<std::string>> rows;
+  bool with_distance = false;
+  for (const auto& c : list) with_distance |= c.contains("distance_km");
+  for (const auto& c : list) {
+    char load[16];
+    std::snprintf(load, sizeof load, "%.0f%%", c.value("load", 0.0) * 100);
+    std::vector<std::string> row = {c.value("id", ""),
+                                    c.value("name", ""),
+                                    c.value("state", ""),
+                                    load,
+                                    Fraction(c["free"], c["capacity"], "cpu_millis"),
+                                    Fraction(c["free"], c["capacity"], "mem_mb"),
+                                    Join(c["isolation"]),
+                                    std::to_string(c["base_vms"].size()),
+                                    c.value("last_heartbeat", ""),
+                                    c.value("endpoint", "")};
+    if (with_distance) {
+      char km[32];
+      std::snprintf(km, sizeof km, "%.1f", c.value("distance_km", -1.0));
+      row.push_back(c.contains("distance_km") ? km : "-");
+    }
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> header = {"ID", "NAME", "STATE", "LOAD", "CPU FREE/TOTAL (m)", "MEM FREE/TOTAL (MiB)",
+                                     "ISOLATION", "BASE VMS", "LAST HEARTBEAT", "ENDPOINT"};
+  if (with_distance) header.push_back("KM");
+  cli::PrintTable(std::cout, header, rows);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"cloudlet: find and manage cloudlets through the registry (cloudletd).\n"
+               "The registry URL comes from --registry or CLOUDLET_REGISTRY (default http://127.0.0.1:8470),\n"
+               "the token from --token, --token-file, CLOUDLET_TOKEN or CLOUDLET_TOKEN_FILE."};
+  app.set_version_flag("--version", std::string("cloudlet ") + CLOUDLET_VERSION);
+  app.add_option("--registry", o.registry, "Registry base URL");
+  app.add_option("--token", o.token, "Bearer token");
+  app.add_option("--token-file", o.token_file, "File holding the bearer token");
+  app.add_option("--timeout", o.timeout, "Give up on the registry after this long")->capture_default_str();
+  app.add_flag("--json", o.json_output, "Print the registry's JSON instead of a table");
+  app.require_subcommand(1);
+
+  auto* cloudlets = app.add_subcommand("cloudlets", "Registered cloudlets");
+  cloudlets->require_subcommand(1);
+  std::string state, base_vm, near, id;
+  size_t limit = 0;
+  auto* list = cloudlets->add_subcommand("list", "List cloudlets (sorted by id, or by distance with --near)");
+  list->add_option("--state", state, "Only this state")->check(CLI::IsMember({"healthy", "suspect", "expired"}));
+  list->add_option("--base-vm", base_vm, "Only cloudlets caching this base VM (digest or 12+ hex prefix)");
+  list->add_option("--near", near, "Sort by distance from LAT,LON");
+  list->add_option("--limit", limit, "At most this many")->check(CLI::Range(size_t{1}, size_t{100000}));
+  auto* get = cloudlets->add_subcommand("get", "Show one cloudlet");
+  get->add_option("id", id, "Cloudlet id")->required();
+  auto* rm = cloudlets->add_subcommand("rm", "Deregister a cloudlet");
+  rm->add_option("id", id, "Cloudlet id")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+
+  try {
+    RegistryClient client(o);
+    if (*list) {
+      std::string query;
+      auto add = [&](const char* key, const std::string& v) {
+        if (!v.empty()) query += (query.empty() ? "?" : "&") + std::string(key) + "=" + UrlEncode(v);
+      };
+      add("state", state);
+      add("base_vm", base_vm);
+      add("near", near);
+      add("limit", limit ? std::to_string(limit) : "");
+      json body = client.Call("GET", "/v1/cloudlets" + query);
+      if (o.json_output) std::cout << body.dump(2) << '\n';
+      else PrintCloudlets(body["cloudlets"]);
+    } else if (*get) {
+      json body = client.Call("GET", "/v1/cloudlets/" + UrlEncode(id));
+      if (o.json_output) std::cout << body.dump(2) << '\n';
+      else PrintCloudlets(json::array({body}));
+    } else if (*rm) {
+      client.Call("DELETE", "/v1/cloudlets/" + UrlEncode(id));
+      if (o.json_output) std::cout << json{{"id", id}, {"deleted", true}}.dump(2) << '\n';
+      else std::cout << "deregistered " << id << '\n';
+    }
+  } catch (const UsageError& e) {
+    std::cerr << "cloudlet: " << e.what() << '\n';
+    return kUsage;
+  } catch (const Failure& e) {
+    std::cerr << "cloudlet: " << e.what() << '\n';
+    return kFailure;
+  } catch (const std::exception& e) {
+    std::cerr << "cloudlet: unexpected answer: " << e.what() << '\n';
+    return kFailure;
+  }
+  return kOk;
+}

@@ -1,0 +1,55 @@
+// Authentication and authorisation as every route sees them.
+//
+//   auto principal = authenticator.Authenticate(bearer_token);        // Unauthenticated on failure
+//   Status s = authorizer.Authorize(*principal, Permission::CloudletWrite("cl-a"));
+//   if (!s.ok()) { /* PermissionDenied: answer 403 */ }
+//
+// Implementations must be thread-safe: requests arrive on many threads.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "cloudlet/common/status.h"
+
+namespace cloudlet::auth {
+
+enum class Role { kOperator, kTenant, kAgent, kApp };
+const char* RoleName(Role r);
+
+struct Principal {
+  std::string subject;  // a token's public id, for logs and audit; never the secret
+  Role role = Role::kApp;
+  std::string tenant;       // tenants and apps
+  std::string cloudlet_id;  // agents: the one cloudlet they may write
+};
+
+// What a route needs, declared next to the route.
+struct Permission {
+  enum class Kind {
+    kCloudletRead,   // list and get cloudlets
+    kCloudletWrite,  // register, heartbeat, deregister `resource`
+    kOperator,       // fleet administration
+  };
+  Kind kind;
+  std::string resource;
+
+  static Permission CloudletRead() { return {Kind::kCloudletRead, {}}; }
+  static Permission CloudletWrite(std::string id) { return {Kind::kCloudletWrite, std::move(id)}; }
+  static Permission Operator() { return {Kind::kOperator, {}}; }
+  std::string ToString() const;
+};
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  virtual common::Result<Principal> Authenticate(std::string_view bearer_token) const = 0;
+};
+
+class Authorizer {
+ public:
+  virtual ~Authorizer() = default;
+  virtual common::Status Authorize(const Principal& who, const Permission& what) const = 0;
+};
+
+}  // namespace cloudlet::auth

@@ -1,0 +1,97 @@
+// Errors as values across module boundaries.
+//
+//   cloudlet::common::Result<int> ParsePort(std::string_view s);
+//   auto port = ParsePort("8470");
+//   if (!port.ok()) return port.status();   // message names the field or file
+//   Use(*port);
+//
+// Status and Result are plain values: copyable, not synchronised.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace cloudlet::common {
+
+enum class StatusCode {
+  kOk,
+  kInvalidArgument,    // the caller's input is wrong; the message names the field
+  kNotFound,
+  kAlreadyExists,
+  kFailedPrecondition,
+  kUnauthenticated,
+  kPermissionDenied,
+  kResourceExhausted,  // over a limit or quota
+  kUnavailable,        // try again later
+  kInternal,
+};
+
+const char* StatusCodeName(StatusCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;  // ok
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return Status(); }
+  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  // An invalid input field: the message reads "<field>: <reason>" and field() names it.
+  static Status InvalidField(std::string field, std::string reason);
+  static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+  static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+  static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // The input field the error is about, when there is one ("capacity.cpu_millis").
+  const std::optional<std::string>& field() const { return field_; }
+  std::string ToString() const;
+
+  // Returns a copy whose message is prefixed ("open var/x.db: <message>"); keeps code and field.
+  Status WithContext(const std::string& context) const;
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+  std::optional<std::string> field_;
+};
+
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}     // NOLINT: must not be ok
+
+  bool ok() const { return std::holds_alternative<T>(v_); }
+  const Status& status() const {
+    static const Status kOk;
+    return ok() ? kOk : std::get<Status>(v_);
+  }
+  T& value() & { return std::get<T>(v_); }
+  const T& value() const& { return std::get<T>(v_); }
+  T&& value() && { return std::get<T>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+ private:
+  std::variant<T, Status> v_;
+};
+
+}  // namespace cloudlet::common
+
+// Returns from the enclosing function when `expr` (a Status) is not ok.
+#define CLOUDLET_RETURN_IF_ERROR(expr)              \
+  do {                                              \
+    ::cloudlet::common::Status _st = (expr);        \
+    if (!_st.ok()) return _st;                      \
+  } while (0)

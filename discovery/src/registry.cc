@@ -1,0 +1,307 @@
+#include "cloudlet/discovery/registry.h"
+
+#include <algorithm>
+
+namespace cloudlet::discovery {
+
+using common::Status;
+
+Status RegistryOptions::Validate() const {
+  if (heartbeat_interval.count() <= 0) return Status::InvalidField("heartbeat-interval", "must be > 0");
+  if (heartbeat_ttl <= heartbeat_interval * 3 / 2) {
+    return Status::InvalidField("heartbeat-ttl", "must be longer than 1.5 heartbeat intervals");
+  }
+  if (purge_after.count() < 0) return Status::InvalidField("purge-after", "must be >= 0");
+  return Status::Ok();
+}
+
+Registry::Registry(const common::Clock& clock, RegistryOptions options) : clock_(clock), options_(options) {}
+
+Health Registry::HealthAt(const Entry& e, common::TimePoint now) const {
+  const auto age = now - e.seen_at;
+  if (age > options_.heartbeat_ttl) return Health::kExpired;
+  if (e.restored || age > options_.heartbeat_interval * 3 / 2) return Health::kSuspect;
+  return Health::kHealthy;
+}
+
+void Registry::BumpLocked(Entry& e, std::vector<std::function<void()>>& fire) {
+  e.record.modify_index = ++index_;
+  dirty_.insert(e.record.descriptor.id);
+  CollectWatchersLocked(fire);
+}
+
+void Registry::CollectWatchersLocked(std::vector<std::function<void()>>& fire) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (index_ > it->second.after_index) {
+      fire.push_back(std::move(it->second.fn));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Registry::Fire(std::vector<std::function<void()>>& fire) {
+  for (auto& fn : fire) fn();
+}
+
+void Registry::Restore(std::vector<CloudletRecord> records, uint64_t index) {
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = clock_.Now();
+    index_ = std::max(index_, index);
+    for (auto& r : records) {
+      Entry e{std::move(r), now, true};
+      e.record.health = Health::kSuspect;
+      const std::string id = e.record.descriptor.id;
+      entries_[id] = std::move(e);
+    }
+    ++index_;  // the restart is itself a change: every record is suspect now
+    for (auto& [id, e] : entries_) e.record.modify_index = index_;
+    CollectWatchersLocked(fire);
+  }
+  Fire(fire);
+}
+
+PutOutcome Registry::Put(const CloudletDescriptor& descriptor) {
+  std::vector<std::function<void()>> fire;
+  PutOutcome outcome;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = clock_.Now();
+    auto [it, created] = entries_.try_emplace(descriptor.id);
+    Entry& e = it->second;
+    CloudletRecord& r = e.record;
+    if (created) {
+      r.registered_at = now;
+      r.load = 0;
+      r.free = {descriptor.capacity.cpu_millis, descriptor.capacity.mem_mb};
+    } else {
+      r.free.cpu_millis = std::min(r.free.cpu_millis, descriptor.capacity.cpu_millis);
+      r.free.mem_mb = std::min(r.free.mem_mb, descriptor.capacity.mem_mb);
+    }
+    r.descriptor = descriptor;
+    r.last_heartbeat = now;
+    e.seen_at = now;
+    e.restored = false;
+    r.health = Health::kHealthy;
+    BumpLocked(e, fire);
+    outcome = created ? PutOutcome::kCreated : PutOutcome::kReplaced;
+  }
+  Fire(fire);
+  return outcome;
+}
+
+Status Registry::Heartbeat(std::string_view id, const discovery::Heartbeat& hb) {
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(std::string(id));
+    if (it == entries_.end()) return Status::NotFound("cloudlet '" + std::string(id) + "' is not registered");
+    Entry& e = it->second;
+    CloudletRecord& r = e.record;
+    CLOUDLET_RETURN_IF_ERROR(ValidateHeartbeat(hb, r.descriptor));
+
+    std::vector<BaseVm> cache = r.descriptor.base_vms;
+    bool cache_changed = false;
+    for (const auto& digest : hb.cache.removed) {
+      auto gone = std::remove_if(cache.begin(), cache.end(), [&](const BaseVm& vm) { return vm.digest == digest; });
+      cache_changed |= gone != cache.end();
+      cache.erase(gone, cache.end());
+    }
+    for (const auto& added : hb.cache.added) {
+      auto found = std::find_if(cache.begin(), cache.end(), [&](const BaseVm& vm) { return vm.digest == added.digest; });
+      if (found == cache.end()) cache.push_back(added);
+      else if (found->size_mb != added.size_mb) found->size_mb = added.size_mb;
+      else continue;
+      cache_changed = true;
+    }
+    if (cache.size() > kMaxBaseVms) return Status::InvalidField("cache.added", "would exceed 4096 cached base VMs");
+
+    const auto now = clock_.Now();
+    const Health before = r.health;
+    const bool visible = cache_changed || r.load != hb.load ||
+                         (hb.free && (hb.free->cpu_millis != r.free.cpu_millis || hb.free->mem_mb != r.free.mem_mb));
+    r.load = hb.load;
+    if (hb.free) r.free = *hb.free;
+    if (cache_changed) r.descriptor.base_vms = std::move(cache);
+    r.last_heartbeat = now;
+    e.seen_at = now;
+    e.restored = false;
+    r.health = HealthAt(e, now);
+    if (visible || r.health != before) BumpLocked(e, fire);
+    else dirty_.insert(r.descriptor.id);
+  }
+  Fire(fire);
+  return Status::Ok();
+}
+
+bool Registry::Remove(std::string_view id) {
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(mu_);
+    if (entries_.erase(std::string(id)) == 0) return false;
+    dirty_.erase(std::string(id));
+    ++index_;
+    CollectWatchersLocked(fire);
+  }
+  Fire(fire);
+  return true;
+}
+
+common::Result<CloudletRecord> Registry::Get(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(std::string(id));
+  if (it == entries_.end()) return Status::NotFound("cloudlet '" + std::string(id) + "' is not registered");
+  return it->second.record;
+}
+
+bool Registry::Contains(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  return entries_.contains(std::string(id));
+}
+
+uint64_t Registry::index() const {
+  std::lock_guard lock(mu_);
+  return index_;
+}
+
+std::map<Health, size_t> Registry::CountByHealth() const {
+  std::map<Health, size_t> counts{{Health::kHealthy, 0}, {Health::kSuspect, 0}, {Health::kExpired, 0}};
+  std::lock_guard lock(mu_);
+  for (const auto& [id, e] : entries_) ++counts[e.record.health];
+  return counts;
+}
+
+namespace {
+
+bool MatchesBaseVm(const CloudletDescriptor& d, const std::string& wanted) {
+  // "sha256:" plus a prefix, or a bare hex prefix as the mDNS record carries it.
+  const std::string_view w = wanted.starts_with("sha256:") ? std::string_view(wanted).substr(7) : wanted;
+  return std::any_of(d.base_vms.begin(), d.base_vms.end(),
+                     [&](const BaseVm& vm) { return std::string_view(vm.digest).substr(7).starts_with(w); });
+}
+
+}  // namespace
+
+ListResult Registry::List(const ListFilter& filter) const {
+  ListResult out;
+  {
+    std::lock_guard lock(mu_);
+    out.index = index_;
+    out.entries.reserve(entries_.size());
+    for (const auto& [id, e] : entries_) {
+      if (filter.state && e.record.health != *filter.state) continue;
+      if (filter.base_vm && !MatchesBaseVm(e.record.descriptor, *filter.base_vm)) continue;
+      ListEntry entry{e.record, std::nullopt};
+      if (filter.near && e.record.descriptor.geo) {
+        entry.distance_km = common::GreatCircleKm(*filter.near, *e.record.descriptor.geo);
+      }
+      out.entries.push_back(std::move(entry));
+    }
+  }
+  auto by_id = [](const ListEntry& a, const ListEntry& b) { return a.record.descriptor.id < b.record.descriptor.id; };
+  if (filter.near) {
+    auto by_distance = [&](const ListEntry& a, const ListEntry& b) {
+      if (a.distance_km.has_value() != b.distance_km.has_value()) return a.distance_km.has_value();
+      if (a.distance_km && *a.distance_km != *b.distance_km) return *a.distance_km < *b.distance_km;
+      return by_id(a, b);
+    };
+    const size_t keep = std::min(out.entries.size(), filter.limit.value_or(out.entries.size()));
+    std::partial_sort(out.entries.begin(), out.entries.begin() + keep, out.entries.end(), by_distance);
+  } else {
+    std::sort(out.entries.begin(), out.entries.end(), by_id);
+  }
+  if (filter.limit && out.entries.size() > *filter.limit) out.entries.resize(*filter.limit);
+  return out;
+}
+
+void Registry::UpdateHealth() {
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = clock_.Now();
+    for (auto& [id, e] : entries_) {
+      const Health h = HealthAt(e, now);
+      if (h != e.record.health) {
+        e.record.health = h;
+        BumpLocked(e, fire);
+      }
+    }
+  }
+  Fire(fire);
+}
+
+std::vector<std::string> Registry::TakePurged() {
+  std::vector<std::string> purged;
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = clock_.Now();
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (now - it->second.seen_at > options_.heartbeat_ttl + options_.purge_after) {
+        purged.push_back(it->first);
+        dirty_.erase(it->first);
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!purged.empty()) {
+      ++index_;
+      CollectWatchersLocked(fire);
+    }
+  }
+  Fire(fire);
+  return purged;
+}
+
+std::vector<CloudletRecord> Registry::TakeDirty() {
+  std::lock_guard lock(mu_);
+  std::vector<CloudletRecord> out;
+  out.reserve(dirty_.size());
+  for (const auto& id : dirty_) {
+    auto it = entries_.find(id);
+    if (it != entries_.end()) out.push_back(it->second.record);
+  }
+  dirty_.clear();
+  return out;
+}
+
+void Registry::MarkDirty(const std::vector<std::string>& ids) {
+  std::lock_guard lock(mu_);
+  for (const auto& id : ids) {
+    if (entries_.contains(id)) dirty_.insert(id);
+  }
+}
+
+Registry::WatchId Registry::Watch(uint64_t after_index, std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (index_ <= after_index) {
+      const WatchId id = next_watch_++;
+      waiters_.emplace(id, Waiter{after_index, std::move(fn)});
+      return id;
+    }
+  }
+  fn();
+  return 0;
+}
+
+bool Registry::CancelWatch(WatchId id) {
+  std::lock_guard lock(mu_);
+  return waiters_.erase(id) > 0;
+}
+
+void Registry::FireAllWatches() {
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, w] : waiters_) fire.push_back(std::move(w.fn));
+    waiters_.clear();
+  }
+  Fire(fire);
+}
+
+}  // namespace cloudlet::discovery

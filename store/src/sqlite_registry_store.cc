@@ -1,0 +1,234 @@
+#include "cloudlet/store/sqlite_registry_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cloudlet/discovery/cloudlet_json.h"
+#include "sqlite_db.h"
+
+namespace cloudlet::store {
+
+using common::Result;
+using common::Status;
+using discovery::CloudletRecord;
+using discovery::StoreOp;
+
+namespace {
+
+// Forward-only migrations; entry i brings the schema to version i + 1. Portable SQL only.
+const std::vector<const char*> kMigrations = {
+    R"sql(
+      CREATE TABLE cloudlets (
+        id TEXT PRIMARY KEY,
+        descriptor TEXT NOT NULL,
+        load REAL NOT NULL,
+        free_cpu_millis INTEGER NOT NULL,
+        free_mem_mb INTEGER NOT NULL,
+        registered_at_ms INTEGER NOT NULL,
+        last_heartbeat_ms INTEGER NOT NULL
+      );
+      CREATE TABLE registry_meta (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      );
+    )sql",
+};
+
+// An exclusive advisory lock held for the store's lifetime.
+class LockFile {
+ public:
+  static Result<LockFile> Acquire(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::Unavailable(path + ": cannot open lock file: " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return Status::FailedPrecondition(path + ": the database is in use by another cloudletd");
+    }
+    return LockFile(fd);
+  }
+  LockFile(LockFile&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  LockFile& operator=(LockFile&&) = delete;
+  ~LockFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit LockFile(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+class SqliteRegistryStore final : public discovery::RegistryStore {
+ public:
+  SqliteRegistryStore(LockFile lock, Db db) : lock_(std::move(lock)), db_(std::move(db)) {}
+
+  Status Prepare() {
+    auto prepare = [&](Statement& out, const char* sql) -> Status {
+      auto s = db_.Prepare(sql);
+      if (!s.ok()) return s.status();
+      out = std::move(*s);
+      return Status::Ok();
+    };
+    CLOUDLET_RETURN_IF_ERROR(prepare(begin_, "BEGIN IMMEDIATE"));
+    CLOUDLET_RETURN_IF_ERROR(prepare(commit_, "COMMIT"));
+    CLOUDLET_RETURN_IF_ERROR(prepare(rollback_, "ROLLBACK"));
+    CLOUDLET_RETURN_IF_ERROR(prepare(put_,
+        "INSERT INTO cloudlets (id, descriptor, load, free_cpu_millis, free_mem_mb, registered_at_ms, "
+        "last_heartbeat_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT (id) DO UPDATE SET descriptor = excluded.descriptor, load = excluded.load, "
+        "free_cpu_millis = excluded.free_cpu_millis, free_mem_mb = excluded.free_mem_mb, "
+        "registered_at_ms = excluded.registered_at_ms, last_heartbeat_ms = excluded.last_heartbeat_ms"));
+    CLOUDLET_RETURN_IF_ERROR(prepare(update_,
+        "UPDATE cloudlets SET descriptor = ?2, load = ?3, free_cpu_millis = ?4, free_mem_mb = ?5, "
+        "last_heartbeat_ms = ?7 WHERE id = ?1 AND registered_at_ms = ?6"));
+    CLOUDLET_RETURN_IF_ERROR(prepare(delete_, "DELETE FROM cloudlets WHERE id = ?1"));
+    CLOUDLET_RETURN_IF_ERROR(prepare(set_index_,
+        "INSERT INTO registry_meta (name, value) VALUES ('index', ?1) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value"));
+    return Status::Ok();
+  }
+
+  Result<discovery::StoredRegistry> Load() override {
+    discovery::StoredRegistry out;
+    auto rows = db_.Prepare(
+        "SELECT id, descriptor, load, free_cpu_millis, free_mem_mb, registered_at_ms, last_heartbeat_ms "
+        "FROM cloudlets ORDER BY id");
+    if (!rows.ok()) return rows.status();
+    while (true) {
+      auto more = rows->Step();
+      if (!more.ok()) return more.status().WithContext(db_.path());
+      if (!*more) break;
+      const std::string id = rows->Text(0);
+      const std::string text = rows->Text(1);
+      const auto where = db_.path() + ": cloudlet '" + id.substr(0, 64) + "'";
+      const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+      if (j.is_discarded()) return Status::Internal(where + ": stored descriptor is not JSON");
+      auto d = discovery::DescriptorFromJson(j, id);
+      if (!d.ok()) return d.status().WithContext(where);
+      CloudletRecord r;
+      r.descriptor = std::move(*d);
+      r.load = rows->Double(2);
+      r.free = {rows->Int(3), rows->Int(4)};
+      r.registered_at = common::FromUnixMillis(rows->Int(5));
+      r.last_heartbeat = common::FromUnixMillis(rows->Int(6));
+      out.records.push_back(std::move(r));
+    }
+    auto index = db_.Prepare("SELECT value FROM registry_meta WHERE name = 'index'");
+    if (!index.ok()) return index.status();
+    auto found = index->Step();
+    if (!found.ok()) return found.status();
+    if (*found) out.index = static_cast<uint64_t>(index->Int(0));
+    index->Reset();
+    return out;
+  }
+
+  Status Apply(const std::vector<StoreOp>& ops, uint64_t index) override {
+    CLOUDLET_RETURN_IF_ERROR(begin_.Run().WithContext(db_.path() + ": begin"));
+    Status st = ApplyInTransaction(ops, index);
+    if (st.ok()) st = commit_.Run().WithContext(db_.path() + ": commit");
+    if (!st.ok()) (void)rollback_.Run();
+    return st;
+  }
+
+ private:
+  Status ApplyInTransaction(const std::vector<StoreOp>& ops, uint64_t index) {
+    for (const auto& op : ops) {
+      if (op.kind == StoreOp::Kind::kDelete) {
+        CLOUDLET_RETURN_IF_ERROR(delete_.Bind(1, op.id).Run());
+        continue;
+      }
+      const CloudletRecord& r = op.record;
+      Statement& s = op.kind == StoreOp::Kind::kPut ? put_ : update_;
+      s.Bind(1, r.descriptor.id)
+          .Bind(2, discovery::DescriptorToJson(r.descriptor).dump())
+          .Bind(3, r.load)
+          .Bind(4, r.free.cpu_millis)
+          .Bind(5, r.free.mem_mb)
+          .Bind(6, common::ToUnixMillis(r.registered_at))
+          .Bind(7, common::ToUnixMillis(r.last_heartbeat));
+      CLOUDLET_RETURN_IF_ERROR(s.Run());
+    }
+    return set_index_.Bind(1, static_cast<int64_t>(index)).Run();
+  }
+
+  LockFile lock_;
+  Db db_;
+  Statement begin_, commit_, rollback_, put_, update_, delete_, set_index_;
+};
+
+Status Migrate(Db& db) {
+  CLOUDLET_RETURN_IF_ERROR(db.Exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)"));
+  auto current = db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!current.ok()) return current.status();
+  auto row = current->Step();
+  if (!row.ok()) return row.status();
+  const int64_t version = current->Int(0);
+  current->Reset();
+  if (version > static_cast<int64_t>(kMigrations.size())) {
+    return Status::FailedPrecondition(db.path() + ": schema version " + std::to_string(version) +
+                                      " is newer than this build understands (" +
+                                      std::to_string(kMigrations.size()) + "); use a newer cloudletd");
+  }
+  for (size_t v = static_cast<size_t>(version); v < kMigrations.size(); ++v) {
+    CLOUDLET_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    Status st = db.Exec(kMigrations[v]);
+    if (st.ok()) {
+      auto mark = db.Prepare("INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)");
+      st = mark.ok() ? mark->Bind(1, static_cast<int64_t>(v + 1))
+                           .Bind(2, common::ToUnixMillis(std::chrono::system_clock::now()))
+                           .Run()
+                     : mark.status();
+    }
+    if (st.ok()) st = db.Exec("COMMIT");
+    if (!st.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return st.WithContext("migration to schema version " + std::to_string(v + 1));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int SqliteSchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::exists(parent)) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) return Status::Unavailable(parent.string() + ": cannot create directory: " + ec.message());
+    fs::permissions(parent, fs::perms::owner_all, ec);  // the database holds tenants' data
+  }
+  auto lock = LockFile::Acquire(path + ".lock");
+  if (!lock.ok()) return lock.status();
+  auto db = Db::Open(path);
+  if (!db.ok()) return db.status();
+  ::chmod(path.c_str(), 0600);
+  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = 5000"));
+  auto mode = db->Prepare("PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.status();
+  auto row = mode->Step();
+  if (!row.ok()) return row.status().WithContext(path);
+  const bool wal = mode->Text(0) == "wal";
+  mode->Reset();
+  if (!wal) return Status::Unavailable(path + ": cannot switch the journal to WAL mode");
+  // FULL: a commit is on disk before it is acknowledged; only registrations pay for it.
+  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
+  CLOUDLET_RETURN_IF_ERROR(Migrate(*db));
+  auto store = std::make_unique<SqliteRegistryStore>(std::move(*lock), std::move(*db));
+  CLOUDLET_RETURN_IF_ERROR(store->Prepare());
+  return std::unique_ptr<discovery::RegistryStore>(std::move(store));
+}
+
+}  // namespace cloudlet::store
