@@ -124,15 +124,17 @@ class CpprestServer final : public HttpServer {
     http::http_response response(static_cast<http::status_code>(r.status));
     for (const auto& [k, v] : r.headers) response.headers().add(k, v);
     if (!r.content_type.empty()) response.set_body(std::move(r.body), r.content_type);
-    req.reply(response).then([](pplx::task<void> t) {
+    // A request stays in flight until its reply has been written, so that Stop() never closes the
+    // listener under a reply that is still being sent.
+    req.reply(response).then([this](pplx::task<void> t) {
       try {
         t.get();
       } catch (const std::exception& e) {
         spdlog::debug("http: reply not delivered: {}", e.what());
       }
+      std::lock_guard lock(mu_);
+      if (--in_flight_ == 0) drained_.notify_all();
     });
-    std::lock_guard lock(mu_);
-    if (--in_flight_ == 0) drained_.notify_all();
   }
 
   const HttpServerOptions options_;

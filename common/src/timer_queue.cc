@@ -40,7 +40,10 @@ void TimerQueue::Shutdown() {
     if (stopping_) return;
     stopping_ = true;
     // Keep only what is due now; the loop runs it and exits.
-    tasks_.erase(tasks_.upper_bound({Steady::now(), UINT64_MAX}), tasks_.end());
+    for (auto it = tasks_.upper_bound({Steady::now(), UINT64_MAX}); it != tasks_.end();) {
+      deadlines_.erase(it->first.second);
+      it = tasks_.erase(it);
+    }
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();

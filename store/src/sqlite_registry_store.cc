@@ -88,7 +88,7 @@ class SqliteRegistryStore final : public discovery::RegistryStore {
         "registered_at_ms = excluded.registered_at_ms, last_heartbeat_ms = excluded.last_heartbeat_ms"));
     CLOUDLET_RETURN_IF_ERROR(prepare(update_,
         "UPDATE cloudlets SET descriptor = ?2, load = ?3, free_cpu_millis = ?4, free_mem_mb = ?5, "
-        "last_heartbeat_ms = ?7 WHERE id = ?1 AND registered_at_ms = ?6"));
+        "registered_at_ms = ?6, last_heartbeat_ms = ?7 WHERE id = ?1"));
     CLOUDLET_RETURN_IF_ERROR(prepare(delete_, "DELETE FROM cloudlets WHERE id = ?1"));
     CLOUDLET_RETURN_IF_ERROR(prepare(set_index_,
         "INSERT INTO registry_meta (name, value) VALUES ('index', ?1) "

@@ -18,9 +18,9 @@ namespace cloudlet::api {
 
 struct ClientRequest {
   std::string method = "GET";
-  std::string url;
-  std::string body;
-  std::map<std::string, std::string> headers;
+  std::string url = {};
+  std::string body = {};
+  std::map<std::string, std::string> headers = {};
   std::chrono::milliseconds timeout{10'000};
 };
 

@@ -64,8 +64,8 @@ struct CacheChange {
 
 struct Heartbeat {
   double load = 0;  // utilisation, 0..1
-  std::optional<FreeCapacity> free;
-  CacheChange cache;
+  std::optional<FreeCapacity> free = std::nullopt;
+  CacheChange cache = {};
 };
 
 enum class Health { kHealthy, kSuspect, kExpired };

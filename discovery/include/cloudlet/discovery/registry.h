@@ -44,12 +44,12 @@ struct RegistryOptions {
 };
 
 struct ListFilter {
-  std::optional<Health> state;
+  std::optional<Health> state = std::nullopt;
   // A full digest, or a prefix of at least 12 hex digits (as in the mDNS `bvm` key).
-  std::optional<std::string> base_vm;
+  std::optional<std::string> base_vm = std::nullopt;
   // Sorts by distance from this point, nearest first; cloudlets without geo come last.
-  std::optional<common::GeoPoint> near;
-  std::optional<size_t> limit;
+  std::optional<common::GeoPoint> near = std::nullopt;
+  std::optional<size_t> limit = std::nullopt;
 };
 
 struct ListEntry {

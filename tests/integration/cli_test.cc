@@ -1,0 +1,99 @@
+// The real `cloudlet` CLI against the real cloudletd.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+
+#include "support/cloudletd_process.h"
+
+#ifndef CLOUDLET_CLI_BIN
+#error "CLOUDLET_CLI_BIN must name the cloudlet binary"
+#endif
+
+namespace cloudlet::testing {
+namespace {
+
+struct CliResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CliResult RunCli(const std::string& env, const std::string& args) {
+  const std::string cmd = env + " " + CLOUDLET_CLI_BIN + " " + args + " 2>&1";
+  CliResult out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.output.append(buf.data(), n);
+  const int status = ::pclose(p);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    d_.Start();
+    const std::string body = R"({"name":"Lab","endpoint":"http://10.0.0.9:8471","geo":{"lat":40.4,"lon":-79.9},
+      "capacity":{"cpu_millis":8000,"mem_mb":32768},"isolation":["vm"],"wan_mbps":500})";
+    ASSERT_EQ(d_.Call("PUT", "/v1/cloudlets/cl-lab", body).status, 201);
+    env_ = "env -u CLOUDLET_TOKEN_FILE CLOUDLET_REGISTRY=" + d_.url() + " CLOUDLET_TOKEN=" + kOperatorToken;
+  }
+  CloudletdProcess d_;
+  std::string env_;
+};
+
+TEST_F(CliTest, ListsCloudletsAsATableAndAsJson) {
+  auto table = RunCli(env_, "cloudlets list");
+  EXPECT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("ID"), std::string::npos);
+  EXPECT_NE(table.output.find("cl-lab"), std::string::npos);
+  EXPECT_NE(table.output.find("healthy"), std::string::npos);
+  EXPECT_NE(table.output.find("8000/8000"), std::string::npos);
+
+  auto json_out = RunCli(env_, "--json cloudlets list --near 40.4,-79.9");
+  ASSERT_EQ(json_out.exit_code, 0) << json_out.output;
+  auto j = nlohmann::json::parse(json_out.output);
+  EXPECT_EQ(j["cloudlets"][0]["id"], "cl-lab");
+  EXPECT_NEAR(j["cloudlets"][0]["distance_km"].get<double>(), 0, 0.01);
+}
+
+TEST_F(CliTest, GetsAndRemovesACloudlet) {
+  auto got = RunCli(env_, "--json cloudlets get cl-lab");
+  ASSERT_EQ(got.exit_code, 0) << got.output;
+  EXPECT_EQ(nlohmann::json::parse(got.output)["name"], "Lab");
+  auto rm = RunCli(env_, "cloudlets rm cl-lab");
+  EXPECT_EQ(rm.exit_code, 0) << rm.output;
+  auto again = RunCli(env_, "cloudlets get cl-lab");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.output.find("404"), std::string::npos) << again.output;
+}
+
+TEST_F(CliTest, FlagsOverrideTheEnvironment) {
+  auto r = RunCli("env -u CLOUDLET_TOKEN -u CLOUDLET_REGISTRY -u CLOUDLET_TOKEN_FILE",
+                  std::string("--registry ") + d_.url() + " --token " + kOperatorToken + " cloudlets list");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("cl-lab"), std::string::npos);
+}
+
+TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
+  auto no_token = RunCli("env -u CLOUDLET_TOKEN -u CLOUDLET_TOKEN_FILE CLOUDLET_REGISTRY=" + d_.url(), "cloudlets list");
+  EXPECT_EQ(no_token.exit_code, 2);
+  EXPECT_NE(no_token.output.find("no token"), std::string::npos);
+  auto bad_token = RunCli("env CLOUDLET_REGISTRY=" + d_.url() + " CLOUDLET_TOKEN=wrong-token-123456789", "cloudlets list");
+  EXPECT_EQ(bad_token.exit_code, 1);
+  EXPECT_NE(bad_token.output.find("401"), std::string::npos);
+  auto unreachable = RunCli("env CLOUDLET_REGISTRY=http://127.0.0.1:1 CLOUDLET_TOKEN=x", "cloudlets list");
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.output.find("cannot reach"), std::string::npos);
+  EXPECT_EQ(RunCli(env_, "cloudlets list --state sleepy").exit_code, 2);
+  EXPECT_EQ(RunCli(env_, "frobnicate").exit_code, 2);
+  auto help = RunCli(env_, "--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("cloudlets"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cloudlet::testing
