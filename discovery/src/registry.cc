@@ -97,7 +97,7 @@ Status Registry::Heartbeat(std::string_view id, const discovery::Heartbeat& hb) 
   std::vector<std::function<void()>> fire;
   {
     std::lock_guard lock(mu_);
-    auto it = entries_.find(std::string(id));
+    auto it = entries_.find(id);
     if (it == entries_.end()) return Status::NotFound("cloudlet '" + std::string(id) + "' is not registered");
     Entry& e = it->second;
     CloudletRecord& r = e.record;
@@ -141,8 +141,10 @@ bool Registry::Remove(std::string_view id) {
   std::vector<std::function<void()>> fire;
   {
     std::lock_guard lock(mu_);
-    if (entries_.erase(std::string(id)) == 0) return false;
-    dirty_.erase(std::string(id));
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    dirty_.erase(it->first);
+    entries_.erase(it);
     ++index_;
     CollectWatchersLocked(fire);
   }
@@ -152,14 +154,14 @@ bool Registry::Remove(std::string_view id) {
 
 common::Result<CloudletRecord> Registry::Get(std::string_view id) const {
   std::lock_guard lock(mu_);
-  auto it = entries_.find(std::string(id));
+  auto it = entries_.find(id);
   if (it == entries_.end()) return Status::NotFound("cloudlet '" + std::string(id) + "' is not registered");
   return it->second.record;
 }
 
 bool Registry::Contains(std::string_view id) const {
   std::lock_guard lock(mu_);
-  return entries_.contains(std::string(id));
+  return entries_.contains(id);
 }
 
 uint64_t Registry::index() const {
@@ -186,34 +188,37 @@ bool MatchesBaseVm(const CloudletDescriptor& d, const std::string& wanted) {
 }  // namespace
 
 ListResult Registry::List(const ListFilter& filter) const {
+  // Select and order pointers under the lock, then copy only the records that are returned.
+  struct Candidate {
+    const Entry* entry;
+    std::optional<double> distance_km;
+  };
+  std::vector<Candidate> selected;
   ListResult out;
-  {
-    std::lock_guard lock(mu_);
-    out.index = index_;
-    out.entries.reserve(entries_.size());
-    for (const auto& [id, e] : entries_) {
-      if (filter.state && e.record.health != *filter.state) continue;
-      if (filter.base_vm && !MatchesBaseVm(e.record.descriptor, *filter.base_vm)) continue;
-      ListEntry entry{e.record, std::nullopt};
-      if (filter.near && e.record.descriptor.geo) {
-        entry.distance_km = common::GreatCircleKm(*filter.near, *e.record.descriptor.geo);
-      }
-      out.entries.push_back(std::move(entry));
-    }
+  std::lock_guard lock(mu_);
+  out.index = index_;
+  selected.reserve(filter.near ? entries_.size() : std::min(entries_.size(), filter.limit.value_or(entries_.size())));
+  for (const auto& [id, e] : entries_) {
+    if (filter.state && e.record.health != *filter.state) continue;
+    if (filter.base_vm && !MatchesBaseVm(e.record.descriptor, *filter.base_vm)) continue;
+    Candidate c{&e, std::nullopt};
+    if (filter.near && e.record.descriptor.geo) c.distance_km = common::GreatCircleKm(*filter.near, *e.record.descriptor.geo);
+    selected.push_back(c);
+    // Without `near` the map's id order is the answer's order: stop at the limit.
+    if (!filter.near && filter.limit && selected.size() == *filter.limit) break;
   }
-  auto by_id = [](const ListEntry& a, const ListEntry& b) { return a.record.descriptor.id < b.record.descriptor.id; };
+  const size_t keep = std::min(selected.size(), filter.limit.value_or(selected.size()));
   if (filter.near) {
-    auto by_distance = [&](const ListEntry& a, const ListEntry& b) {
+    // Nearest first, cloudlets without geo last, ties by id.
+    auto by_distance = [](const Candidate& a, const Candidate& b) {
       if (a.distance_km.has_value() != b.distance_km.has_value()) return a.distance_km.has_value();
       if (a.distance_km && *a.distance_km != *b.distance_km) return *a.distance_km < *b.distance_km;
-      return by_id(a, b);
+      return a.entry->record.descriptor.id < b.entry->record.descriptor.id;
     };
-    const size_t keep = std::min(out.entries.size(), filter.limit.value_or(out.entries.size()));
-    std::partial_sort(out.entries.begin(), out.entries.begin() + keep, out.entries.end(), by_distance);
-  } else {
-    std::sort(out.entries.begin(), out.entries.end(), by_id);
+    std::partial_sort(selected.begin(), selected.begin() + keep, selected.end(), by_distance);
   }
-  if (filter.limit && out.entries.size() > *filter.limit) out.entries.resize(*filter.limit);
+  out.entries.reserve(keep);
+  for (size_t i = 0; i < keep; ++i) out.entries.push_back({selected[i].entry->record, selected[i].distance_km});
   return out;
 }
 

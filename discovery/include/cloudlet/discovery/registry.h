@@ -24,7 +24,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "cloudlet/common/clock.h"
@@ -125,7 +124,7 @@ class Registry {
   const common::Clock& clock_;
   const RegistryOptions options_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;
+  std::map<std::string, Entry, std::less<>> entries_;  // ordered by id: lists need no sort
   std::set<std::string> dirty_;
   uint64_t index_ = 0;
   std::map<WatchId, Waiter> waiters_;
