@@ -74,6 +74,7 @@ void RegistryService::Deregister(const std::string& id, DoneCallback done) {
 void RegistryService::WriterLoop() {
   using Steady = std::chrono::steady_clock;
   auto next_flush = Steady::now() + options_.flush_interval;
+  auto next_health = Steady::now();
   while (true) {
     std::deque<Pending> batch;
     bool stopping;
@@ -86,7 +87,11 @@ void RegistryService::WriterLoop() {
       }
       stopping = stopping_ && queue_.empty();
     }
-    registry_.UpdateHealth();
+    // Health is a scan of every record: do it on its own cadence, not once per write batch.
+    if (Steady::now() >= next_health) {
+      registry_.UpdateHealth();
+      next_health = Steady::now() + options_.health_interval;
+    }
     const bool flush_state = stopping || Steady::now() >= next_flush;
     if (flush_state) next_flush = Steady::now() + options_.flush_interval;
     if (!batch.empty() || flush_state) CommitBatch(std::move(batch), flush_state);
