@@ -51,22 +51,8 @@ class Fields {
       if (!std::isfinite(out)) return Fail(key, "must be finite");
     }
   }
-  const json* Object(std::string_view key, bool required) {
-    const json* v = Find(key, required);
-    if (v && !v->is_object()) {
-      Fail(key, "must be an object");
-      return nullptr;
-    }
-    return v;
-  }
-  const json* Array(std::string_view key, bool required) {
-    const json* v = Find(key, required);
-    if (v && !v->is_array()) {
-      Fail(key, "must be an array");
-      return nullptr;
-    }
-    return v;
-  }
+  const json* Object(std::string_view key, bool required) { return Typed(key, required, &json::is_object, "an object"); }
+  const json* Array(std::string_view key, bool required) { return Typed(key, required, &json::is_array, "an array"); }
   void Fail(std::string_view key, std::string reason) {
     if (status_.ok()) status_ = Status::InvalidField(Join(prefix_, key), std::move(reason));
   }
@@ -77,6 +63,15 @@ class Fields {
   const Status& status() const { return status_; }
 
  private:
+  const json* Typed(std::string_view key, bool required, bool (json::*is)() const noexcept, const char* what) {
+    const json* v = Find(key, required);
+    if (v && !(v->*is)()) {
+      Fail(key, std::string("must be ") + what);
+      return nullptr;
+    }
+    return v;
+  }
+
   const json& obj_;
   std::string prefix_;
   Status status_;

@@ -24,44 +24,44 @@ void Histogram::Observe(const LabelValues& labels, double value) {
   s.sum += value;
 }
 
-Counter& Metrics::AddCounter(std::string name, std::string help, std::vector<std::string> label_names) {
+std::unique_ptr<Metrics::Family> Metrics::NewFamily(std::string name, std::string help, std::string type,
+                                                   std::vector<std::string> label_names) {
   auto f = std::make_unique<Family>();
   f->name = std::move(name);
   f->help = std::move(help);
-  f->type = "counter";
+  f->type = std::move(type);
   f->label_names = std::move(label_names);
+  return f;
+}
+
+void Metrics::Register(std::unique_ptr<Family> family) {
+  std::lock_guard lock(mu_);
+  families_.push_back(std::move(family));
+}
+
+Counter& Metrics::AddCounter(std::string name, std::string help, std::vector<std::string> label_names) {
+  auto f = NewFamily(std::move(name), std::move(help), "counter", std::move(label_names));
   f->counter = std::make_unique<Counter>();
   Counter& c = *f->counter;
-  std::lock_guard lock(mu_);
-  families_.push_back(std::move(f));
+  Register(std::move(f));
   return c;
 }
 
 Histogram& Metrics::AddHistogram(std::string name, std::string help, std::vector<std::string> label_names,
                                  std::vector<double> bounds) {
-  auto f = std::make_unique<Family>();
-  f->name = std::move(name);
-  f->help = std::move(help);
-  f->type = "histogram";
-  f->label_names = std::move(label_names);
+  auto f = NewFamily(std::move(name), std::move(help), "histogram", std::move(label_names));
   f->histogram = std::make_unique<Histogram>();
   std::sort(bounds.begin(), bounds.end());
   f->histogram->bounds_ = std::move(bounds);
   Histogram& h = *f->histogram;
-  std::lock_guard lock(mu_);
-  families_.push_back(std::move(f));
+  Register(std::move(f));
   return h;
 }
 
 void Metrics::AddGauge(std::string name, std::string help, std::string label_name, GaugeFn fn) {
-  auto f = std::make_unique<Family>();
-  f->name = std::move(name);
-  f->help = std::move(help);
-  f->type = "gauge";
-  f->label_names = {std::move(label_name)};
+  auto f = NewFamily(std::move(name), std::move(help), "gauge", {std::move(label_name)});
   f->gauge = std::move(fn);
-  std::lock_guard lock(mu_);
-  families_.push_back(std::move(f));
+  Register(std::move(f));
 }
 
 std::string EscapeLabelValue(const std::string& v) {

@@ -34,6 +34,20 @@ std::vector<std::string> Ids(const json& list) {
   return out;
 }
 
+// Starts a blocking list query from another thread and returns once cloudletd has parked it. The
+// client gives up after 30 s, well before any `wait` the tests use: an answer means a wake-up.
+std::future<api::ClientResponse> StartBlockingQuery(const CloudletdProcess& d, uint64_t index, const std::string& wait) {
+  auto waiting = std::async(std::launch::async, [&d, index, wait] {
+    return d.Call("GET", "/v1/cloudlets?index=" + std::to_string(index) + "&wait=" + wait, "", kOperatorToken,
+                  milliseconds(30'000));
+  });
+  EXPECT_TRUE(WaitFor([&] {
+    return d.Call("GET", "/metrics", "", "").body.find("cloudlet_registry_blocking_queries{kind=\"list\"} 1") !=
+           std::string::npos;
+  }));
+  return waiting;
+}
+
 void ExpectProblem(const api::ClientResponse& r, long status, const std::string& field = "") {
   EXPECT_EQ(r.status, status) << r.body;
   EXPECT_EQ(r.Header("content-type"), "application/problem+json") << r.body;
@@ -88,16 +102,7 @@ TEST(CloudletdTest, BlockingQueryWakesOnChange) {
   CloudletdProcess d;
   d.Start();
   const uint64_t index = d.Json("GET", "/v1/cloudlets")["index"];
-  // The query may wait 60 s but the client gives up after 30 s: only a wake-up on change passes.
-  auto waiting = std::async(std::launch::async, [&] {
-    return d.Call("GET", "/v1/cloudlets?index=" + std::to_string(index) + "&wait=60s", "", kOperatorToken,
-                  milliseconds(30'000));
-  });
-  // Only register once the query is parked in the registry.
-  ASSERT_TRUE(WaitFor([&] {
-    return d.Call("GET", "/metrics", "", "").body.find("cloudlet_registry_blocking_queries{kind=\"list\"} 1") !=
-           std::string::npos;
-  }));
+  auto waiting = StartBlockingQuery(d, index, "60s");
   ASSERT_EQ(d.Call("PUT", "/v1/cloudlets/cl-new", Descriptor("cl-new").dump()).status, 201);
   auto r = waiting.get();
   ASSERT_EQ(r.status, 200) << r.body;
@@ -259,14 +264,7 @@ TEST(CloudletdTest, SigtermAnswersWaitingQueriesAndExitsCleanly) {
   d.Start();
   ASSERT_EQ(d.Call("PUT", "/v1/cloudlets/cl-a", Descriptor("cl-a").dump()).status, 201);
   const uint64_t index = d.Json("GET", "/v1/cloudlets")["index"];
-  auto waiting = std::async(std::launch::async, [&] {
-    return d.Call("GET", "/v1/cloudlets?index=" + std::to_string(index) + "&wait=10m", "", kOperatorToken,
-                  milliseconds(30'000));
-  });
-  ASSERT_TRUE(WaitFor([&] {
-    return d.Call("GET", "/metrics", "", "").body.find("cloudlet_registry_blocking_queries{kind=\"list\"} 1") !=
-           std::string::npos;
-  }));
+  auto waiting = StartBlockingQuery(d, index, "10m");
   d.Signal(SIGTERM);
   auto r = waiting.get();
   EXPECT_EQ(r.status, 200) << r.body;

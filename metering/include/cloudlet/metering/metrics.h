@@ -71,6 +71,10 @@ class Metrics {
     std::unique_ptr<Histogram> histogram;
     GaugeFn gauge;
   };
+  static std::unique_ptr<Family> NewFamily(std::string name, std::string help, std::string type,
+                                           std::vector<std::string> label_names);
+  void Register(std::unique_ptr<Family> family);
+
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Family>> families_;
 };
