@@ -51,7 +51,7 @@ std::string UrlEncode(const std::string& s) {
 
 class RegistryClient {
  public:
-  explicit RegistryClient(const Options& o) : options_(o), http_(api::MakeHttpClient()) {
+  explicit RegistryClient(const Options& o) : http_(api::MakeHttpClient()) {
     base_ = !o.registry.empty() ? o.registry : EnvOr("CLOUDLET_REGISTRY", "http://127.0.0.1:8470");
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
     token_ = o.token.empty() ? EnvOr("CLOUDLET_TOKEN", "") : o.token;
@@ -92,7 +92,6 @@ class RegistryClient {
     const char* v = std::getenv(name);
     return v && *v ? v : fallback;
   }
-  const Options& options_;
   std::unique_ptr<api::HttpClient> http_;
   std::string base_, token_;
   common::Millis timeout_{10'000};
