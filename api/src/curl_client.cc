@@ -62,7 +62,7 @@ class CurlClient final : public HttpClient {
     if (!req.body.empty() && !req.headers.contains("Content-Type")) {
       headers = curl_slist_append(headers, "Content-Type: application/json");
     }
-    headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+    if (!req.headers.contains("Expect")) headers = curl_slist_append(headers, "Expect:");  // no 100-continue wait
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &out.body);

@@ -58,8 +58,10 @@ void TimerQueue::Loop() {
       continue;
     }
     auto first = tasks_.begin();
-    if (first->first.first > Steady::now()) {
-      cv_.wait_until(lock, first->first.first);
+    // A copy: Cancel() may erase this node while the wait has the lock released.
+    const Steady::time_point deadline = first->first.first;
+    if (deadline > Steady::now()) {
+      cv_.wait_until(lock, deadline);
       continue;
     }
     Task task = std::move(first->second);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <set>
 
+#include "cloudlet/common/digest.h"
+
 namespace cloudlet::discovery {
 
 using common::Status;
@@ -26,7 +28,6 @@ std::optional<Health> ParseHealth(std::string_view s) {
 namespace {
 
 bool IsLowerAlnumOrDash(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
-bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 bool HasControlChar(std::string_view s) {
   for (unsigned char c : s) {
     if (c < 0x20 || c == 0x7f) return true;
@@ -51,11 +52,8 @@ Status ValidateCloudletId(std::string_view id, std::string_view field) {
 }
 
 Status ValidateDigest(std::string_view digest, std::string_view field) {
-  constexpr std::string_view kPrefix = "sha256:";
-  const auto bad = [&] { return Status::InvalidField(std::string(field), "must be sha256:<64 lowercase hex digits>"); };
-  if (digest.size() != kPrefix.size() + 64 || digest.substr(0, kPrefix.size()) != kPrefix) return bad();
-  for (char c : digest.substr(kPrefix.size())) {
-    if (!IsLowerHex(c)) return bad();
+  if (!common::IsSha256Digest(digest)) {
+    return Status::InvalidField(std::string(field), "must be sha256:<64 lowercase hex digits>");
   }
   return Status::Ok();
 }

@@ -219,6 +219,27 @@ TEST(CloudletdTest, BadRequestsGetProblemsAndChangeNothing) {
   EXPECT_EQ(d.Json("GET", "/v1/cloudlets")["cloudlets"].size(), 1u);
 }
 
+TEST(CloudletdTest, AcceptsALargeDescriptorSentWithExpectContinue) {
+  CloudletdProcess d;
+  d.Start();
+  std::vector<std::string> vms;
+  for (int i = 0; i < 200; ++i) {
+    char hex[65];
+    std::snprintf(hex, sizeof hex, "%064x", i);
+    vms.push_back(std::string("sha256:") + hex);
+  }
+  const std::string body = Descriptor("cl-big", 40.0, -80.0, vms).dump();
+  ASSERT_GT(body.size(), 10'000u);
+  // What curl does for bodies over 1 KiB: ask for 100-continue before sending.
+  api::ClientRequest req{.method = "PUT", .url = d.url() + "/v1/cloudlets/cl-big", .body = body};
+  req.headers["Authorization"] = std::string("Bearer ") + kOperatorToken;
+  req.headers["Expect"] = "100-continue";
+  auto r = api::MakeHttpClient()->Send(req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(d.Json("GET", "/v1/cloudlets/cl-big")["base_vms"].size(), 200u);
+}
+
 TEST(CloudletdTest, ThirtyTwoConcurrentClientsEndConsistent) {
   CloudletdProcess d;
   d.Start();

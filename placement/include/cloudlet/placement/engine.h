@@ -1,0 +1,173 @@
+// The placement engine: filter cloudlets, score every candidate in one vectorised pass, return the
+// best k with a full breakdown (ARCHITECTURE.md §5).
+//
+//   FleetSnapshot fleet = BuildSnapshot(cloudlets);        // structure of arrays, once per change
+//   Engine engine(EngineParams{});                          // documented defaults
+//   auto ranked = engine.Rank(fleet, request, /*reserved=*/{}, /*tie_seed=*/42);
+//   if (ranked.ok()) { ranked->candidates[0].cloudlet_id ... ranked->rejected["cpu"] ... }
+//
+// The engine is pure: it owns no state and knows nothing of HTTP, SQLite or Avahi. Reservations
+// are passed in (what other placements hold and the fleet's heartbeats do not show yet), so that the
+// server and the simulator drive the same code. Thread-safe (const).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "cloudlet/common/geo.h"
+#include "cloudlet/common/status.h"
+#include "cloudlet/placement/cost_model.h"
+
+namespace cloudlet::placement {
+
+// What the app needs and how it behaves (the placement request's `app`).
+struct AppSpec {
+  std::string name;
+  std::string base_vm;  // "sha256:<hex>"
+  double base_vm_mb = 0;
+  double overlay_mb = 0;
+  int64_t cpu_millis = 0;
+  int64_t mem_mb = 0;
+  std::string isolation = "vm";  // "vm" or "container"
+  double service_ms = 0;         // server time per request
+  double req_rate_hz = 1;
+  double session_s = 60;
+  double max_rtt_ms = 0;  // the SLA on response time (rtt + queueing); 0 means none
+};
+
+struct ClientSpec {
+  std::string id;
+  std::optional<common::GeoPoint> geo;
+  std::unordered_map<std::string, double> rtt_ms;  // measured, by cloudlet id
+};
+
+struct PlacementRequest {
+  AppSpec app;
+  ClientSpec client;
+  std::string tenant;
+  int k = 3;
+};
+
+// One cloudlet as the engine sees it.
+struct CloudletState {
+  std::string id;
+  std::string endpoint;
+  std::optional<common::GeoPoint> geo;
+  bool eligible = true;  // false when expired: never offered
+  bool suspect = false;  // missed a heartbeat: offered with a cost penalty
+  bool vm = true;
+  bool container = true;
+  int64_t cpu_capacity = 0;
+  int64_t mem_capacity = 0;
+  int64_t free_cpu = 0;
+  int64_t free_mem = 0;
+  double load = 0;
+  double wan_mbps = 0;
+  std::vector<std::string> base_vms;  // cached digests
+  std::map<std::string, std::string> labels;
+};
+
+// The fleet as structure of arrays: the scoring pass reads contiguous columns.
+struct FleetSnapshot {
+  std::vector<std::string> ids;
+  std::vector<std::string> endpoints;
+  Eigen::ArrayXd x, y, z, has_geo;           // unit vectors on the sphere; has_geo: 1 or 0
+  Eigen::ArrayXd eligible;                  // 1 when not expired
+  Eigen::ArrayXd suspect;                   // 1 when suspect
+  Eigen::ArrayXd vm, container;             // 1 when supported
+  Eigen::ArrayXd cpu_capacity, mem_capacity, free_cpu, free_mem, load, wan_mbps;
+  std::unordered_map<std::string, std::vector<int>> by_base_vm;  // digest -> cloudlet rows
+  std::unordered_map<std::string, int> row_of;                   // id -> row
+  std::vector<std::map<std::string, std::string>> labels;
+
+  size_t size() const { return ids.size(); }
+};
+
+FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets);
+
+// Capacity already promised on each cloudlet (by row) beyond what its last heartbeat shows.
+struct Reservations {
+  Eigen::ArrayXd cpu_millis;  // empty, or one entry per snapshot row
+  Eigen::ArrayXd mem_mb;
+  // Rows where this tenant's app already runs (provisioning is free there: "warm").
+  std::vector<int> warm_rows;
+};
+
+// Parameters of the model, with the defaults documented in docs/placement.md.
+struct EngineParams {
+  GeoLatencyModel geo;
+  // VM synthesis (Ha et al., MobiSys 2013): the overlay is transferred, decompressed and applied
+  // as a pipeline, so the slowest stage dominates; early start launches the VM before the last
+  // part of the delta is applied.
+  double decompress_mb_per_s = 120;
+  double apply_delta_mb_per_s = 150;
+  double launch_s = 2.5;
+  double early_start_fraction = 0.3;  // share of synthesis hidden by starting the VM early
+  // Without a cached base VM it must be fetched whole first (no pipelining across the two).
+  double base_fetch_overhead_s = 1.0;
+  // Added to a suspect cloudlet's cost: it missed a heartbeat and may be gone.
+  double suspect_penalty_ms = 20;
+  // RTT assumed when nothing better is known (no measurement, coordinates or positions).
+  double default_rtt_ms = 50;
+  // The Level-1 cloud offered as fallback when no cloudlet meets the SLA.
+  std::string cloud_endpoint;
+  double cloud_rtt_ms = 80;
+};
+
+// kDefault: neither a measurement, coordinates nor both positions: EngineParams::default_rtt_ms.
+enum class RttSource { kMeasured, kCoordinates, kGeo, kDefault };
+const char* RttSourceName(RttSource s);
+enum class ProvisionMode { kWarm, kOverlay, kFull };
+const char* ProvisionModeName(ProvisionMode m);
+
+struct Candidate {
+  std::string cloudlet_id;
+  std::string endpoint;
+  int row = -1;
+  double rtt_ms = 0;
+  RttSource rtt_source = RttSource::kDefault;
+  double queue_ms = 0;
+  ProvisionMode provision_mode = ProvisionMode::kFull;
+  double provision_s = 0;
+  double cost_ms = 0;
+  bool sla_met = true;
+};
+
+struct Ranking {
+  std::vector<Candidate> candidates;     // best first, at most k
+  std::map<std::string, int> rejected;   // reason -> count
+  bool fallback = false;                 // nothing met the SLA: the cloud is offered too
+};
+
+// Optional per-request veto (tenant policy, quota): returns a rejection reason or nullopt.
+using Policy = std::function<std::optional<std::string>(const PlacementRequest&, int row)>;
+
+common::Status ValidateRequest(const PlacementRequest& request);
+
+class Engine {
+ public:
+  explicit Engine(EngineParams params) : params_(std::move(params)) {}
+
+  // `coordinate_rtt_ms`, when given, holds one estimate per row from network coordinates (NaN where
+  // unknown); it is used where the client measured nothing. `tie_seed` orders equal costs at random.
+  common::Result<Ranking> Rank(const FleetSnapshot& fleet, const PlacementRequest& request,
+                               const Reservations& reserved, uint64_t tie_seed,
+                               const Eigen::ArrayXd* coordinate_rtt_ms = nullptr, const Policy& policy = nullptr) const;
+
+  // Provisioning time in seconds for one cloudlet: warm, overlay only, or base VM then overlay.
+  double ProvisionSeconds(ProvisionMode mode, const AppSpec& app, double wan_mbps) const;
+
+  const EngineParams& params() const { return params_; }
+
+ private:
+  EngineParams params_;
+};
+
+}  // namespace cloudlet::placement
