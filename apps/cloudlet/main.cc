@@ -69,10 +69,12 @@ class RegistryClient {
     timeout_ = *timeout;
   }
 
-  json Call(const std::string& method, const std::string& path, int* status_out = nullptr) {
+  json Call(const std::string& method, const std::string& path, int* status_out = nullptr,
+            const std::string& request_body = {}) {
     api::ClientRequest req;
     req.method = method;
     req.url = base_ + path;
+    req.body = request_body;
     req.headers["Authorization"] = "Bearer " + token_;
     req.timeout = timeout_;
     auto r = http_->Send(req);
@@ -137,6 +139,81 @@ void PrintCloudlets(const json& list) {
   cli::PrintTable(std::cout, header, rows);
 }
 
+std::string Fixed(double v, int digits = 1) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// Reads --app FILE (the placement request's `app` object, or a whole request) and adds the client.
+json BuildPlacementRequest(const std::string& app_file, const std::string& rtt, const std::string& geo,
+                           const std::string& client_id, int k) {
+  std::ifstream in(app_file);
+  if (!in) throw UsageError("cannot read " + app_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  json doc = json::parse(text.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) throw UsageError(app_file + ": not a JSON object");
+  json request = doc.contains("app") ? doc : json{{"app", doc}};
+  json& client = request["client"];
+  if (!client.is_object()) client = json::object();
+  if (!client_id.empty()) client["id"] = client_id;
+  if (!geo.empty()) {
+    const size_t comma = geo.find(',');
+    try {
+      if (comma == std::string::npos) throw std::invalid_argument(geo);
+      client["geo"] = {{"lat", std::stod(geo.substr(0, comma))}, {"lon", std::stod(geo.substr(comma + 1))}};
+    } catch (const std::exception&) {
+      throw UsageError("--geo: expected LAT,LON");
+    }
+  }
+  // --rtt cl-a=4.2,cl-b=7
+  std::stringstream pairs(rtt);
+  std::string pair;
+  while (std::getline(pairs, pair, ',')) {
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    try {
+      if (eq == std::string::npos || eq == 0) throw std::invalid_argument(pair);
+      client["rtt_ms"][pair.substr(0, eq)] = std::stod(pair.substr(eq + 1));
+    } catch (const std::exception&) {
+      throw UsageError("--rtt: expected ID=MS[,ID=MS...], got '" + pair + "'");
+    }
+  }
+  if (k > 0) request["k"] = k;
+  return request;
+}
+
+void PrintPlacement(const json& r) {
+  std::vector<std::vector<std::string>> rows;
+  int rank = 0;
+  for (const auto& c : r["candidates"]) {
+    rows.push_back({std::to_string(++rank), c.value("cloudlet", ""), Fixed(c.value("rtt_ms", 0.0)),
+                    c.value("rtt_source", ""), Fixed(c.value("queue_ms", 0.0)), c["provision"].value("mode", ""),
+                    Fixed(c["provision"].value("seconds", 0.0)), Fixed(c.value("cost_ms", 0.0), 2),
+                    c.value("sla_met", false) ? "yes" : "no", c.value("endpoint", "")});
+  }
+  if (r["placement_id"].is_string()) {
+    std::cout << "placement " << r["placement_id"].get<std::string>() << " reserved on "
+              << r["chosen"]["cloudlet"].get<std::string>() << " until " << r.value("expires_at", "")
+              << " (confirm with POST /v1/placements/{id}/confirm)\n\n";
+  } else {
+    std::cout << "no cloudlet can take this app\n\n";
+  }
+  cli::PrintTable(std::cout, {"RANK", "CLOUDLET", "RTT ms", "FROM", "QUEUE ms", "PROVISION", "SECONDS", "COST ms", "SLA",
+                              "ENDPOINT"},
+                  rows);
+  if (!r["rejected"].empty()) {
+    std::cout << "\nrejected:";
+    for (const auto& [reason, n] : r["rejected"].items()) std::cout << " " << reason << "=" << n.get<int>();
+    std::cout << "\n";
+  }
+  if (r["fallback"].is_object()) {
+    std::cout << "\nno cloudlet meets the SLA; the cloud is the fallback: " << r["fallback"].value("endpoint", "")
+              << " (~" << Fixed(r["fallback"].value("rtt_ms", 0.0)) << " ms)\n";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,6 +243,15 @@ int main(int argc, char** argv) {
   auto* rm = cloudlets->add_subcommand("rm", "Deregister a cloudlet");
   rm->add_option("id", id, "Cloudlet id")->required();
 
+  auto* place = app.add_subcommand("place", "Rank cloudlets for an app and reserve the best");
+  std::string app_file, rtt, geo, client_id;
+  int k = 0;
+  place->add_option("--app", app_file, "JSON file: the request's `app` object (or a whole request)")->required();
+  place->add_option("--rtt", rtt, "Measured RTTs: ID=MS[,ID=MS...]");
+  place->add_option("--geo", geo, "The device's position: LAT,LON");
+  place->add_option("--client-id", client_id, "The device's id (for network coordinates)");
+  place->add_option("--k", k, "Candidates to return")->check(CLI::Range(1, 100));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -191,6 +277,11 @@ int main(int argc, char** argv) {
       json body = client.Call("GET", "/v1/cloudlets/" + UrlEncode(id));
       if (o.json_output) std::cout << body.dump(2) << '\n';
       else PrintCloudlets(json::array({body}));
+    } else if (*place) {
+      const json request = BuildPlacementRequest(app_file, rtt, geo, client_id, k);
+      json body = client.Call("POST", "/v1/placements", nullptr, request.dump());
+      if (o.json_output) std::cout << body.dump(2) << '\n';
+      else PrintPlacement(body);
     } else if (*rm) {
       client.Call("DELETE", "/v1/cloudlets/" + UrlEncode(id));
       if (o.json_output) std::cout << json{{"id", id}, {"deleted", true}}.dump(2) << '\n';

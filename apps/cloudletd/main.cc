@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cloudlet/api/http.h"
+#include "cloudlet/api/placement_routes.h"
 #include "cloudlet/api/registry_routes.h"
 #include "cloudlet/api/router.h"
 #include "cloudlet/auth/bootstrap_policy.h"
@@ -21,7 +22,7 @@
 #include "cloudlet/common/timer_queue.h"
 #include "cloudlet/discovery/registry_service.h"
 #include "cloudlet/metering/metrics.h"
-#include "cloudlet/store/sqlite_registry_store.h"
+#include "cloudlet/store/sqlite_stores.h"
 
 namespace {
 
@@ -37,6 +38,9 @@ struct Flags {
   size_t max_body_bytes = 1 << 20;
   std::string drain = "10s";
   std::string log_level = "info";
+  std::string lease = "30s";
+  placement::EngineParams model;
+  placement::MigrationParams migration;
 };
 
 common::Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& text) {
@@ -113,14 +117,17 @@ int Run(const Flags& flags) {
   if (auto s = registry_options.Validate(); !s.ok()) return spdlog::error("--{}", s.message()), 2;
   auto drain = common::ParseDuration(flags.drain, "--drain");
   if (!drain.ok()) return spdlog::error("{}", drain.status().message()), 2;
+  auto lease = common::ParseDuration(flags.lease, "--lease");
+  if (!lease.ok() || lease->count() <= 0) return spdlog::error("--lease: must be a duration > 0"), 2;
+  if (auto s = flags.model.Validate(); !s.ok()) return spdlog::error("{}", s.message()), 2;
 
   auto token = BootstrapToken(flags);
   if (!token.ok()) return spdlog::error("bootstrap token: {}", token.status().message()), 1;
   auto policy = auth::BootstrapPolicy::Create(token->value);
   if (!policy.ok()) return spdlog::error("{}", policy.status().message()), 1;
 
-  auto store = store::OpenSqliteRegistryStore(flags.db);
-  if (!store.ok()) return spdlog::error("{}", store.status().message()), 1;
+  auto stores = store::OpenSqliteStores(flags.db);
+  if (!stores.ok()) return spdlog::error("{}", stores.status().message()), 1;
 
   // Signals are handled by sigwait below; every thread started from here on inherits the mask.
   sigset_t signals;
@@ -130,23 +137,31 @@ int Run(const Flags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   common::SystemClock clock;
-  discovery::RegistryService service(clock, registry_options, **store);
+  discovery::RegistryService service(clock, registry_options, *stores->registry);
   if (auto s = service.Start(); !s.ok()) return spdlog::error("{}", s.message()), 1;
   const size_t restored = service.registry().List({}).entries.size();
+  api::RegistryFleetSource fleet(service.registry());
+  placement::Vivaldi coordinates;
+  placement::PlacementService placements(clock, placement::Engine(flags.model),
+                                         placement::MigrationAdvisor(flags.migration), fleet, *stores->placements,
+                                         coordinates, {.lease = *lease});
+  if (auto s = placements.Start(); !s.ok()) return spdlog::error("{}", s.message()), 1;
 
   metering::Metrics metrics;
   common::TimerQueue timers;
   api::Router router(**policy, **policy, metrics);
   api::AddRegistryRoutes(router, service, timers, metrics, {});
+  api::AddPlacementRoutes(router, placements, coordinates);
   auto server = api::MakeCpprestServer({listen->first, listen->second, flags.max_body_bytes}, router);
   if (auto s = server->Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     service.Stop();
     return 1;
   }
-  spdlog::info("listening on {} (heartbeat interval {}, ttl {}, purge after {})", flags.listen,
-               common::FormatDuration(registry_options.heartbeat_interval),
-               common::FormatDuration(registry_options.heartbeat_ttl), common::FormatDuration(registry_options.purge_after));
+  spdlog::info("listening on {} (heartbeat interval {}, ttl {}, purge after {}; {} active placement(s), lease {})",
+               flags.listen, common::FormatDuration(registry_options.heartbeat_interval),
+               common::FormatDuration(registry_options.heartbeat_ttl), common::FormatDuration(registry_options.purge_after),
+               placements.live(), common::FormatDuration(*lease));
   PrintBanner(flags, *token, restored);
 
   int sig = 0;
@@ -154,6 +169,7 @@ int Run(const Flags& flags) {
   spdlog::info("received {}; stopping: answering waiting queries, draining requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   service.registry().FireAllWatches();
   server->Stop(*drain);
+  placements.Stop();
   timers.Shutdown();
   service.Stop();
   spdlog::info("stopped cleanly");
@@ -185,6 +201,27 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
   app.add_option("--drain", flags.drain, "On SIGTERM, how long to wait for requests in flight")->capture_default_str();
+  app.add_option("--lease", flags.lease, "How long an unconfirmed placement holds its capacity")->capture_default_str();
+  auto& m = flags.model;
+  app.add_option("--cloud-endpoint", m.cloud_endpoint, "The Level-1 cloud offered when no cloudlet meets the SLA");
+  app.add_option("--cloud-rtt-ms", m.cloud_rtt_ms, "Typical RTT to that cloud")->capture_default_str();
+  const auto model = [&](const char* name, double& value, const char* help) {
+    app.add_option(name, value, help)->capture_default_str()->group("Placement model (docs/placement.md)")
+        ->check(CLI::Range(0.0, 1e9));
+  };
+  model("--model-access-ms", m.geo.access_ms, "RTT of the first (wireless) hop");
+  model("--model-path-stretch", m.geo.path_stretch, "Real path length over great-circle distance");
+  model("--model-fibre-km-per-ms", m.geo.fibre_km_per_ms, "One-way fibre distance per ms");
+  model("--model-decompress-mb-s", m.decompress_mb_per_s, "Overlay decompression rate");
+  model("--model-apply-mb-s", m.apply_delta_mb_per_s, "Binary delta application rate");
+  model("--model-launch-s", m.launch_s, "Time to launch the synthesised VM");
+  model("--model-early-start", m.early_start_fraction, "Share of synthesis hidden by early start (0..1)");
+  model("--model-base-fetch-overhead-s", m.base_fetch_overhead_s, "Fixed cost of fetching a base VM");
+  model("--model-suspect-penalty-ms", m.suspect_penalty_ms, "Added to the cost of a suspect cloudlet");
+  model("--model-default-rtt-ms", m.default_rtt_ms, "RTT assumed when nothing better is known");
+  model("--migration-downtime-s", flags.migration.downtime_s, "Downtime of one migration");
+  model("--migration-margin", flags.migration.margin, "Gain must exceed the cost of moving by this factor");
+  model("--migration-min-gain-ms", flags.migration.min_gain_ms, "Per-request gain below which no move is advised");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -21,6 +21,9 @@ std::string Permission::ToString() const {
     case Kind::kCloudletRead: return "cloudlet.read";
     case Kind::kCloudletWrite: return "cloudlet.write:" + resource;
     case Kind::kOperator: return "operator";
+    case Kind::kPlacementWrite: return "placement.write";
+    case Kind::kPlacementRead: return "placement.read";
+    case Kind::kRttWrite: return "rtt.write";
   }
   return "unknown";
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "cloudlet/common/json_fields.h"
 #include "cloudlet/common/time_format.h"
 
 namespace cloudlet::discovery {
@@ -9,73 +10,9 @@ namespace cloudlet::discovery {
 using common::Result;
 using common::Status;
 using nlohmann::json;
+using Fields = common::JsonFields;
 
 namespace {
-
-std::string Join(std::string_view prefix, std::string_view key) {
-  return prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
-}
-
-// Typed access to an object's fields. The first error sticks; later reads become no-ops, so a parser
-// reads every field and checks status() once.
-class Fields {
- public:
-  Fields(const json& obj, std::string prefix) : obj_(obj), prefix_(std::move(prefix)) {}
-
-  const json* Find(std::string_view key, bool required) {
-    if (!status_.ok()) return nullptr;
-    auto it = obj_.find(key);
-    if (it == obj_.end() || it->is_null()) {
-      if (required) status_ = Status::InvalidField(Join(prefix_, key), "is required");
-      return nullptr;
-    }
-    return &*it;
-  }
-  void String(std::string_view key, bool required, std::string& out) {
-    if (const json* v = Find(key, required)) {
-      if (!v->is_string()) return Fail(key, "must be a string");
-      out = v->get<std::string>();
-    }
-  }
-  void Int(std::string_view key, bool required, int64_t& out) {
-    if (const json* v = Find(key, required)) {
-      if (v->is_number_integer() && !v->is_number_unsigned()) out = v->get<int64_t>();
-      else if (v->is_number_unsigned() && v->get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) out = v->get<int64_t>();
-      else return Fail(key, "must be an integer");
-    }
-  }
-  void Number(std::string_view key, bool required, double& out) {
-    if (const json* v = Find(key, required)) {
-      if (!v->is_number()) return Fail(key, "must be a number");
-      out = v->get<double>();
-      if (!std::isfinite(out)) return Fail(key, "must be finite");
-    }
-  }
-  const json* Object(std::string_view key, bool required) { return Typed(key, required, &json::is_object, "an object"); }
-  const json* Array(std::string_view key, bool required) { return Typed(key, required, &json::is_array, "an array"); }
-  void Fail(std::string_view key, std::string reason) {
-    if (status_.ok()) status_ = Status::InvalidField(Join(prefix_, key), std::move(reason));
-  }
-  void Merge(const Status& s) {
-    if (status_.ok() && !s.ok()) status_ = s;
-  }
-  std::string Path(std::string_view key) const { return Join(prefix_, key); }
-  const Status& status() const { return status_; }
-
- private:
-  const json* Typed(std::string_view key, bool required, bool (json::*is)() const noexcept, const char* what) {
-    const json* v = Find(key, required);
-    if (v && !(v->*is)()) {
-      Fail(key, std::string("must be ") + what);
-      return nullptr;
-    }
-    return v;
-  }
-
-  const json& obj_;
-  std::string prefix_;
-  Status status_;
-};
 
 // Reads [{digest, size_mb}, ...]; bounds are checked by the validators.
 Status ReadBaseVms(const json& arr, const std::string& field, std::vector<BaseVm>& out) {

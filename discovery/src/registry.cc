@@ -58,6 +58,7 @@ void Registry::Restore(std::vector<CloudletRecord> records, uint64_t index) {
       entries_[id] = std::move(e);
     }
     ++index_;  // the restart is itself a change: every record is suspect now
+    ++membership_index_;
     for (auto& [id, e] : entries_) e.record.modify_index = index_;
     CollectWatchersLocked(fire);
   }
@@ -87,6 +88,7 @@ PutOutcome Registry::Put(const CloudletDescriptor& descriptor) {
     e.restored = false;
     r.health = Health::kHealthy;
     BumpLocked(e, fire);
+    ++membership_index_;
     outcome = created ? PutOutcome::kCreated : PutOutcome::kReplaced;
   }
   Fire(fire);
@@ -130,6 +132,7 @@ Status Registry::Heartbeat(std::string_view id, const discovery::Heartbeat& hb) 
     e.seen_at = now;
     e.restored = false;
     r.health = HealthAt(e, now);
+    if (r.health != before || cache_changed) ++membership_index_;
     if (visible || r.health != before) BumpLocked(e, fire);
     else dirty_.insert(r.descriptor.id);
   }
@@ -146,6 +149,7 @@ bool Registry::Remove(std::string_view id) {
     dirty_.erase(it->first);
     entries_.erase(it);
     ++index_;
+    ++membership_index_;
     CollectWatchersLocked(fire);
   }
   Fire(fire);
@@ -167,6 +171,11 @@ bool Registry::Contains(std::string_view id) const {
 uint64_t Registry::index() const {
   std::lock_guard lock(mu_);
   return index_;
+}
+
+uint64_t Registry::membership_index() const {
+  std::lock_guard lock(mu_);
+  return membership_index_;
 }
 
 std::map<Health, size_t> Registry::CountByHealth() const {
@@ -232,6 +241,7 @@ void Registry::UpdateHealth() {
       if (h != e.record.health) {
         e.record.health = h;
         BumpLocked(e, fire);
+        ++membership_index_;
       }
     }
   }
@@ -255,6 +265,7 @@ std::vector<std::string> Registry::TakePurged() {
     }
     if (!purged.empty()) {
       ++index_;
+      ++membership_index_;
       CollectWatchersLocked(fire);
     }
   }

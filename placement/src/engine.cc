@@ -77,6 +77,17 @@ Status Range(const char* field, double v, double lo, double hi) {
 
 }  // namespace
 
+Status EngineParams::Validate() const {
+  if (!(geo.fibre_km_per_ms > 0)) return Status::InvalidField("--model-fibre-km-per-ms", "must be > 0");
+  if (!(geo.path_stretch >= 1)) return Status::InvalidField("--model-path-stretch", "must be >= 1");
+  if (!(decompress_mb_per_s > 0)) return Status::InvalidField("--model-decompress-mb-s", "must be > 0");
+  if (!(apply_delta_mb_per_s > 0)) return Status::InvalidField("--model-apply-mb-s", "must be > 0");
+  if (!(early_start_fraction >= 0 && early_start_fraction <= 1)) {
+    return Status::InvalidField("--model-early-start", "must be in [0, 1]");
+  }
+  return Status::Ok();
+}
+
 FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
   FleetSnapshot f;
   const auto n = static_cast<Eigen::Index>(cloudlets.size());

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "cloudlet/discovery/registry_service.h"
-#include "cloudlet/store/sqlite_registry_store.h"
+#include "cloudlet/store/sqlite_stores.h"
 #include "discovery/test_descriptors.h"
 #include "support/temp_dir.h"
 

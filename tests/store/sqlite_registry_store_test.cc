@@ -2,7 +2,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include "cloudlet/store/sqlite_registry_store.h"
+#include "cloudlet/store/sqlite_stores.h"
 #include "discovery/test_descriptors.h"
 #include "support/temp_dir.h"
 
@@ -47,7 +47,7 @@ TEST_F(SqliteRegistryStoreTest, CreatesDirectoryAndSchemaAndStartsEmpty) {
   struct stat st{};
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0077, 0u);  // no access for group or others
-  EXPECT_EQ(SqliteSchemaVersion(), 1);
+  EXPECT_EQ(SqliteSchemaVersion(), 2);
 }
 
 TEST_F(SqliteRegistryStoreTest, AppliedOpsSurviveReopening) {

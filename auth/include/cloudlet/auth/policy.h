@@ -30,6 +30,9 @@ struct Permission {
     kCloudletRead,   // list and get cloudlets
     kCloudletWrite,  // register, heartbeat, deregister `resource`
     kOperator,       // fleet administration
+    kPlacementWrite, // create placements and confirm, move or release one's own
+    kPlacementRead,  // read one's own placements
+    kRttWrite,       // post RTT samples for network coordinates
   };
   Kind kind;
   std::string resource;
@@ -37,6 +40,9 @@ struct Permission {
   static Permission CloudletRead() { return {Kind::kCloudletRead, {}}; }
   static Permission CloudletWrite(std::string id) { return {Kind::kCloudletWrite, std::move(id)}; }
   static Permission Operator() { return {Kind::kOperator, {}}; }
+  static Permission PlacementWrite() { return {Kind::kPlacementWrite, {}}; }
+  static Permission PlacementRead() { return {Kind::kPlacementRead, {}}; }
+  static Permission RttWrite() { return {Kind::kRttWrite, {}}; }
   std::string ToString() const;
 };
 

@@ -84,6 +84,9 @@ class Registry {
   bool Contains(std::string_view id) const;
   ListResult List(const ListFilter& filter) const;
   uint64_t index() const;
+  // Moves only when a cloudlet joins, leaves or changes health or descriptor, not on load updates:
+  // consumers that rebuild derived state (the placement snapshot) rebuild at once on these.
+  uint64_t membership_index() const;
   std::map<Health, size_t> CountByHealth() const;
 
   // Re-evaluates every record's health at the clock's current time.
@@ -127,6 +130,7 @@ class Registry {
   std::map<std::string, Entry, std::less<>> entries_;  // ordered by id: lists need no sort
   std::set<std::string> dirty_;
   uint64_t index_ = 0;
+  uint64_t membership_index_ = 0;
   std::map<WatchId, Waiter> waiters_;
   WatchId next_watch_ = 1;
 };

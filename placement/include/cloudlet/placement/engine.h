@@ -119,6 +119,9 @@ struct EngineParams {
   // The Level-1 cloud offered as fallback when no cloudlet meets the SLA.
   std::string cloud_endpoint;
   double cloud_rtt_ms = 80;
+
+  // Rates must be positive and the early-start share within [0, 1]; errors name the flag.
+  common::Status Validate() const;
 };
 
 // kDefault: neither a measurement, coordinates nor both positions: EngineParams::default_rtt_ms.

@@ -1,4 +1,4 @@
-#include "cloudlet/store/sqlite_registry_store.h"
+#include "cloudlet/store/sqlite_stores.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cloudlet/discovery/cloudlet_json.h"
+#include "cloudlet/placement/placement_json.h"
 #include "sqlite_db.h"
 
 namespace cloudlet::store {
@@ -41,6 +43,15 @@ const std::vector<const char*> kMigrations = {
         value INTEGER NOT NULL
       );
     )sql",
+    R"sql(
+      CREATE TABLE placements (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        cloudlet_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        activated_at_ms INTEGER NOT NULL
+      );
+    )sql",
 };
 
 // An exclusive advisory lock held for the store's lifetime.
@@ -66,9 +77,18 @@ class LockFile {
   int fd_;
 };
 
+// One connection and its lock file, shared by the stores of one database. Each store takes `mu`
+// for a whole transaction, so stores used from different threads never interleave statements.
+struct SharedDb {
+  SharedDb(LockFile l, Db d) : lock(std::move(l)), db(std::move(d)) {}
+  LockFile lock;
+  Db db;
+  std::mutex mu;
+};
+
 class SqliteRegistryStore final : public discovery::RegistryStore {
  public:
-  SqliteRegistryStore(LockFile lock, Db db) : lock_(std::move(lock)), db_(std::move(db)) {}
+  explicit SqliteRegistryStore(std::shared_ptr<SharedDb> shared) : shared_(std::move(shared)), db_(shared_->db) {}
 
   Status Prepare() {
     auto prepare = [&](Statement& out, const char* sql) -> Status {
@@ -97,6 +117,7 @@ class SqliteRegistryStore final : public discovery::RegistryStore {
   }
 
   Result<discovery::StoredRegistry> Load() override {
+    std::lock_guard lock(shared_->mu);
     discovery::StoredRegistry out;
     auto rows = db_.Prepare(
         "SELECT id, descriptor, load, free_cpu_millis, free_mem_mb, registered_at_ms, last_heartbeat_ms "
@@ -131,6 +152,7 @@ class SqliteRegistryStore final : public discovery::RegistryStore {
   }
 
   Status Apply(const std::vector<StoreOp>& ops, uint64_t index) override {
+    std::lock_guard lock(shared_->mu);
     CLOUDLET_RETURN_IF_ERROR(begin_.Run().WithContext(db_.path() + ": begin"));
     Status st = ApplyInTransaction(ops, index);
     if (st.ok()) st = commit_.Run().WithContext(db_.path() + ": commit");
@@ -159,9 +181,59 @@ class SqliteRegistryStore final : public discovery::RegistryStore {
     return set_index_.Bind(1, static_cast<int64_t>(index)).Run();
   }
 
-  LockFile lock_;
-  Db db_;
+  std::shared_ptr<SharedDb> shared_;
+  Db& db_;
   Statement begin_, commit_, rollback_, put_, update_, delete_, set_index_;
+};
+
+class SqlitePlacementStore final : public placement::PlacementStore {
+ public:
+  explicit SqlitePlacementStore(std::shared_ptr<SharedDb> shared) : shared_(std::move(shared)) {}
+
+  Result<std::vector<placement::Placement>> LoadActive() override {
+    std::lock_guard lock(shared_->mu);
+    std::vector<placement::Placement> out;
+    auto rows = shared_->db.Prepare("SELECT id, body FROM placements ORDER BY id");
+    if (!rows.ok()) return rows.status();
+    while (true) {
+      auto more = rows->Step();
+      if (!more.ok()) return more.status().WithContext(shared_->db.path());
+      if (!*more) break;
+      const std::string where = shared_->db.path() + ": placement '" + rows->Text(0).substr(0, 64) + "'";
+      const nlohmann::json j = nlohmann::json::parse(rows->Text(1), nullptr, false);
+      if (j.is_discarded()) return Status::Internal(where + ": stored body is not JSON");
+      auto p = placement::PlacementFromJson(j);
+      if (!p.ok()) return p.status().WithContext(where);
+      out.push_back(std::move(*p));
+    }
+    return out;
+  }
+
+  Status PutActive(const placement::Placement& p) override {
+    std::lock_guard lock(shared_->mu);
+    auto stmt = shared_->db.Prepare(
+        "INSERT INTO placements (id, owner, cloudlet_id, body, activated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, cloudlet_id = excluded.cloudlet_id, "
+        "body = excluded.body, activated_at_ms = excluded.activated_at_ms");
+    if (!stmt.ok()) return stmt.status();
+    return stmt->Bind(1, p.id)
+        .Bind(2, p.owner)
+        .Bind(3, p.cloudlet_id)
+        .Bind(4, placement::PlacementToJson(p).dump())
+        .Bind(5, common::ToUnixMillis(p.activated_at))
+        .Run()
+        .WithContext(shared_->db.path());
+  }
+
+  Status Remove(const std::string& id) override {
+    std::lock_guard lock(shared_->mu);
+    auto stmt = shared_->db.Prepare("DELETE FROM placements WHERE id = ?1");
+    if (!stmt.ok()) return stmt.status();
+    return stmt->Bind(1, id).Run().WithContext(shared_->db.path());
+  }
+
+ private:
+  std::shared_ptr<SharedDb> shared_;
 };
 
 Status Migrate(Db& db) {
@@ -201,7 +273,7 @@ Status Migrate(Db& db) {
 
 int SqliteSchemaVersion() { return static_cast<int>(kMigrations.size()); }
 
-Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path) {
+Result<SqliteStores> OpenSqliteStores(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::exists(parent)) {
@@ -226,9 +298,19 @@ Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const 
   // FULL: a commit is on disk before it is acknowledged; only registrations pay for it.
   CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
   CLOUDLET_RETURN_IF_ERROR(Migrate(*db));
-  auto store = std::make_unique<SqliteRegistryStore>(std::move(*lock), std::move(*db));
-  CLOUDLET_RETURN_IF_ERROR(store->Prepare());
-  return std::unique_ptr<discovery::RegistryStore>(std::move(store));
+  auto shared = std::make_shared<SharedDb>(std::move(*lock), std::move(*db));
+  auto registry = std::make_unique<SqliteRegistryStore>(shared);
+  CLOUDLET_RETURN_IF_ERROR(registry->Prepare());
+  SqliteStores out;
+  out.registry = std::move(registry);
+  out.placements = std::make_unique<SqlitePlacementStore>(shared);
+  return out;
+}
+
+Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path) {
+  auto stores = OpenSqliteStores(path);
+  if (!stores.ok()) return stores.status();
+  return std::move(stores->registry);
 }
 
 }  // namespace cloudlet::store

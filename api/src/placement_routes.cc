@@ -1,0 +1,178 @@
+#include "cloudlet/api/placement_routes.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "cloudlet/common/json_fields.h"
+
+#include "cloudlet/api/problem.h"
+#include "cloudlet/discovery/cloudlet_json.h"
+#include "cloudlet/placement/placement_json.h"
+
+namespace cloudlet::api {
+
+using common::Status;
+using nlohmann::json;
+using placement::Placement;
+
+RegistryFleetSource::RegistryFleetSource(const discovery::Registry& registry, common::Millis refresh)
+    : registry_(registry), refresh_(refresh) {
+  view_.snapshot = std::make_shared<placement::FleetSnapshot>();
+}
+
+placement::FleetSource::View RegistryFleetSource::Current() {
+  std::lock_guard lock(mu_);
+  const uint64_t membership = registry_.membership_index();
+  const uint64_t index = registry_.index();
+  const auto now = std::chrono::steady_clock::now();
+  const bool stale = membership != membership_ || (index != index_ && now - built_at_ >= refresh_);
+  if (!stale) return view_;
+  const auto list = registry_.List({});
+  std::vector<placement::CloudletState> states;
+  std::vector<common::TimePoint> last_heartbeat;
+  states.reserve(list.entries.size());
+  for (const auto& e : list.entries) {
+    const auto& r = e.record;
+    placement::CloudletState& c = states.emplace_back();
+    c.id = r.descriptor.id;
+    c.endpoint = r.descriptor.endpoint;
+    c.geo = r.descriptor.geo;
+    c.eligible = r.health != discovery::Health::kExpired;
+    c.suspect = r.health == discovery::Health::kSuspect;
+    const auto& iso = r.descriptor.isolation;
+    c.vm = std::find(iso.begin(), iso.end(), "vm") != iso.end();
+    c.container = std::find(iso.begin(), iso.end(), "container") != iso.end();
+    c.cpu_capacity = r.descriptor.capacity.cpu_millis;
+    c.mem_capacity = r.descriptor.capacity.mem_mb;
+    c.free_cpu = r.free.cpu_millis;
+    c.free_mem = r.free.mem_mb;
+    c.load = r.load;
+    c.wan_mbps = r.descriptor.wan_mbps;
+    for (const auto& vm : r.descriptor.base_vms) c.base_vms.push_back(vm.digest);
+    c.labels = r.descriptor.labels;
+    last_heartbeat.push_back(r.last_heartbeat);
+  }
+  view_.snapshot = std::make_shared<const placement::FleetSnapshot>(placement::BuildSnapshot(states));
+  view_.last_heartbeat = std::move(last_heartbeat);
+  membership_ = membership;
+  index_ = list.index;
+  built_at_ = now;
+  return view_;
+}
+
+namespace {
+
+// Who owns what a caller creates, and whose placements a caller may see ("" = all, operators).
+std::string OwnerOf(const RouteContext& ctx) {
+  const auth::Principal& p = *ctx.principal;
+  return p.tenant.empty() ? p.subject : p.tenant;
+}
+std::string ViewerOf(const RouteContext& ctx) {
+  return ctx.principal->role == auth::Role::kOperator ? std::string() : OwnerOf(ctx);
+}
+
+common::Result<json> Body(const RouteContext& ctx) { return discovery::ParseJsonObject(ctx.request.body); }
+
+Status ValidatePlacementId(const std::string& id) {
+  bool ok = id.size() == 19 && id.starts_with("pl-");
+  for (size_t i = 3; ok && i < id.size(); ++i) ok = std::isxdigit(static_cast<unsigned char>(id[i]));
+  return ok ? Status::Ok() : Status::NotFound("no placement '" + id.substr(0, 64) + "'");
+}
+
+}  // namespace
+
+void AddPlacementRoutes(Router& router, placement::PlacementService& placements, placement::Vivaldi& coordinates) {
+  auto write = Access::Need([](const PathParams&) { return auth::Permission::PlacementWrite(); });
+  auto read = Access::Need([](const PathParams&) { return auth::Permission::PlacementRead(); });
+  auto done = [](Responder respond, int ok_status) {
+    return [respond, ok_status](common::Result<Placement> p) {
+      if (!p.ok()) return respond(ProblemFromStatus(p.status()));
+      if (ok_status == 204) {
+        HttpResponse r;
+        r.status = 204;
+        r.content_type.clear();
+        return respond(std::move(r));
+      }
+      respond(JsonResponse(ok_status, placement::PlacementToJson(*p)));
+    };
+  };
+
+  router.Add({"POST", "/v1/placements", write, [&placements](RouteContext& ctx, Responder respond) {
+                auto body = Body(ctx);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                auto request = placement::PlacementRequestFromJson(*body);
+                if (!request.ok()) return respond(ProblemFromStatus(request.status()));
+                auto placed = placements.Place(OwnerOf(ctx), *request);
+                if (!placed.ok()) return respond(ProblemFromStatus(placed.status()));
+                HttpResponse r = JsonResponse(placed->placement ? 201 : 200,
+                                              placement::PlaceResultToJson(*placed, placements.engine().params()));
+                if (placed->placement) r.headers["Location"] = "/v1/placements/" + placed->placement->id;
+                respond(std::move(r));
+              }});
+  router.Add({"GET", "/v1/placements/{id}", read, [&placements](RouteContext& ctx, Responder respond) {
+                const std::string& id = ctx.params.at("id");
+                if (Status s = ValidatePlacementId(id); !s.ok()) return respond(ProblemFromStatus(s));
+                auto p = placements.Get(ViewerOf(ctx), id);
+                if (!p.ok()) return respond(ProblemFromStatus(p.status()));
+                respond(JsonResponse(200, placement::PlacementToJson(*p)));
+              }});
+  router.Add({"POST", "/v1/placements/{id}/confirm", write, [&placements, done](RouteContext& ctx, Responder respond) {
+                const std::string& id = ctx.params.at("id");
+                if (Status s = ValidatePlacementId(id); !s.ok()) return respond(ProblemFromStatus(s));
+                placements.Confirm(ViewerOf(ctx), id, done(respond, 200));
+              }});
+  router.Add({"DELETE", "/v1/placements/{id}", write, [&placements, done](RouteContext& ctx, Responder respond) {
+                const std::string& id = ctx.params.at("id");
+                if (Status s = ValidatePlacementId(id); !s.ok()) return respond(ProblemFromStatus(s));
+                placements.Release(ViewerOf(ctx), id, done(respond, 204));
+              }});
+  router.Add({"POST", "/v1/placements/{id}/location", write, [&placements](RouteContext& ctx, Responder respond) {
+                const std::string& id = ctx.params.at("id");
+                if (Status s = ValidatePlacementId(id); !s.ok()) return respond(ProblemFromStatus(s));
+                auto body = Body(ctx);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                auto update = placement::LocationUpdateFromJson(*body);
+                if (!update.ok()) return respond(ProblemFromStatus(update.status()));
+                auto result = placements.Location(ViewerOf(ctx), id, *update);
+                if (!result.ok()) return respond(ProblemFromStatus(result.status()));
+                respond(JsonResponse(200, placement::LocationResultToJson(*result)));
+              }});
+  router.Add({"POST", "/v1/rtt", Access::Need([](const PathParams&) { return auth::Permission::RttWrite(); }),
+              [&coordinates](RouteContext& ctx, Responder respond) {
+                auto body = Body(ctx);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                common::JsonFields f(*body, "");
+                std::string from;
+                f.String("from", true, from);
+                const json* samples = f.Array("samples", true);
+                if (!f.status().ok()) return respond(ProblemFromStatus(f.status()));
+                if (from.empty() || from.size() > 128) {
+                  return respond(ProblemFromStatus(Status::InvalidField("from", "must be 1 to 128 characters")));
+                }
+                if (samples->size() > 1000) {
+                  return respond(ProblemFromStatus(Status::InvalidField("samples", "at most 1000 per request")));
+                }
+                // Check every sample first, so that a bad one changes nothing.
+                std::vector<std::pair<std::string, double>> parsed;
+                for (size_t i = 0; i < samples->size(); ++i) {
+                  const std::string field = "samples[" + std::to_string(i) + "]";
+                  if (!(*samples)[i].is_object()) {
+                    return respond(ProblemFromStatus(Status::InvalidField(field, "must be {to, rtt_ms}")));
+                  }
+                  common::JsonFields s((*samples)[i], field);
+                  std::string to;
+                  double rtt = 0;
+                  s.String("to", true, to);
+                  s.Number("rtt_ms", true, rtt);
+                  if (s.status().ok() && (to.empty() || to.size() > 128 || to == from)) s.Fail("to", "must be another node's id");
+                  if (s.status().ok() && !(rtt >= 0 && rtt <= 100'000)) s.Fail("rtt_ms", "must be in [0, 100000]");
+                  if (!s.status().ok()) return respond(ProblemFromStatus(s.status()));
+                  parsed.emplace_back(std::move(to), rtt);
+                }
+                size_t accepted = 0;
+                for (const auto& [to, rtt] : parsed) accepted += coordinates.Observe(from, to, rtt).ok();
+                respond(JsonResponse(200, {{"accepted", accepted}, {"nodes", coordinates.size()}}));
+              }});
+}
+
+}  // namespace cloudlet::api

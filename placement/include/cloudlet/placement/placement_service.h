@@ -1,0 +1,143 @@
+// Placements as the server runs them: rank, reserve, confirm, advise on moves, release.
+//
+//   PlacementService service(clock, engine, advisor, fleet, store, coordinates, {.lease = 30s});
+//   CLOUDLET_RETURN_IF_ERROR(service.Start());              // reloads active placements
+//   auto placed = service.Place("tenant-a", request);       // reserves capacity on the best cloudlet
+//   service.Confirm("tenant-a", placed->placement->id, done); // reserved -> active, durable
+//
+// Lifecycle: reserved (a lease: capacity is held until `expires_at`) -> active (durable) ->
+// released. An unconfirmed reservation expires and its capacity returns. Capacity is taken inside
+// one critical section per placement, so concurrent requests see each other's reservations and do
+// not pile onto one cloudlet. Reservations are soft state (lost on restart, as leases would lapse
+// anyway); active placements are written to the PlacementStore before they are acknowledged.
+//
+// Owners see only their own placements: another owner's id answers NotFound. Thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cloudlet/common/clock.h"
+#include "cloudlet/common/status.h"
+#include "cloudlet/common/timer_queue.h"
+#include "cloudlet/placement/engine.h"
+#include "cloudlet/placement/migration.h"
+#include "cloudlet/placement/vivaldi.h"
+
+namespace cloudlet::placement {
+
+enum class PlacementState { kReserved, kActive, kReleased, kExpired };
+const char* PlacementStateName(PlacementState s);
+
+struct Placement {
+  std::string id;
+  std::string owner;  // the tenant (or operator) that asked
+  PlacementRequest request;
+  std::string cloudlet_id;
+  std::string endpoint;
+  Candidate chosen;  // the breakdown when it was placed
+  PlacementState state = PlacementState::kReserved;
+  common::TimePoint created_at;
+  common::TimePoint expires_at;    // the lease, while reserved
+  common::TimePoint activated_at;  // when confirmed
+};
+
+// The fleet as the engine sees it, refreshed by the caller's side (the registry).
+class FleetSource {
+ public:
+  virtual ~FleetSource() = default;
+  struct View {
+    std::shared_ptr<const FleetSnapshot> snapshot;
+    std::vector<common::TimePoint> last_heartbeat;  // per row: capacity used before it is in `free`
+  };
+  virtual View Current() = 0;
+};
+
+// Durable storage of active placements. Used from one thread at a time (the service's writer).
+class PlacementStore {
+ public:
+  virtual ~PlacementStore() = default;
+  virtual common::Result<std::vector<Placement>> LoadActive() = 0;
+  virtual common::Status PutActive(const Placement& p) = 0;
+  virtual common::Status Remove(const std::string& id) = 0;
+};
+
+struct PlacementOptions {
+  common::Millis lease{30'000};
+  size_t max_placements = 1'000'000;  // live (reserved + active) at most; beyond, ResourceExhausted
+};
+
+struct PlaceResult {
+  std::optional<Placement> placement;  // absent when no cloudlet could take the app
+  Ranking ranking;
+};
+
+struct LocationUpdate {
+  std::optional<common::GeoPoint> geo;
+  std::unordered_map<std::string, double> rtt_ms;
+};
+
+struct LocationResult {
+  MigrationAdvice advice;
+  Ranking ranking;  // at the new position
+};
+
+class PlacementService {
+ public:
+  using Done = std::function<void(common::Result<Placement>)>;
+
+  PlacementService(const common::Clock& clock, Engine engine, MigrationAdvisor advisor, FleetSource& fleet,
+                   PlacementStore& store, Vivaldi& coordinates, PlacementOptions options);
+  ~PlacementService();
+
+  common::Status Start();
+  void Stop();
+
+  common::Result<PlaceResult> Place(const std::string& owner, const PlacementRequest& request);
+  // `owner` empty means an operator: sees every placement.
+  common::Result<Placement> Get(const std::string& owner, const std::string& id);
+  // Reserved -> active once stored; FailedPrecondition when the lease expired or it was released.
+  void Confirm(const std::string& owner, const std::string& id, Done done);
+  void Release(const std::string& owner, const std::string& id, Done done);
+  common::Result<LocationResult> Location(const std::string& owner, const std::string& id,
+                                          const LocationUpdate& update);
+  // Ends reservations whose lease passed (also done lazily by every call).
+  void ExpireLeases();
+
+  const Engine& engine() const { return engine_; }
+  size_t live() const;
+
+ private:
+  Reservations ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
+                                  const std::string& owner, const std::string* except_id) const;
+  void ExpireLeasesLocked(common::TimePoint now);
+  void EndLocked(Placement p, PlacementState state);
+  common::Result<Placement> CopyOf(const std::string& owner, const std::string& id);
+  Placement* FindLocked(const std::string& owner, const std::string& id);
+  std::string NewId();
+
+  const common::Clock& clock_;
+  const Engine engine_;
+  const MigrationAdvisor advisor_;
+  FleetSource& fleet_;
+  PlacementStore& store_;
+  Vivaldi& coordinates_;
+  const PlacementOptions options_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Placement> live_;  // reserved and active
+  // Recently ended placements (released, expired), so that their owners learn why; bounded.
+  std::unordered_map<std::string, Placement> ended_;
+  std::vector<std::string> ended_order_;
+  uint64_t seq_ = 0;
+  uint64_t id_salt_ = 0;
+  std::unique_ptr<common::TimerQueue> writer_;  // durable writes, off the callers' threads
+};
+
+}  // namespace cloudlet::placement

@@ -1,0 +1,201 @@
+#include "cloudlet/placement/placement_json.h"
+
+#include "cloudlet/common/json_fields.h"
+#include "cloudlet/common/time_format.h"
+
+namespace cloudlet::placement {
+
+using common::JsonFields;
+using common::Result;
+using common::Status;
+using nlohmann::json;
+
+namespace {
+
+Status ReadClient(const json& j, ClientSpec& client, const std::string& prefix) {
+  JsonFields c(j, prefix);
+  c.String("id", false, client.id);
+  if (client.id.size() > 128) c.Fail("id", "must be at most 128 characters");
+  if (const json* geo = c.Object("geo", false)) {
+    JsonFields g(*geo, prefix.empty() ? "geo" : prefix + ".geo");
+    common::GeoPoint p;
+    g.Number("lat", true, p.lat);
+    g.Number("lon", true, p.lon);
+    c.Merge(g.status());
+    client.geo = p;
+  }
+  if (const json* rtt = c.Object("rtt_ms", false)) {
+    if (rtt->size() > 1000) c.Fail("rtt_ms", "at most 1000 entries");
+    for (auto it = rtt->begin(); it != rtt->end() && c.status().ok(); ++it) {
+      if (!it->is_number()) c.Fail("rtt_ms." + it.key().substr(0, 64), "must be a number");
+      else client.rtt_ms[it.key()] = it->get<double>();
+    }
+  }
+  return c.status();
+}
+
+json ClientToJson(const ClientSpec& c) {
+  json j = {{"id", c.id}, {"rtt_ms", json::object()}};
+  for (const auto& [id, rtt] : c.rtt_ms) j["rtt_ms"][id] = rtt;
+  if (c.geo) j["geo"] = {{"lat", c.geo->lat}, {"lon", c.geo->lon}};
+  return j;
+}
+
+}  // namespace
+
+Result<PlacementRequest> PlacementRequestFromJson(const json& body) {
+  PlacementRequest r;
+  JsonFields f(body, "");
+  if (const json* app = f.Object("app", true)) {
+    JsonFields a(*app, "app");
+    AppSpec& s = r.app;
+    a.String("name", true, s.name);
+    a.String("base_vm", true, s.base_vm);
+    a.Number("base_vm_mb", true, s.base_vm_mb);
+    a.Number("overlay_mb", true, s.overlay_mb);
+    a.Int("cpu_millis", true, s.cpu_millis);
+    a.Int("mem_mb", true, s.mem_mb);
+    a.String("isolation", false, s.isolation);
+    a.Number("service_ms", false, s.service_ms);
+    a.Number("req_rate_hz", false, s.req_rate_hz);
+    a.Number("session_s", false, s.session_s);
+    a.Number("max_rtt_ms", false, s.max_rtt_ms);
+    f.Merge(a.status());
+  }
+  if (const json* client = f.Object("client", false)) f.Merge(ReadClient(*client, r.client, "client"));
+  int64_t k = r.k;
+  f.Int("k", false, k);
+  CLOUDLET_RETURN_IF_ERROR(f.status());
+  if (k < 1 || k > 100) return Status::InvalidField("k", "must be in [1, 100]");
+  r.k = static_cast<int>(k);
+  CLOUDLET_RETURN_IF_ERROR(ValidateRequest(r));
+  return r;
+}
+
+json PlacementRequestToJson(const PlacementRequest& r) {
+  const AppSpec& a = r.app;
+  return {{"app",
+           {{"name", a.name},
+            {"base_vm", a.base_vm},
+            {"base_vm_mb", a.base_vm_mb},
+            {"overlay_mb", a.overlay_mb},
+            {"cpu_millis", a.cpu_millis},
+            {"mem_mb", a.mem_mb},
+            {"isolation", a.isolation},
+            {"service_ms", a.service_ms},
+            {"req_rate_hz", a.req_rate_hz},
+            {"session_s", a.session_s},
+            {"max_rtt_ms", a.max_rtt_ms}}},
+          {"client", ClientToJson(r.client)},
+          {"k", r.k}};
+}
+
+Result<LocationUpdate> LocationUpdateFromJson(const json& body) {
+  ClientSpec client;
+  CLOUDLET_RETURN_IF_ERROR(ReadClient(body, client, ""));
+  if (!client.geo && client.rtt_ms.empty()) return Status::InvalidField("geo", "give geo, rtt_ms or both");
+  if (client.geo && !common::IsValidGeo(*client.geo)) {
+    return Status::InvalidField("geo", "lat must be in [-90, 90] and lon in [-180, 180]");
+  }
+  return LocationUpdate{client.geo, client.rtt_ms};
+}
+
+json CandidateToJson(const Candidate& c) {
+  return {{"cloudlet", c.cloudlet_id},
+          {"endpoint", c.endpoint},
+          {"rtt_ms", c.rtt_ms},
+          {"rtt_source", RttSourceName(c.rtt_source)},
+          {"queue_ms", c.queue_ms},
+          {"provision", {{"mode", ProvisionModeName(c.provision_mode)}, {"seconds", c.provision_s}}},
+          {"cost_ms", c.cost_ms},
+          {"sla_met", c.sla_met}};
+}
+
+json PlacementToJson(const Placement& p) {
+  json j = {{"placement_id", p.id},
+            {"owner", p.owner},
+            {"state", PlacementStateName(p.state)},
+            {"cloudlet", p.cloudlet_id},
+            {"endpoint", p.endpoint},
+            {"created_at", common::FormatRfc3339(p.created_at)},
+            {"chosen", CandidateToJson(p.chosen)},
+            {"request", PlacementRequestToJson(p.request)}};
+  if (p.state == PlacementState::kReserved) j["expires_at"] = common::FormatRfc3339(p.expires_at);
+  if (p.state == PlacementState::kActive) j["activated_at"] = common::FormatRfc3339(p.activated_at);
+  return j;
+}
+
+Result<Placement> PlacementFromJson(const json& j) {
+  Placement p;
+  JsonFields f(j, "");
+  std::string state, created, activated;
+  f.String("placement_id", true, p.id);
+  f.String("owner", true, p.owner);
+  f.String("state", true, state);
+  f.String("cloudlet", true, p.cloudlet_id);
+  f.String("endpoint", true, p.endpoint);
+  f.String("created_at", true, created);
+  f.String("activated_at", false, activated);
+  const json* request = f.Object("request", true);
+  const json* chosen = f.Object("chosen", true);
+  CLOUDLET_RETURN_IF_ERROR(f.status());
+  auto req = PlacementRequestFromJson(*request);
+  if (!req.ok()) return req.status().WithContext("request");
+  p.request = std::move(*req);
+  if (state != "active") return Status::InvalidField("state", "only active placements are stored");
+  p.state = PlacementState::kActive;
+  auto created_at = common::ParseRfc3339(created, "created_at");
+  if (!created_at.ok()) return created_at.status();
+  p.created_at = *created_at;
+  auto activated_at = common::ParseRfc3339(activated, "activated_at");
+  if (!activated_at.ok()) return activated_at.status();
+  p.activated_at = *activated_at;
+  JsonFields c(*chosen, "chosen");
+  Candidate& cand = p.chosen;
+  c.String("cloudlet", true, cand.cloudlet_id);
+  c.String("endpoint", true, cand.endpoint);
+  c.Number("rtt_ms", true, cand.rtt_ms);
+  c.Number("queue_ms", true, cand.queue_ms);
+  c.Number("cost_ms", true, cand.cost_ms);
+  CLOUDLET_RETURN_IF_ERROR(c.status());
+  return p;
+}
+
+json PlaceResultToJson(const PlaceResult& r, const EngineParams& params) {
+  json candidates = json::array();
+  for (const auto& c : r.ranking.candidates) candidates.push_back(CandidateToJson(c));
+  json j = {{"candidates", std::move(candidates)}, {"rejected", r.ranking.rejected}};
+  if (r.placement) {
+    j["placement_id"] = r.placement->id;
+    j["state"] = PlacementStateName(r.placement->state);
+    j["expires_at"] = common::FormatRfc3339(r.placement->expires_at);
+    j["chosen"] = {{"cloudlet", r.placement->cloudlet_id}, {"endpoint", r.placement->endpoint}};
+  } else {
+    j["placement_id"] = nullptr;
+    j["state"] = "unplaced";
+    j["chosen"] = nullptr;
+  }
+  if (r.ranking.fallback) {
+    j["fallback"] = {{"endpoint", params.cloud_endpoint}, {"rtt_ms", params.cloud_rtt_ms}};
+  } else {
+    j["fallback"] = nullptr;
+  }
+  return j;
+}
+
+json LocationResultToJson(const LocationResult& r) {
+  const MigrationAdvice& a = r.advice;
+  json j = {{"advice", a.migrate ? "migrate" : "stay"},
+            {"gain_per_request_ms", a.gain_per_request_ms},
+            {"expected_gain_ms", a.expected_gain_ms},
+            {"cost_ms", a.cost_ms},
+            {"downtime_s", a.downtime_s},
+            {"reason", a.reason}};
+  j["target"] = a.migrate ? json(a.target) : json(nullptr);
+  json candidates = json::array();
+  for (const auto& c : r.ranking.candidates) candidates.push_back(CandidateToJson(c));
+  j["candidates"] = std::move(candidates);
+  return j;
+}
+
+}  // namespace cloudlet::placement

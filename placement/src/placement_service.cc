@@ -1,0 +1,288 @@
+#include "cloudlet/placement/placement_service.h"
+
+#include <cstdio>
+#include <limits>
+#include <random>
+
+namespace cloudlet::placement {
+
+using common::Result;
+using common::Status;
+
+namespace {
+
+constexpr size_t kMaxEnded = 10'000;
+
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+bool Owns(const std::string& owner, const Placement& p) { return owner.empty() || owner == p.owner; }
+
+Status NotFound(const std::string& id) { return Status::NotFound("no placement '" + id.substr(0, 64) + "'"); }
+
+}  // namespace
+
+const char* PlacementStateName(PlacementState s) {
+  switch (s) {
+    case PlacementState::kReserved: return "reserved";
+    case PlacementState::kActive: return "active";
+    case PlacementState::kReleased: return "released";
+    case PlacementState::kExpired: return "expired";
+  }
+  return "unknown";
+}
+
+PlacementService::PlacementService(const common::Clock& clock, Engine engine, MigrationAdvisor advisor,
+                                   FleetSource& fleet, PlacementStore& store, Vivaldi& coordinates,
+                                   PlacementOptions options)
+    : clock_(clock),
+      engine_(std::move(engine)),
+      advisor_(advisor),
+      fleet_(fleet),
+      store_(store),
+      coordinates_(coordinates),
+      options_(options),
+      id_salt_(std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32)) {}
+
+PlacementService::~PlacementService() { Stop(); }
+
+Status PlacementService::Start() {
+  auto active = store_.LoadActive();
+  if (!active.ok()) return active.status();
+  std::lock_guard lock(mu_);
+  for (auto& p : *active) live_[p.id] = std::move(p);
+  writer_ = std::make_unique<common::TimerQueue>();
+  return Status::Ok();
+}
+
+void PlacementService::Stop() {
+  if (writer_) writer_->Shutdown();  // runs the writes already queued
+}
+
+size_t PlacementService::live() const {
+  std::lock_guard lock(mu_);
+  return live_.size();
+}
+
+std::string PlacementService::NewId() {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "pl-%016llx", static_cast<unsigned long long>(Mix(id_salt_ ^ ++seq_)));
+  return buf;
+}
+
+Reservations PlacementService::ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
+                                                  const std::string& owner, const std::string* except_id) const {
+  const FleetSnapshot& fleet = *view.snapshot;
+  const auto n = static_cast<Eigen::Index>(fleet.size());
+  Reservations r{Eigen::ArrayXd::Zero(n), Eigen::ArrayXd::Zero(n), {}};
+  for (const auto& [id, p] : live_) {
+    auto row = fleet.row_of.find(p.cloudlet_id);
+    if (row == fleet.row_of.end()) continue;
+    const int i = row->second;
+    if (p.state == PlacementState::kActive && p.owner == owner && p.request.app.name == request.app.name &&
+        p.request.app.base_vm == request.app.base_vm) {
+      r.warm_rows.push_back(i);
+    }
+    if (except_id && id == *except_id) continue;  // its own capacity is not held against itself
+    // Reserved capacity is not in any heartbeat yet; an active app is, once the cloudlet has
+    // heartbeated since it was confirmed.
+    const bool held = p.state == PlacementState::kReserved ||
+                      (static_cast<size_t>(i) < view.last_heartbeat.size() && p.activated_at >= view.last_heartbeat[i]);
+    if (held) {
+      r.cpu_millis[i] += static_cast<double>(p.request.app.cpu_millis);
+      r.mem_mb[i] += static_cast<double>(p.request.app.mem_mb);
+    }
+  }
+  return r;
+}
+
+void PlacementService::EndLocked(Placement p, PlacementState state) {
+  p.state = state;
+  if (ended_order_.size() >= kMaxEnded) {
+    ended_.erase(ended_order_.front());
+    ended_order_.erase(ended_order_.begin());
+  }
+  ended_order_.push_back(p.id);
+  ended_[p.id] = std::move(p);
+}
+
+void PlacementService::ExpireLeasesLocked(common::TimePoint now) {
+  for (auto it = live_.begin(); it != live_.end();) {
+    if (it->second.state == PlacementState::kReserved && it->second.expires_at <= now) {
+      EndLocked(std::move(it->second), PlacementState::kExpired);
+      it = live_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void PlacementService::ExpireLeases() {
+  std::lock_guard lock(mu_);
+  ExpireLeasesLocked(clock_.Now());
+}
+
+Placement* PlacementService::FindLocked(const std::string& owner, const std::string& id) {
+  auto it = live_.find(id);
+  return it != live_.end() && Owns(owner, it->second) ? &it->second : nullptr;
+}
+
+Result<Placement> PlacementService::CopyOf(const std::string& owner, const std::string& id) {
+  std::lock_guard lock(mu_);
+  ExpireLeasesLocked(clock_.Now());
+  if (Placement* p = FindLocked(owner, id)) return *p;
+  auto ended = ended_.find(id);
+  if (ended != ended_.end() && Owns(owner, ended->second)) return ended->second;
+  return NotFound(id);
+}
+
+Result<PlaceResult> PlacementService::Place(const std::string& owner, const PlacementRequest& request) {
+  CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
+  // The snapshot and coordinate estimates are read outside the lock; capacity is decided inside.
+  const FleetSource::View view = fleet_.Current();
+  const Eigen::ArrayXd coords = request.client.id.empty()
+                                    ? Eigen::ArrayXd()
+                                    : coordinates_.EstimateMany(request.client.id, view.snapshot->ids);
+  std::lock_guard lock(mu_);
+  const auto now = clock_.Now();
+  ExpireLeasesLocked(now);
+  if (live_.size() >= options_.max_placements) {
+    return Status::ResourceExhausted("the registry holds its maximum of live placements; release some");
+  }
+  const Reservations reserved = ReservationsLocked(view, request, owner, nullptr);
+  auto ranking = engine_.Rank(*view.snapshot, request, reserved, Mix(id_salt_ + seq_),
+                              coords.size() ? &coords : nullptr);
+  if (!ranking.ok()) return ranking.status();
+  PlaceResult out{std::nullopt, std::move(*ranking)};
+  if (out.ranking.candidates.empty()) return out;
+  Placement p;
+  p.id = NewId();
+  p.owner = owner;
+  p.request = request;
+  p.chosen = out.ranking.candidates.front();
+  p.cloudlet_id = p.chosen.cloudlet_id;
+  p.endpoint = p.chosen.endpoint;
+  p.state = PlacementState::kReserved;
+  p.created_at = now;
+  p.expires_at = now + options_.lease;
+  live_[p.id] = p;
+  out.placement = std::move(p);
+  return out;
+}
+
+Result<Placement> PlacementService::Get(const std::string& owner, const std::string& id) { return CopyOf(owner, id); }
+
+void PlacementService::Confirm(const std::string& owner, const std::string& id, Done done) {
+  Placement copy;
+  {
+    std::lock_guard lock(mu_);
+    ExpireLeasesLocked(clock_.Now());
+    Placement* p = FindLocked(owner, id);
+    if (!p) {
+      auto ended = ended_.find(id);
+      if (ended != ended_.end() && Owns(owner, ended->second)) {
+        return done(Status::FailedPrecondition("placement '" + id + "' is " +
+                                               PlacementStateName(ended->second.state) + "; place again"));
+      }
+      return done(NotFound(id));
+    }
+    if (p->state == PlacementState::kActive) return done(*p);  // confirming twice is harmless
+    // Active from now on, so the lease cannot lapse while the write is in flight.
+    p->state = PlacementState::kActive;
+    p->activated_at = clock_.Now();
+    copy = *p;
+  }
+  writer_->Post([this, copy, done] {
+    const Status stored = store_.PutActive(copy);
+    if (stored.ok()) return done(copy);
+    {
+      std::lock_guard lock(mu_);
+      if (Placement* p = FindLocked("", copy.id)) p->state = PlacementState::kReserved;
+    }
+    done(Status::Unavailable("could not store the placement: " + stored.message()));
+  });
+}
+
+void PlacementService::Release(const std::string& owner, const std::string& id, Done done) {
+  Placement released;
+  {
+    std::lock_guard lock(mu_);
+    ExpireLeasesLocked(clock_.Now());
+    Placement* p = FindLocked(owner, id);
+    if (!p) return done(NotFound(id));
+    released = std::move(*p);
+    live_.erase(id);
+    if (released.state == PlacementState::kReserved) {
+      EndLocked(released, PlacementState::kReleased);
+      released.state = PlacementState::kReleased;
+      return done(released);
+    }
+  }
+  writer_->Post([this, released, done]() mutable {
+    const Status removed = store_.Remove(released.id);
+    std::lock_guard lock(mu_);
+    if (!removed.ok()) {
+      live_[released.id] = released;  // nothing changed
+      return done(Status::Unavailable("could not store the release: " + removed.message()));
+    }
+    EndLocked(released, PlacementState::kReleased);
+    released.state = PlacementState::kReleased;
+    done(released);
+  });
+}
+
+Result<LocationResult> PlacementService::Location(const std::string& owner, const std::string& id,
+                                                  const LocationUpdate& update) {
+  auto current = CopyOf(owner, id);
+  if (!current.ok()) return current.status();
+  if (current->state != PlacementState::kActive && current->state != PlacementState::kReserved) {
+    return Status::FailedPrecondition("placement '" + id + "' is " + PlacementStateName(current->state));
+  }
+  PlacementRequest moved = current->request;
+  if (update.geo) moved.client.geo = update.geo;
+  for (const auto& [cloudlet, rtt] : update.rtt_ms) moved.client.rtt_ms[cloudlet] = rtt;
+  CLOUDLET_RETURN_IF_ERROR(ValidateRequest(moved));
+
+  const FleetSource::View view = fleet_.Current();
+  const Eigen::ArrayXd coords =
+      moved.client.id.empty() ? Eigen::ArrayXd() : coordinates_.EstimateMany(moved.client.id, view.snapshot->ids);
+  std::lock_guard lock(mu_);
+  Placement* p = FindLocked(owner, id);
+  if (!p) return NotFound(id);
+  p->request.client = moved.client;
+  // This placement's own hold is not counted against the cloudlets it is compared on.
+  const Reservations reserved = ReservationsLocked(view, moved, owner, &id);
+  const Eigen::ArrayXd* coord_ptr = coords.size() ? &coords : nullptr;
+  auto best = engine_.Rank(*view.snapshot, moved, reserved, Mix(id_salt_ ^ seq_), coord_ptr);
+  if (!best.ok()) return best.status();
+  // The current cloudlet, evaluated alone at the new position (it may not be in the top k).
+  const auto row = view.snapshot->row_of.find(p->cloudlet_id);
+  const int current_row = row == view.snapshot->row_of.end() ? -1 : row->second;
+  auto here = engine_.Rank(*view.snapshot, moved, reserved, 0, coord_ptr,
+                           [current_row](const PlacementRequest&, int r) -> std::optional<std::string> {
+                             if (r == current_row) return std::nullopt;
+                             return std::string("other");
+                           });
+  if (!here.ok()) return here.status();
+
+  MigrationOption stay{p->cloudlet_id, std::numeric_limits<double>::infinity()};
+  if (!here->candidates.empty()) stay.response_ms = here->candidates[0].rtt_ms + here->candidates[0].queue_ms;
+  MigrationOption go;
+  double target_provision_s = 0;
+  if (!best->candidates.empty()) {
+    const Candidate& b = best->candidates[0];
+    go = {b.cloudlet_id, b.rtt_ms + b.queue_ms};
+    target_provision_s = b.provision_s;
+  }
+  const auto started = p->state == PlacementState::kActive ? p->activated_at : p->created_at;
+  const double elapsed_s = std::chrono::duration<double>(clock_.Now() - started).count();
+  const double remaining = moved.app.req_rate_hz * std::max(0.0, moved.app.session_s - elapsed_s);
+  LocationResult out{advisor_.Advise(stay, go, remaining, target_provision_s), std::move(*best)};
+  return out;
+}
+
+}  // namespace cloudlet::placement

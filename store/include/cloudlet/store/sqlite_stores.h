@@ -1,0 +1,34 @@
+// The embedded SQLite implementations of the domain store interfaces, on one database file.
+//
+//   auto stores = OpenSqliteStores("var/cloudlet.db");   // creates var/ and the schema
+//   if (!stores.ok()) { /* message names the file */ }
+//   RegistryService registry(clock, options, *stores->registry);
+//
+// The stores hold an exclusive lock on "<path>.lock" while open: a second process opening the same
+// database gets FailedPrecondition. They share one connection; each serialises its transactions on
+// it, so the two may be used from different threads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cloudlet/common/status.h"
+#include "cloudlet/discovery/registry_store.h"
+#include "cloudlet/placement/placement_service.h"
+
+namespace cloudlet::store {
+
+// The schema version this build writes; older databases are migrated forward on open, newer
+// ones are refused.
+int SqliteSchemaVersion();
+
+struct SqliteStores {
+  std::unique_ptr<discovery::RegistryStore> registry;
+  std::unique_ptr<placement::PlacementStore> placements;
+};
+
+common::Result<SqliteStores> OpenSqliteStores(const std::string& path);
+// The registry's store alone (the placement store is closed).
+common::Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path);
+
+}  // namespace cloudlet::store
