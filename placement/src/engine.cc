@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "cloudlet/common/digest.h"
@@ -42,19 +43,6 @@ struct UnitVector {
 UnitVector ToUnit(const common::GeoPoint& p) {
   return {std::cos(p.lat * kRad) * std::cos(p.lon * kRad), std::cos(p.lat * kRad) * std::sin(p.lon * kRad),
           std::sin(p.lat * kRad)};
-}
-
-// Great-circle distance from chord length c on the unit sphere: 2R asin(c/2). For the short
-// distances placement cares about, a short series is exact to 1e-8 and vectorises; longer
-// chords take the library's asin.
-ArrayXd ChordToKm(const ArrayXd& chord) {
-  const ArrayXd h = chord / 2;
-  const ArrayXd h2 = h * h;
-  ArrayXd s = h * (1 + h2 * (1.0 / 6 + h2 * (3.0 / 40 + h2 * (15.0 / 336))));
-  for (Eigen::Index i = 0; i < h.size(); ++i) {
-    if (h[i] > 0.1) s[i] = std::asin(std::min(1.0, h[i]));
-  }
-  return 2 * kEarthRadiusKm * s;
 }
 
 // A well-mixed 64-bit hash (splitmix64) for fair, reproducible tie-breaking.
@@ -121,6 +109,9 @@ FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
     for (const auto& d : c.base_vms) f.by_base_vm[d].push_back(static_cast<int>(i));
     f.labels.push_back(c.labels);
   }
+  f.inv_cpu_capacity = 1.0 / f.cpu_capacity.max(1.0);
+  f.rho_now = f.load.max(1.0 - f.free_cpu * f.inv_cpu_capacity);
+  f.inv_wan_mbps = 1.0 / f.wan_mbps.max(1e-3);
   return f;
 }
 
@@ -169,127 +160,146 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
   const AppSpec& app = request.app;
   const auto n = static_cast<Eigen::Index>(fleet.size());
   Ranking out;
-  if (n == 0) {
-    out.fallback = true;
-    return out;
+
+  const double cpu = static_cast<double>(app.cpu_millis), mem = static_cast<double>(app.mem_mb);
+  const bool has_reserved = reserved.cpu_millis.size() == n && reserved.mem_mb.size() == n;
+  const bool use_coordinates = coordinate_rtt_ms && coordinate_rtt_ms->size() == n;
+  const ArrayXd& isolation = app.isolation == "vm" ? fleet.vm : fleet.container;
+  const UnitVector client = request.client.geo ? ToUnit(*request.client.geo) : UnitVector{0, 0, 0};
+  const double per_km = 2 * params_.geo.path_stretch / params_.geo.fibre_km_per_ms;
+  const double pipeline_floor =
+      std::max(app.overlay_mb / params_.decompress_mb_per_s, app.overlay_mb / params_.apply_delta_mb_per_s);
+  const double per_request = 1000 / std::max(1.0, app.req_rate_hz * app.session_s);
+
+  // Rows whose value a short list overrides: measurements, cached base VMs, warm placements.
+  std::vector<std::pair<int, double>> measured;
+  for (const auto& [id, rtt] : request.client.rtt_ms) {
+    if (auto it = fleet.row_of.find(id); it != fleet.row_of.end()) measured.emplace_back(it->second, rtt);
+  }
+  // Provisioning mode per row for this app: 0 full, 1 overlay (base VM cached), 2 warm.
+  ArrayXd mode = ArrayXd::Zero(n);
+  if (auto it = fleet.by_base_vm.find(app.base_vm); it != fleet.by_base_vm.end()) {
+    for (int row : it->second) mode[row] = 1;
+  }
+  for (int row : reserved.warm_rows) {
+    if (row >= 0 && row < n) mode[row] = 2;
   }
 
-  // Capacity left after what is reserved but not yet in the heartbeats.
-  const ArrayXd res_cpu = reserved.cpu_millis.size() == n ? reserved.cpu_millis : ArrayXd::Zero(n);
-  const ArrayXd res_mem = reserved.mem_mb.size() == n ? reserved.mem_mb : ArrayXd::Zero(n);
-  const ArrayXd free_cpu = fleet.free_cpu - res_cpu;
-  const ArrayXd free_mem = fleet.free_mem - res_mem;
-  const ArrayXd capacity = fleet.cpu_capacity.max(1.0);
-  // Utilisation after adding the app: the busier of reported load and capacity in use, plus what is
-  // reserved and what this app brings.
-  const ArrayXd rho = fleet.load.max(1.0 - fleet.free_cpu / capacity) + (res_cpu + app.cpu_millis) / capacity;
+  // The best k so far; equal costs ordered by a hash of the seed, so nobody is always first.
+  const size_t k = static_cast<size_t>(request.k);
+  std::vector<Candidate> top;
+  top.reserve(k + 1);
+  auto better = [&](double cost_a, int a, const Candidate& b) {
+    if (cost_a != b.cost_ms) return cost_a < b.cost_ms;
+    return Mix(tie_seed ^ static_cast<uint64_t>(a)) < Mix(tie_seed ^ static_cast<uint64_t>(b.row));
+  };
+  Eigen::Index counts[5] = {0, 0, 0, 0, 0};  // health, isolation, cpu, memory, saturated
+  bool any_sla = false, any_valid = false;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
 
-  // Filters, in order; each rejected row counts once, under the first reason that applies.
-  const ArrayXd& isolation_ok = app.isolation == "vm" ? fleet.vm : fleet.container;
-  const double cpu = static_cast<double>(app.cpu_millis), mem = static_cast<double>(app.mem_mb);
-  std::vector<int> rows;
-  rows.reserve(static_cast<size_t>(n));
+  // One pass over the snapshot's columns (structure of arrays). Most rows are settled by a lower
+  // bound that needs neither a square root nor a division: once k candidates are known, a row whose
+  // bound exceeds the k-th cost is skipped. Rows that may enter the top k are costed exactly.
+  const double* rho_now = fleet.rho_now.data();
+  const double* inv_cap = fleet.inv_cpu_capacity.data();
+  const double* inv_wan = fleet.inv_wan_mbps.data();
+  const double* res_cpu = has_reserved ? reserved.cpu_millis.data() : nullptr;
+  const double* res_mem = has_reserved ? reserved.mem_mb.data() : nullptr;
+  const double* coords = use_coordinates ? coordinate_rtt_ms->data() : nullptr;
+  const bool has_client_geo = request.client.geo.has_value();
+  const double early = 1 - params_.early_start_fraction;
+  std::sort(measured.begin(), measured.end());
+  size_t next_measured = 0;
+  double threshold = kInf;
+  auto exact_rtt = [&](Eigen::Index i, double floor_rtt, bool geo) {
+    if (!geo) return floor_rtt;
+    const double dx = fleet.x[i] - client.x, dy = fleet.y[i] - client.y, dz = fleet.z[i] - client.z;
+    const double chord = std::sqrt(dx * dx + dy * dy + dz * dz);
+    return params_.geo.access_ms + per_km * 2 * kEarthRadiusKm * std::asin(std::min(1.0, chord / 2));
+  };
   for (Eigen::Index i = 0; i < n; ++i) {
-    const char* reason = nullptr;
-    if (fleet.eligible[i] == 0) reason = "health";
-    else if (isolation_ok[i] == 0) reason = "isolation";
-    else if (free_cpu[i] < cpu) reason = "cpu";
-    else if (free_mem[i] < mem) reason = "memory";
-    else if (rho[i] >= 1.0) reason = "saturated";
-    if (reason) {
-      ++out.rejected[reason];
+    const double rc = res_cpu ? res_cpu[i] : 0.0, rm = res_mem ? res_mem[i] : 0.0;
+    const double rho = rho_now[i] + (cpu + rc) * inv_cap[i];
+    // The first filter that fails, in order: health, isolation, cpu, memory, saturation.
+    int why = -1;
+    if (fleet.eligible[i] <= 0) why = 0;
+    else if (isolation[i] <= 0) why = 1;
+    else if (fleet.free_cpu[i] - rc < cpu) why = 2;
+    else if (fleet.free_mem[i] - rm < mem) why = 3;
+    else if (rho >= 1.0) why = 4;
+    if (why >= 0) {
+      ++counts[why];
       continue;
     }
+    // RTT: a measurement, else coordinates, else geo (bounded below by the access hop until it
+    // is worth a square root), else the default.
+    bool geo = false;
+    double floor_rtt = params_.default_rtt_ms;
+    while (next_measured < measured.size() && measured[next_measured].first < i) ++next_measured;
+    if (next_measured < measured.size() && measured[next_measured].first == i) {
+      floor_rtt = measured[next_measured].second;
+    } else if (coords && std::isfinite(coords[i])) {
+      floor_rtt = coords[i];
+    } else if (has_client_geo && fleet.has_geo[i] > 0) {
+      geo = true;
+      floor_rtt = params_.geo.access_ms;
+    }
+    const double m = mode[i];
+    const double overlay_s = params_.launch_s + early * std::max(app.overlay_mb * 8 * inv_wan[i], pipeline_floor);
+    const double provision_s =
+        m == 2 ? 0.0 : m == 1 ? overlay_s : params_.base_fetch_overhead_s + app.base_vm_mb * 8 * inv_wan[i] + overlay_s;
+    const double fixed = provision_s * per_request + fleet.suspect[i] * params_.suspect_penalty_ms;
+    const double headroom = 1.0 - std::min(rho, 0.999999);
+    if (!any_sla) {
+      any_sla = app.max_rtt_ms <= 0 || exact_rtt(i, floor_rtt, geo) <= app.max_rtt_ms;
+    }
+    // cost >= floor_rtt + service/headroom + fixed > threshold, tested without dividing.
+    const double slack = threshold - floor_rtt - fixed;
+    if (slack < 0 || app.service_ms > (slack + 1e-9) * headroom) {
+      any_valid = true;
+      continue;
+    }
+    const int row = static_cast<int>(i);
     if (policy) {
-      if (auto veto = policy(request, static_cast<int>(i))) {
+      if (auto veto = policy(request, row)) {
         ++out.rejected[*veto];
         continue;
       }
     }
-    rows.push_back(static_cast<int>(i));
+    any_valid = true;
+    const double rtt = exact_rtt(i, floor_rtt, geo);
+    const double queue = app.service_ms / headroom;
+    const double cost = rtt + queue + fixed;
+    if (top.size() == k && !better(cost, row, top.back())) continue;
+    Candidate cand;
+    cand.row = row;
+    cand.rtt_ms = rtt;
+    cand.queue_ms = queue;
+    cand.provision_s = provision_s;
+    cand.provision_mode = m == 2 ? ProvisionMode::kWarm : m == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
+    cand.cost_ms = cost;
+    auto at = std::upper_bound(top.begin(), top.end(), cand,
+                               [&](const Candidate& a, const Candidate& b) { return better(a.cost_ms, a.row, b); });
+    top.insert(at, std::move(cand));
+    if (top.size() > k) top.pop_back();
+    if (top.size() == k) threshold = top.back().cost_ms;
   }
 
-  // Round-trip time: geo for every row at once, then coordinates, then the client's measurements.
-  ArrayXd rtt = ArrayXd::Constant(n, params_.default_rtt_ms);
-  std::vector<RttSource> source(static_cast<size_t>(n), RttSource::kDefault);
-  if (request.client.geo) {
-    const UnitVector c = ToUnit(*request.client.geo);
-    const ArrayXd dx = fleet.x - c.x, dy = fleet.y - c.y, dz = fleet.z - c.z;
-    const ArrayXd km = ChordToKm((dx * dx + dy * dy + dz * dz).sqrt());
-    const ArrayXd geo_rtt = params_.geo.access_ms + 2 * km * params_.geo.path_stretch / params_.geo.fibre_km_per_ms;
-    rtt = (fleet.has_geo > 0).select(geo_rtt, rtt);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      if (fleet.has_geo[i] > 0) source[static_cast<size_t>(i)] = RttSource::kGeo;
-    }
+  static constexpr const char* kReasons[] = {"health", "isolation", "cpu", "memory", "saturated"};
+  for (int r = 0; r < 5; ++r) {
+    if (counts[r] > 0) out.rejected[kReasons[r]] += static_cast<int>(counts[r]);
   }
-  if (coordinate_rtt_ms && coordinate_rtt_ms->size() == n) {
-    for (Eigen::Index i = 0; i < n; ++i) {
-      if (std::isfinite((*coordinate_rtt_ms)[i])) {
-        rtt[i] = (*coordinate_rtt_ms)[i];
-        source[static_cast<size_t>(i)] = RttSource::kCoordinates;
-      }
-    }
-  }
-  for (const auto& [id, measured] : request.client.rtt_ms) {
-    auto it = fleet.row_of.find(id);
-    if (it == fleet.row_of.end()) continue;
-    rtt[it->second] = measured;
-    source[static_cast<size_t>(it->second)] = RttSource::kMeasured;
-  }
-
-  // Queueing (M/M/1) and provisioning, for every row; rows failing a filter are ignored below.
-  const ArrayXd queue = app.service_ms / (1.0 - rho.min(0.999999));
-  const ArrayXd wan = fleet.wan_mbps.max(1e-3);
-  const ArrayXd pipeline_s = (app.overlay_mb * 8 / wan).max(std::max(app.overlay_mb / params_.decompress_mb_per_s,
-                                                                       app.overlay_mb / params_.apply_delta_mb_per_s));
-  const ArrayXd overlay_s = params_.launch_s + (1 - params_.early_start_fraction) * pipeline_s;
-  const ArrayXd full_s = params_.base_fetch_overhead_s + app.base_vm_mb * 8 / wan + overlay_s;
-  ArrayXd provision_s = full_s;
-  std::vector<ProvisionMode> mode(static_cast<size_t>(n), ProvisionMode::kFull);
-  if (auto it = fleet.by_base_vm.find(app.base_vm); it != fleet.by_base_vm.end()) {
-    for (int row : it->second) {
-      provision_s[row] = overlay_s[row];
-      mode[static_cast<size_t>(row)] = ProvisionMode::kOverlay;
-    }
-  }
-  for (int row : reserved.warm_rows) {
-    if (row < 0 || row >= n) continue;
-    provision_s[row] = 0;
-    mode[static_cast<size_t>(row)] = ProvisionMode::kWarm;
-  }
-  const double requests = std::max(1.0, app.req_rate_hz * app.session_s);
-  const ArrayXd cost = rtt + queue + provision_s * 1000 / requests + fleet.suspect * params_.suspect_penalty_ms;
-
-  // The best k: by cost, equal costs in an order drawn from the seed (so nobody is always first).
-  const size_t k = std::min(rows.size(), static_cast<size_t>(request.k));
-  auto better = [&](int a, int b) {
-    if (cost[a] != cost[b]) return cost[a] < cost[b];
-    return Mix(tie_seed ^ static_cast<uint64_t>(a)) < Mix(tie_seed ^ static_cast<uint64_t>(b));
-  };
-  std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(k), rows.end(), better);
-  bool any_sla = false;
-  for (int row : rows) {
-    if (app.max_rtt_ms <= 0 || rtt[row] <= app.max_rtt_ms) {
-      any_sla = true;
-      break;
-    }
-  }
-  for (size_t i = 0; i < k; ++i) {
-    const int row = rows[i];
-    Candidate c;
-    c.cloudlet_id = fleet.ids[static_cast<size_t>(row)];
-    c.endpoint = fleet.endpoints[static_cast<size_t>(row)];
-    c.row = row;
-    c.rtt_ms = rtt[row];
-    c.rtt_source = source[static_cast<size_t>(row)];
-    c.queue_ms = queue[row];
-    c.provision_mode = mode[static_cast<size_t>(row)];
-    c.provision_s = provision_s[row];
-    c.cost_ms = cost[row];
+  for (Candidate& c : top) {
+    c.cloudlet_id = fleet.ids[static_cast<size_t>(c.row)];
+    c.endpoint = fleet.endpoints[static_cast<size_t>(c.row)];
+    if (request.client.rtt_ms.contains(c.cloudlet_id)) c.rtt_source = RttSource::kMeasured;
+    else if (use_coordinates && std::isfinite((*coordinate_rtt_ms)[c.row])) c.rtt_source = RttSource::kCoordinates;
+    else if (request.client.geo && fleet.has_geo[c.row] > 0) c.rtt_source = RttSource::kGeo;
+    else c.rtt_source = RttSource::kDefault;
     c.sla_met = app.max_rtt_ms <= 0 || c.rtt_ms <= app.max_rtt_ms;
-    out.candidates.push_back(std::move(c));
   }
-  out.fallback = !any_sla;
+  out.candidates = std::move(top);
+  out.fallback = !any_valid || !any_sla;
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "cloudlet/placement/placement_service.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -54,7 +55,7 @@ Status PlacementService::Start() {
   auto active = store_.LoadActive();
   if (!active.ok()) return active.status();
   std::lock_guard lock(mu_);
-  for (auto& p : *active) live_[p.id] = std::move(p);
+  for (auto& p : *active) AddLocked(std::move(p));
   writer_ = std::make_unique<common::TimerQueue>();
   return Status::Ok();
 }
@@ -74,27 +75,99 @@ std::string PlacementService::NewId() {
   return buf;
 }
 
+namespace {
+
+std::string AppKey(const std::string& owner, const AppSpec& app) {
+  return owner + '\n' + app.name + '\n' + app.base_vm;
+}
+
+}  // namespace
+
+void PlacementService::IndexLocked(const Placement& p, int sign) {
+  const double cpu = sign * static_cast<double>(p.request.app.cpu_millis);
+  const double mem = sign * static_cast<double>(p.request.app.mem_mb);
+  if (p.state == PlacementState::kReserved) {
+    Held& h = reserved_by_cloudlet_[p.cloudlet_id];
+    h.cpu_millis += cpu;
+    h.mem_mb += mem;
+    if (sign > 0) {
+      leases_.emplace(p.expires_at, p.id);
+    } else {
+      auto [lo, hi] = leases_.equal_range(p.expires_at);
+      for (auto it = lo; it != hi; ++it) {
+        if (it->second == p.id) {
+          leases_.erase(it);
+          break;
+        }
+      }
+    }
+  } else if (p.state == PlacementState::kActive) {
+    auto& recent = recent_by_cloudlet_[p.cloudlet_id];
+    if (sign > 0) recent.push_back({p.id, p.activated_at, cpu, mem});
+    else std::erase_if(recent, [&](const Recent& r) { return r.id == p.id; });
+    auto& counts = warm_[AppKey(p.owner, p.request.app)];
+    if ((counts[p.cloudlet_id] += sign) <= 0) counts.erase(p.cloudlet_id);
+  }
+}
+
+void PlacementService::AddLocked(Placement p) {
+  IndexLocked(p, +1);
+  const std::string id = p.id;
+  live_[id] = std::move(p);
+}
+
+Placement PlacementService::RemoveLocked(const std::string& id) {
+  auto it = live_.find(id);
+  Placement p = std::move(it->second);
+  live_.erase(it);
+  IndexLocked(p, -1);
+  return p;
+}
+
 Reservations PlacementService::ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
-                                                  const std::string& owner, const std::string* except_id) const {
+                                                  const std::string& owner, const std::string* except_id) {
   const FleetSnapshot& fleet = *view.snapshot;
   const auto n = static_cast<Eigen::Index>(fleet.size());
   Reservations r{Eigen::ArrayXd::Zero(n), Eigen::ArrayXd::Zero(n), {}};
-  for (const auto& [id, p] : live_) {
-    auto row = fleet.row_of.find(p.cloudlet_id);
+  // Reserved capacity is in no heartbeat yet.
+  for (const auto& [cloudlet, held] : reserved_by_cloudlet_) {
+    auto row = fleet.row_of.find(cloudlet);
+    if (row == fleet.row_of.end()) continue;
+    r.cpu_millis[row->second] += held.cpu_millis;
+    r.mem_mb[row->second] += held.mem_mb;
+  }
+  // An active app is in its cloudlet's `free` once the cloudlet has heartbeated since it started.
+  for (auto& [cloudlet, recent] : recent_by_cloudlet_) {
+    auto row = fleet.row_of.find(cloudlet);
     if (row == fleet.row_of.end()) continue;
     const int i = row->second;
-    if (p.state == PlacementState::kActive && p.owner == owner && p.request.app.name == request.app.name &&
-        p.request.app.base_vm == request.app.base_vm) {
-      r.warm_rows.push_back(i);
+    if (static_cast<size_t>(i) < view.last_heartbeat.size()) {
+      std::erase_if(recent, [&](const Recent& a) { return a.activated_at < view.last_heartbeat[i]; });
     }
-    if (except_id && id == *except_id) continue;  // its own capacity is not held against itself
-    // Reserved capacity is not in any heartbeat yet; an active app is, once the cloudlet has
-    // heartbeated since it was confirmed.
-    const bool held = p.state == PlacementState::kReserved ||
-                      (static_cast<size_t>(i) < view.last_heartbeat.size() && p.activated_at >= view.last_heartbeat[i]);
-    if (held) {
-      r.cpu_millis[i] += static_cast<double>(p.request.app.cpu_millis);
-      r.mem_mb[i] += static_cast<double>(p.request.app.mem_mb);
+    for (const Recent& a : recent) {
+      r.cpu_millis[i] += a.cpu_millis;
+      r.mem_mb[i] += a.mem_mb;
+    }
+  }
+  // A placement being re-evaluated does not compete with itself.
+  if (except_id) {
+    auto self = live_.find(*except_id);
+    auto row = self == live_.end() ? fleet.row_of.end() : fleet.row_of.find(self->second.cloudlet_id);
+    if (row != fleet.row_of.end()) {
+      const Placement& p = self->second;
+      const bool counted = p.state == PlacementState::kReserved ||
+                           std::any_of(recent_by_cloudlet_[p.cloudlet_id].begin(),
+                                       recent_by_cloudlet_[p.cloudlet_id].end(),
+                                       [&](const Recent& a) { return a.id == p.id; });
+      if (counted) {
+        r.cpu_millis[row->second] -= static_cast<double>(p.request.app.cpu_millis);
+        r.mem_mb[row->second] -= static_cast<double>(p.request.app.mem_mb);
+      }
+    }
+  }
+  if (auto warm = warm_.find(AppKey(owner, request.app)); warm != warm_.end()) {
+    for (const auto& [cloudlet, count] : warm->second) {
+      if (auto row = fleet.row_of.find(cloudlet); row != fleet.row_of.end()) r.warm_rows.push_back(row->second);
     }
   }
   return r;
@@ -111,13 +184,9 @@ void PlacementService::EndLocked(Placement p, PlacementState state) {
 }
 
 void PlacementService::ExpireLeasesLocked(common::TimePoint now) {
-  for (auto it = live_.begin(); it != live_.end();) {
-    if (it->second.state == PlacementState::kReserved && it->second.expires_at <= now) {
-      EndLocked(std::move(it->second), PlacementState::kExpired);
-      it = live_.erase(it);
-    } else {
-      ++it;
-    }
+  while (!leases_.empty() && leases_.begin()->first <= now) {
+    const std::string id = leases_.begin()->second;
+    EndLocked(RemoveLocked(id), PlacementState::kExpired);
   }
 }
 
@@ -169,8 +238,8 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
   p.state = PlacementState::kReserved;
   p.created_at = now;
   p.expires_at = now + options_.lease;
-  live_[p.id] = p;
-  out.placement = std::move(p);
+  out.placement = p;
+  AddLocked(std::move(p));
   return out;
 }
 
@@ -192,16 +261,22 @@ void PlacementService::Confirm(const std::string& owner, const std::string& id, 
     }
     if (p->state == PlacementState::kActive) return done(*p);  // confirming twice is harmless
     // Active from now on, so the lease cannot lapse while the write is in flight.
-    p->state = PlacementState::kActive;
-    p->activated_at = clock_.Now();
-    copy = *p;
+    Placement active = RemoveLocked(id);
+    active.state = PlacementState::kActive;
+    active.activated_at = clock_.Now();
+    copy = active;
+    AddLocked(std::move(active));
   }
   writer_->Post([this, copy, done] {
     const Status stored = store_.PutActive(copy);
     if (stored.ok()) return done(copy);
     {
       std::lock_guard lock(mu_);
-      if (Placement* p = FindLocked("", copy.id)) p->state = PlacementState::kReserved;
+      if (FindLocked("", copy.id)) {
+        Placement back = RemoveLocked(copy.id);
+        back.state = PlacementState::kReserved;  // its lease runs on as before
+        AddLocked(std::move(back));
+      }
     }
     done(Status::Unavailable("could not store the placement: " + stored.message()));
   });
@@ -214,8 +289,7 @@ void PlacementService::Release(const std::string& owner, const std::string& id, 
     ExpireLeasesLocked(clock_.Now());
     Placement* p = FindLocked(owner, id);
     if (!p) return done(NotFound(id));
-    released = std::move(*p);
-    live_.erase(id);
+    released = RemoveLocked(id);
     if (released.state == PlacementState::kReserved) {
       EndLocked(released, PlacementState::kReleased);
       released.state = PlacementState::kReleased;
@@ -226,7 +300,7 @@ void PlacementService::Release(const std::string& owner, const std::string& id, 
     const Status removed = store_.Remove(released.id);
     std::lock_guard lock(mu_);
     if (!removed.ok()) {
-      live_[released.id] = released;  // nothing changed
+      AddLocked(released);  // nothing changed
       return done(Status::Unavailable("could not store the release: " + removed.message()));
     }
     EndLocked(released, PlacementState::kReleased);

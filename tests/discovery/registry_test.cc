@@ -204,6 +204,21 @@ TEST_F(RegistryTest, DirtyRecordsAreHandedOutOnce) {
   EXPECT_EQ(registry_.TakeDirty().size(), 1u);
 }
 
+TEST_F(RegistryTest, MembershipIndexIgnoresLoadButNotJoinsLeavesOrHealth) {
+  registry_.Put(MakeDescriptor("cl-a"));
+  const uint64_t m0 = registry_.membership_index();
+  ASSERT_TRUE(registry_.Heartbeat("cl-a", {.load = 0.7}).ok());
+  EXPECT_EQ(registry_.membership_index(), m0);  // a load change alone
+  Advance(8'000);                                // healthy -> suspect
+  const uint64_t m1 = registry_.membership_index();
+  EXPECT_GT(m1, m0);
+  registry_.Put(MakeDescriptor("cl-b"));
+  EXPECT_GT(registry_.membership_index(), m1);
+  const uint64_t m2 = registry_.membership_index();
+  EXPECT_TRUE(registry_.Remove("cl-b"));
+  EXPECT_GT(registry_.membership_index(), m2);
+}
+
 TEST_F(RegistryTest, CountsByHealth) {
   registry_.Put(MakeDescriptor("cl-a"));
   registry_.Put(MakeDescriptor("cl-b"));

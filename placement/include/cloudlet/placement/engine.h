@@ -1,5 +1,6 @@
-// The placement engine: filter cloudlets, score every candidate in one vectorised pass, return the
-// best k with a full breakdown (ARCHITECTURE.md §5).
+// The placement engine: filter cloudlets, score the candidates in one pass over a structure-of-arrays
+// snapshot, return the best k with a full breakdown (ARCHITECTURE.md §5). Rows that cannot reach the
+// top k are dismissed by a lower bound that needs no square root or division.
 //
 //   FleetSnapshot fleet = BuildSnapshot(cloudlets);        // structure of arrays, once per change
 //   Engine engine(EngineParams{});                          // documented defaults
@@ -83,6 +84,10 @@ struct FleetSnapshot {
   Eigen::ArrayXd suspect;                   // 1 when suspect
   Eigen::ArrayXd vm, container;             // 1 when supported
   Eigen::ArrayXd cpu_capacity, mem_capacity, free_cpu, free_mem, load, wan_mbps;
+  // Derived once per snapshot so that a request does not recompute them.
+  Eigen::ArrayXd inv_cpu_capacity;  // 1 / max(capacity, 1)
+  Eigen::ArrayXd rho_now;           // utilisation now: the busier of load and capacity in use
+  Eigen::ArrayXd inv_wan_mbps;      // 1 / max(wan, 0.001)
   std::unordered_map<std::string, std::vector<int>> by_base_vm;  // digest -> cloudlet rows
   std::unordered_map<std::string, int> row_of;                   // id -> row
   std::vector<std::map<std::string, std::string>> labels;

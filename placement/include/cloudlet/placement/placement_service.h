@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -115,7 +116,11 @@ class PlacementService {
 
  private:
   Reservations ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
-                                  const std::string& owner, const std::string* except_id) const;
+                                  const std::string& owner, const std::string* except_id);
+  // Keep live_ and the indexes below in step.
+  void AddLocked(Placement p);
+  Placement RemoveLocked(const std::string& id);
+  void IndexLocked(const Placement& p, int sign);
   void ExpireLeasesLocked(common::TimePoint now);
   void EndLocked(Placement p, PlacementState state);
   common::Result<Placement> CopyOf(const std::string& owner, const std::string& id);
@@ -132,6 +137,20 @@ class PlacementService {
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Placement> live_;  // reserved and active
+  // Indexes over live_, so that a placement costs O(cloudlets), not O(placements):
+  struct Held {
+    double cpu_millis = 0, mem_mb = 0;
+  };
+  std::unordered_map<std::string, Held> reserved_by_cloudlet_;
+  // Active placements per cloudlet, until a heartbeat newer than their activation shows them.
+  struct Recent {
+    std::string id;
+    common::TimePoint activated_at;
+    double cpu_millis, mem_mb;
+  };
+  std::unordered_map<std::string, std::vector<Recent>> recent_by_cloudlet_;
+  std::multimap<common::TimePoint, std::string> leases_;                       // reserved, by expiry
+  std::unordered_map<std::string, std::map<std::string, int>> warm_;          // app key -> cloudlet -> count
   // Recently ended placements (released, expired), so that their owners learn why; bounded.
   std::unordered_map<std::string, Placement> ended_;
   std::vector<std::string> ended_order_;

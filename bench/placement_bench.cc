@@ -1,0 +1,66 @@
+// One placement decision (filter + vectorised scoring + top k) over fleets of 10 to 10,000
+// cloudlets spread over a metro area, half of them caching the app's base VM.
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "cloudlet/placement/engine.h"
+
+namespace {
+
+using namespace cloudlet::placement;
+
+const std::string kDigest = "sha256:" + std::string(64, 'c');
+
+FleetSnapshot Fleet(int n) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> lat(40.3, 40.6), lon(-80.1, -79.8), load(0, 0.6);
+  std::vector<CloudletState> cloudlets;
+  for (int i = 0; i < n; ++i) {
+    CloudletState c;
+    c.id = "cl-" + std::to_string(i);
+    c.endpoint = "http://10.0.0.1:8471";
+    c.geo = cloudlet::common::GeoPoint{lat(rng), lon(rng)};
+    c.cpu_capacity = 64'000;
+    c.free_cpu = 32'000;
+    c.mem_capacity = 262'144;
+    c.free_mem = 131'072;
+    c.load = load(rng);
+    c.wan_mbps = 1000;
+    if (i % 2 == 0) c.base_vms = {kDigest};
+    cloudlets.push_back(c);
+  }
+  return BuildSnapshot(cloudlets);
+}
+
+PlacementRequest Request() {
+  PlacementRequest r;
+  r.app = {.name = "ar", .base_vm = kDigest, .base_vm_mb = 8000, .overlay_mb = 200, .cpu_millis = 1000,
+           .mem_mb = 2048, .isolation = "vm", .service_ms = 10, .req_rate_hz = 10, .session_s = 600,
+           .max_rtt_ms = 20};
+  r.client.id = "phone";
+  r.client.geo = cloudlet::common::GeoPoint{40.44, -79.94};
+  r.client.rtt_ms = {{"cl-3", 4.2}, {"cl-8", 6.0}};
+  r.k = 3;
+  return r;
+}
+
+void BM_PlacementDecision(benchmark::State& state) {
+  const FleetSnapshot fleet = Fleet(static_cast<int>(state.range(0)));
+  const Engine engine({});
+  const PlacementRequest request = Request();
+  const Reservations reserved{Eigen::ArrayXd::Zero(static_cast<Eigen::Index>(fleet.size())),
+                              Eigen::ArrayXd::Zero(static_cast<Eigen::Index>(fleet.size())), {}};
+  uint64_t seed = 0;
+  for (auto _ : state) {
+    auto r = engine.Rank(fleet, request, reserved, ++seed);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PlacementDecision)->Arg(10)->Arg(100)->Arg(1'000)->Arg(10'000)->Unit(benchmark::kMicrosecond)
+    ->Repetitions(5)->ReportAggregatesOnly(true);
+
+}  // namespace
+
+BENCHMARK_MAIN();
