@@ -197,92 +197,144 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
   bool any_sla = false, any_valid = false;
   constexpr double kInf = std::numeric_limits<double>::infinity();
 
-  // One pass over the snapshot's columns (structure of arrays). Most rows are settled by a lower
-  // bound that needs neither a square root nor a division: once k candidates are known, a row whose
-  // bound exceeds the k-th cost is skipped. Rows that may enter the top k are costed exactly.
-  const double* rho_now = fleet.rho_now.data();
-  const double* inv_cap = fleet.inv_cpu_capacity.data();
-  const double* inv_wan = fleet.inv_wan_mbps.data();
-  const double* res_cpu = has_reserved ? reserved.cpu_millis.data() : nullptr;
-  const double* res_mem = has_reserved ? reserved.mem_mb.data() : nullptr;
-  const double* coords = use_coordinates ? coordinate_rtt_ms->data() : nullptr;
+  // Two passes over the snapshot's columns (structure of arrays), in cache-sized blocks:
+  //  1. branch-free arithmetic over every row: a lower bound on each
+  //     row's cost, +inf for rows a filter rejects. The bound is exact but for geo RTTs, which it
+  //     takes as the access hop alone, so that it needs no square root.
+  //  2. a scan that keeps the best k; only rows whose bound beats the k-th cost so far are costed
+  //     exactly, so most rows cost one comparison.
   const bool has_client_geo = request.client.geo.has_value();
+  const Eigen::ArrayXd zeros = has_reserved ? Eigen::ArrayXd() : Eigen::ArrayXd::Zero(n);
+  const double* __restrict res_cpu = has_reserved ? reserved.cpu_millis.data() : zeros.data();
+  const double* __restrict res_mem = has_reserved ? reserved.mem_mb.data() : zeros.data();
+  const double* __restrict coords = use_coordinates ? coordinate_rtt_ms->data() : nullptr;
+  const double* __restrict rho_now = fleet.rho_now.data();
+  const double* __restrict inv_cap = fleet.inv_cpu_capacity.data();
+  const double* __restrict inv_wan = fleet.inv_wan_mbps.data();
+  const double* __restrict eligible = fleet.eligible.data();
+  const double* __restrict iso = isolation.data();
+  const double* __restrict free_cpu = fleet.free_cpu.data();
+  const double* __restrict free_mem = fleet.free_mem.data();
+  const double* __restrict has_geo = fleet.has_geo.data();
+  const double* __restrict suspect = fleet.suspect.data();
+  const double* __restrict modes = mode.data();
   const double early = 1 - params_.early_start_fraction;
+  const double overlay_bits = app.overlay_mb * 8, base_bits = app.base_vm_mb * 8;
+  const double geo_floor = has_client_geo ? params_.geo.access_ms : params_.default_rtt_ms;
+  // Locals, so that the compiler knows no store in the loop below changes them.
+  const double launch_s = params_.launch_s, fetch_overhead_s = params_.base_fetch_overhead_s;
+  const double default_rtt = params_.default_rtt_ms, service_ms = app.service_ms;
+  const double suspect_penalty = params_.suspect_penalty_ms;
   std::sort(measured.begin(), measured.end());
-  size_t next_measured = 0;
-  double threshold = kInf;
-  auto exact_rtt = [&](Eigen::Index i, double floor_rtt, bool geo) {
-    if (!geo) return floor_rtt;
-    const double dx = fleet.x[i] - client.x, dy = fleet.y[i] - client.y, dz = fleet.z[i] - client.z;
-    const double chord = std::sqrt(dx * dx + dy * dy + dz * dz);
-    return params_.geo.access_ms + per_km * 2 * kEarthRadiusKm * std::asin(std::min(1.0, chord / 2));
+  std::vector<char> is_measured(measured.empty() ? 0 : static_cast<size_t>(n), 0);
+  for (const auto& [row, rtt] : measured) is_measured[static_cast<size_t>(row)] = 1;
+
+  // The exact RTT of a row, and where it came from.
+  auto exact_rtt = [&](Eigen::Index i) -> std::pair<double, RttSource> {
+    if (!measured.empty() && is_measured[static_cast<size_t>(i)]) {
+      auto it = std::lower_bound(measured.begin(), measured.end(), std::make_pair(static_cast<int>(i), -kInf));
+      return {it->second, RttSource::kMeasured};
+    }
+    if (coords && std::isfinite(coords[i])) return {coords[i], RttSource::kCoordinates};
+    if (has_client_geo && has_geo[i] > 0) {
+      const double dx = fleet.x[i] - client.x, dy = fleet.y[i] - client.y, dz = fleet.z[i] - client.z;
+      const double chord = std::sqrt(dx * dx + dy * dy + dz * dz);
+      return {params_.geo.access_ms + per_km * 2 * kEarthRadiusKm * std::asin(std::min(1.0, chord / 2)),
+              RttSource::kGeo};
+    }
+    return {params_.default_rtt_ms, RttSource::kDefault};
   };
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const double rc = res_cpu ? res_cpu[i] : 0.0, rm = res_mem ? res_mem[i] : 0.0;
-    const double rho = rho_now[i] + (cpu + rc) * inv_cap[i];
-    // The first filter that fails, in order: health, isolation, cpu, memory, saturation.
-    int why = -1;
-    if (fleet.eligible[i] <= 0) why = 0;
-    else if (isolation[i] <= 0) why = 1;
-    else if (fleet.free_cpu[i] - rc < cpu) why = 2;
-    else if (fleet.free_mem[i] - rm < mem) why = 3;
-    else if (rho >= 1.0) why = 4;
-    if (why >= 0) {
-      ++counts[why];
-      continue;
+
+  constexpr Eigen::Index kBlock = 512;
+  std::vector<double> bound(kBlock), floor_rtt(kBlock), provision(kBlock), headroom(kBlock);
+  double threshold = kInf;
+  for (Eigen::Index start = 0; start < n; start += kBlock) {
+    const Eigen::Index len = std::min(kBlock, n - start);
+    double* __restrict b = bound.data();
+    double* __restrict fr = floor_rtt.data();
+    double* __restrict pv = provision.data();
+    double* __restrict hr = headroom.data();
+    for (Eigen::Index j = 0; j < len; ++j) {  // pass 1: selects, no calls
+      const Eigen::Index i = start + j;
+      const double rho = rho_now[i] + (cpu + res_cpu[i]) * inv_cap[i];
+      const bool ok = (eligible[i] > 0) & (iso[i] > 0) & (free_cpu[i] - res_cpu[i] >= cpu) &
+                      (free_mem[i] - res_mem[i] >= mem) & (rho < 1.0);
+      const double overlay_s = launch_s + early * std::max(overlay_bits * inv_wan[i], pipeline_floor);
+      const double full_s = fetch_overhead_s + base_bits * inv_wan[i] + overlay_s;
+      const double m = modes[i];
+      const double prov = m == 2 ? 0.0 : (m == 1 ? overlay_s : full_s);
+      const double rtt_floor = has_geo[i] > 0 ? geo_floor : default_rtt;
+      const double room = 1.0 - std::min(rho, 0.999999);
+      const double lb = rtt_floor + service_ms / room + prov * per_request + suspect[i] * suspect_penalty;
+      b[j] = ok ? lb : kInf;
+      fr[j] = rtt_floor;
+      pv[j] = prov;
+      hr[j] = room;
     }
-    // RTT: a measurement, else coordinates, else geo (bounded below by the access hop until it
-    // is worth a square root), else the default.
-    bool geo = false;
-    double floor_rtt = params_.default_rtt_ms;
-    while (next_measured < measured.size() && measured[next_measured].first < i) ++next_measured;
-    if (next_measured < measured.size() && measured[next_measured].first == i) {
-      floor_rtt = measured[next_measured].second;
-    } else if (coords && std::isfinite(coords[i])) {
-      floor_rtt = coords[i];
-    } else if (has_client_geo && fleet.has_geo[i] > 0) {
-      geo = true;
-      floor_rtt = params_.geo.access_ms;
-    }
-    const double m = mode[i];
-    const double overlay_s = params_.launch_s + early * std::max(app.overlay_mb * 8 * inv_wan[i], pipeline_floor);
-    const double provision_s =
-        m == 2 ? 0.0 : m == 1 ? overlay_s : params_.base_fetch_overhead_s + app.base_vm_mb * 8 * inv_wan[i] + overlay_s;
-    const double fixed = provision_s * per_request + fleet.suspect[i] * params_.suspect_penalty_ms;
-    const double headroom = 1.0 - std::min(rho, 0.999999);
-    if (!any_sla) {
-      any_sla = app.max_rtt_ms <= 0 || exact_rtt(i, floor_rtt, geo) <= app.max_rtt_ms;
-    }
-    // cost >= floor_rtt + service/headroom + fixed > threshold, tested without dividing.
-    const double slack = threshold - floor_rtt - fixed;
-    if (slack < 0 || app.service_ms > (slack + 1e-9) * headroom) {
-      any_valid = true;
-      continue;
-    }
-    const int row = static_cast<int>(i);
-    if (policy) {
-      if (auto veto = policy(request, row)) {
-        ++out.rejected[*veto];
-        continue;
+    if (coords) {  // coordinates replace the floor where they exist
+      for (Eigen::Index j = 0; j < len; ++j) {
+        const double c = coords[start + j];
+        if (std::isfinite(c) && b[j] != kInf) {
+          b[j] += c - fr[j];
+          fr[j] = c;
+        }
       }
     }
-    any_valid = true;
-    const double rtt = exact_rtt(i, floor_rtt, geo);
-    const double queue = app.service_ms / headroom;
-    const double cost = rtt + queue + fixed;
-    if (top.size() == k && !better(cost, row, top.back())) continue;
-    Candidate cand;
-    cand.row = row;
-    cand.rtt_ms = rtt;
-    cand.queue_ms = queue;
-    cand.provision_s = provision_s;
-    cand.provision_mode = m == 2 ? ProvisionMode::kWarm : m == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
-    cand.cost_ms = cost;
-    auto at = std::upper_bound(top.begin(), top.end(), cand,
-                               [&](const Candidate& a, const Candidate& b) { return better(a.cost_ms, a.row, b); });
-    top.insert(at, std::move(cand));
-    if (top.size() > k) top.pop_back();
-    if (top.size() == k) threshold = top.back().cost_ms;
+    for (Eigen::Index j = 0; j < len; ++j) {  // pass 2
+      const Eigen::Index i = start + j;
+      const bool row_measured = !measured.empty() && is_measured[static_cast<size_t>(i)];
+      if (b[j] == kInf) {
+        // Rejected: which filter, in order (health, isolation, cpu, memory, saturation).
+        const double rho = rho_now[i] + (cpu + res_cpu[i]) * inv_cap[i];
+        const int why = eligible[i] <= 0 ? 0 : iso[i] <= 0 ? 1 : free_cpu[i] - res_cpu[i] < cpu ? 2
+                        : free_mem[i] - res_mem[i] < mem ? 3 : 4;
+        (void)rho;
+        ++counts[why];
+        continue;
+      }
+      if (!any_sla) any_sla = app.max_rtt_ms <= 0 || exact_rtt(i).first <= app.max_rtt_ms;
+      // A measured RTT may lie below the bound's floor: such rows are always costed.
+      if (!row_measured) {
+        if (b[j] > threshold + 1e-9) {
+          any_valid = true;
+          continue;
+        }
+        // A geo row's RTT is at least access + per_km * R * chord: compare squared chords.
+        if (fr[j] == geo_floor && has_client_geo && has_geo[i] > 0 && !(coords && std::isfinite(coords[i]))) {
+          const double reach = (threshold + 1e-9 - b[j]) / (per_km * kEarthRadiusKm);
+          const double dx = fleet.x[i] - client.x, dy = fleet.y[i] - client.y, dz = fleet.z[i] - client.z;
+          if (dx * dx + dy * dy + dz * dz > reach * reach) {
+            any_valid = true;
+            continue;
+          }
+        }
+      }
+      const int row = static_cast<int>(i);
+      if (policy) {
+        if (auto veto = policy(request, row)) {
+          ++out.rejected[*veto];
+          continue;
+        }
+      }
+      any_valid = true;
+      const auto [rtt, source] = exact_rtt(i);
+      const double cost = b[j] - fr[j] + rtt;
+      if (top.size() == k && !better(cost, row, top.back())) continue;
+      Candidate cand;
+      cand.row = row;
+      cand.rtt_ms = rtt;
+      cand.rtt_source = source;
+      cand.queue_ms = app.service_ms / hr[j];
+      cand.provision_s = pv[j];
+      const double m = modes[i];
+      cand.provision_mode = m == 2 ? ProvisionMode::kWarm : m == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
+      cand.cost_ms = cost;
+      auto at = std::upper_bound(top.begin(), top.end(), cand,
+                                 [&](const Candidate& a, const Candidate& c) { return better(a.cost_ms, a.row, c); });
+      top.insert(at, std::move(cand));
+      if (top.size() > k) top.pop_back();
+      if (top.size() == k) threshold = top.back().cost_ms;
+    }
   }
 
   static constexpr const char* kReasons[] = {"health", "isolation", "cpu", "memory", "saturated"};
@@ -292,10 +344,6 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
   for (Candidate& c : top) {
     c.cloudlet_id = fleet.ids[static_cast<size_t>(c.row)];
     c.endpoint = fleet.endpoints[static_cast<size_t>(c.row)];
-    if (request.client.rtt_ms.contains(c.cloudlet_id)) c.rtt_source = RttSource::kMeasured;
-    else if (use_coordinates && std::isfinite((*coordinate_rtt_ms)[c.row])) c.rtt_source = RttSource::kCoordinates;
-    else if (request.client.geo && fleet.has_geo[c.row] > 0) c.rtt_source = RttSource::kGeo;
-    else c.rtt_source = RttSource::kDefault;
     c.sla_met = app.max_rtt_ms <= 0 || c.rtt_ms <= app.max_rtt_ms;
   }
   out.candidates = std::move(top);
