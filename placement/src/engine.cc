@@ -45,6 +45,41 @@ UnitVector ToUnit(const common::GeoPoint& p) {
           std::sin(p.lat * kRad)};
 }
 
+// Pass 1 of Rank over one block: a lower bound on each row's cost (+inf where a filter rejects it),
+// with the parts pass 2 needs. Plain pointers and scalars only, so that the compiler can prove
+// nothing aliases and vectorise the loop.
+struct BoundScalars {
+  double cpu, mem, launch_s, early, overlay_bits, pipeline_floor, fetch_overhead_s, base_bits, geo_floor,
+      default_rtt, service_ms, per_request, suspect_penalty;
+};
+
+__attribute__((noinline)) void LowerBounds(long len, const double* __restrict rho_now, const double* __restrict inv_cap,
+                                           const double* __restrict inv_wan, const double* __restrict eligible,
+                                           const double* __restrict iso, const double* __restrict free_cpu,
+                                           const double* __restrict free_mem, const double* __restrict res_cpu,
+                                           const double* __restrict res_mem, const double* __restrict has_geo,
+                                           const double* __restrict suspect, const double* __restrict modes,
+                                           const BoundScalars sc, double* __restrict b, double* __restrict fr,
+                                           double* __restrict pv, double* __restrict hr) {
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+  for (long j = 0; j < len; ++j) {
+    const double rho = rho_now[j] + (sc.cpu + res_cpu[j]) * inv_cap[j];
+    const bool ok = (eligible[j] > 0) & (iso[j] > 0) & (free_cpu[j] - res_cpu[j] >= sc.cpu) &
+                    (free_mem[j] - res_mem[j] >= sc.mem) & (rho < 1.0);
+    const double overlay_s = sc.launch_s + sc.early * std::max(sc.overlay_bits * inv_wan[j], sc.pipeline_floor);
+    const double full_s = sc.fetch_overhead_s + sc.base_bits * inv_wan[j] + overlay_s;
+    const double m = modes[j];
+    const double prov = m == 2 ? 0.0 : (m == 1 ? overlay_s : full_s);
+    const double rtt_floor = has_geo[j] > 0 ? sc.geo_floor : sc.default_rtt;
+    const double room = 1.0 - std::min(rho, 0.999999);
+    const double lb = rtt_floor + sc.service_ms / room + prov * sc.per_request + suspect[j] * sc.suspect_penalty;
+    b[j] = ok ? lb : kInfinity;
+    fr[j] = rtt_floor;
+    pv[j] = prov;
+    hr[j] = room;
+  }
+}
+
 // A well-mixed 64-bit hash (splitmix64) for fair, reproducible tie-breaking.
 uint64_t Mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -225,15 +260,16 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
   const double launch_s = params_.launch_s, fetch_overhead_s = params_.base_fetch_overhead_s;
   const double default_rtt = params_.default_rtt_ms, service_ms = app.service_ms;
   const double suspect_penalty = params_.suspect_penalty_ms;
+  const BoundScalars scalars{cpu,       mem,         launch_s,   early,      overlay_bits, pipeline_floor,
+                             fetch_overhead_s, base_bits, geo_floor, default_rtt, service_ms, per_request,
+                             suspect_penalty};
   std::sort(measured.begin(), measured.end());
-  std::vector<char> is_measured(measured.empty() ? 0 : static_cast<size_t>(n), 0);
-  for (const auto& [row, rtt] : measured) is_measured[static_cast<size_t>(row)] = 1;
+  size_t next_measured = 0;  // measured rows, walked in step with the scan
 
   // The exact RTT of a row, and where it came from.
   auto exact_rtt = [&](Eigen::Index i) -> std::pair<double, RttSource> {
-    if (!measured.empty() && is_measured[static_cast<size_t>(i)]) {
-      auto it = std::lower_bound(measured.begin(), measured.end(), std::make_pair(static_cast<int>(i), -kInf));
-      return {it->second, RttSource::kMeasured};
+    if (next_measured < measured.size() && measured[next_measured].first == i) {
+      return {measured[next_measured].second, RttSource::kMeasured};
     }
     if (coords && std::isfinite(coords[i])) return {coords[i], RttSource::kCoordinates};
     if (has_client_geo && has_geo[i] > 0) {
@@ -246,7 +282,8 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
   };
 
   constexpr Eigen::Index kBlock = 512;
-  std::vector<double> bound(kBlock), floor_rtt(kBlock), provision(kBlock), headroom(kBlock);
+  const size_t block_size = static_cast<size_t>(std::min(kBlock, n));
+  std::vector<double> bound(block_size), floor_rtt(block_size), provision(block_size), headroom(block_size);
   double threshold = kInf;
   for (Eigen::Index start = 0; start < n; start += kBlock) {
     const Eigen::Index len = std::min(kBlock, n - start);
@@ -254,23 +291,9 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
     double* __restrict fr = floor_rtt.data();
     double* __restrict pv = provision.data();
     double* __restrict hr = headroom.data();
-    for (Eigen::Index j = 0; j < len; ++j) {  // pass 1: selects, no calls
-      const Eigen::Index i = start + j;
-      const double rho = rho_now[i] + (cpu + res_cpu[i]) * inv_cap[i];
-      const bool ok = (eligible[i] > 0) & (iso[i] > 0) & (free_cpu[i] - res_cpu[i] >= cpu) &
-                      (free_mem[i] - res_mem[i] >= mem) & (rho < 1.0);
-      const double overlay_s = launch_s + early * std::max(overlay_bits * inv_wan[i], pipeline_floor);
-      const double full_s = fetch_overhead_s + base_bits * inv_wan[i] + overlay_s;
-      const double m = modes[i];
-      const double prov = m == 2 ? 0.0 : (m == 1 ? overlay_s : full_s);
-      const double rtt_floor = has_geo[i] > 0 ? geo_floor : default_rtt;
-      const double room = 1.0 - std::min(rho, 0.999999);
-      const double lb = rtt_floor + service_ms / room + prov * per_request + suspect[i] * suspect_penalty;
-      b[j] = ok ? lb : kInf;
-      fr[j] = rtt_floor;
-      pv[j] = prov;
-      hr[j] = room;
-    }
+    LowerBounds(len, rho_now + start, inv_cap + start, inv_wan + start, eligible + start, iso + start,
+                free_cpu + start, free_mem + start, res_cpu + start, res_mem + start, has_geo + start, suspect + start,
+                modes + start, scalars, b, fr, pv, hr);
     if (coords) {  // coordinates replace the floor where they exist
       for (Eigen::Index j = 0; j < len; ++j) {
         const double c = coords[start + j];
@@ -282,7 +305,8 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
     }
     for (Eigen::Index j = 0; j < len; ++j) {  // pass 2
       const Eigen::Index i = start + j;
-      const bool row_measured = !measured.empty() && is_measured[static_cast<size_t>(i)];
+      while (next_measured < measured.size() && measured[next_measured].first < i) ++next_measured;
+      const bool row_measured = next_measured < measured.size() && measured[next_measured].first == i;
       if (b[j] == kInf) {
         // Rejected: which filter, in order (health, isolation, cpu, memory, saturation).
         const double rho = rho_now[i] + (cpu + res_cpu[i]) * inv_cap[i];
