@@ -16,6 +16,6 @@ end
 function request()
   local id = math.random(0, n - 1)
   local body = string.format('{"load":%.2f,"free":{"cpu_millis":%d,"mem_mb":%d}}',
-    math.random(), math.random(0, 16000), math.random(0, 65536))
+    math.random() * 0.6, math.random(40000000, 100000000), math.random(40000000, 100000000))
   return wrk.format(nil, "/v1/cloudlets/cl-" .. id .. "/heartbeat", nil, body)
 end

@@ -90,6 +90,12 @@ void PlacementService::IndexLocked(const Placement& p, int sign) {
     Held& h = reserved_by_cloudlet_[p.cloudlet_id];
     h.cpu_millis += cpu;
     h.mem_mb += mem;
+    if (rows_of_) {
+      if (auto row = rows_of_->row_of.find(p.cloudlet_id); row != rows_of_->row_of.end()) {
+        reserved_cpu_by_row_[row->second] += cpu;
+        reserved_mem_by_row_[row->second] += mem;
+      }
+    }
     if (sign > 0) {
       leases_.emplace(p.expires_at, p.id);
     } else {
@@ -128,14 +134,21 @@ Reservations PlacementService::ReservationsLocked(const FleetSource::View& view,
                                                   const std::string& owner, const std::string* except_id) {
   const FleetSnapshot& fleet = *view.snapshot;
   const auto n = static_cast<Eigen::Index>(fleet.size());
-  Reservations r{Eigen::ArrayXd::Zero(n), Eigen::ArrayXd::Zero(n), {}};
-  // Reserved capacity is in no heartbeat yet.
-  for (const auto& [cloudlet, held] : reserved_by_cloudlet_) {
-    auto row = fleet.row_of.find(cloudlet);
-    if (row == fleet.row_of.end()) continue;
-    r.cpu_millis[row->second] += held.cpu_millis;
-    r.mem_mb[row->second] += held.mem_mb;
+  // Reserved capacity is in no heartbeat yet. The by-row sums are rebuilt when the snapshot changes.
+  if (rows_of_ != &fleet) {
+    // Keep the snapshot alive as long as rows_of_ points at it.
+    rows_snapshot_ = view.snapshot;
+    rows_of_ = &fleet;
+    reserved_cpu_by_row_.setZero(n);
+    reserved_mem_by_row_.setZero(n);
+    for (const auto& [cloudlet, held] : reserved_by_cloudlet_) {
+      auto row = fleet.row_of.find(cloudlet);
+      if (row == fleet.row_of.end()) continue;
+      reserved_cpu_by_row_[row->second] += held.cpu_millis;
+      reserved_mem_by_row_[row->second] += held.mem_mb;
+    }
   }
+  Reservations r{reserved_cpu_by_row_, reserved_mem_by_row_, {}};
   // An active app is in its cloudlet's `free` once the cloudlet has heartbeated since it started.
   for (auto& [cloudlet, recent] : recent_by_cloudlet_) {
     auto row = fleet.row_of.find(cloudlet);
@@ -177,7 +190,7 @@ void PlacementService::EndLocked(Placement p, PlacementState state) {
   p.state = state;
   if (ended_order_.size() >= kMaxEnded) {
     ended_.erase(ended_order_.front());
-    ended_order_.erase(ended_order_.begin());
+    ended_order_.pop_front();
   }
   ended_order_.push_back(p.id);
   ended_[p.id] = std::move(p);
@@ -211,36 +224,53 @@ Result<Placement> PlacementService::CopyOf(const std::string& owner, const std::
 
 Result<PlaceResult> PlacementService::Place(const std::string& owner, const PlacementRequest& request) {
   CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
-  // The snapshot and coordinate estimates are read outside the lock; capacity is decided inside.
+  // The snapshot and coordinate estimates are read outside the lock.
   const FleetSource::View view = fleet_.Current();
   const Eigen::ArrayXd coords = request.client.id.empty()
                                     ? Eigen::ArrayXd()
                                     : coordinates_.EstimateMany(request.client.id, view.snapshot->ids);
-  std::lock_guard lock(mu_);
-  const auto now = clock_.Now();
-  ExpireLeasesLocked(now);
-  if (live_.size() >= options_.max_placements) {
-    return Status::ResourceExhausted("the registry holds its maximum of live placements; release some");
+  const Eigen::ArrayXd* coords_ptr = coords.size() ? &coords : nullptr;
+  // Optimistic: rank outside the lock against a copy of the reservations, then commit only if
+  // nobody reserved on the chosen cloudlet meanwhile; otherwise rank again with what they took, so
+  // that concurrent requests spread instead of herding. After a few collisions, rank under the lock.
+  constexpr int kOptimisticTries = 4;
+  for (int attempt = 0;; ++attempt) {
+    const bool locked_path = attempt >= kOptimisticTries;
+    std::unique_lock lock(mu_);
+    const auto now = clock_.Now();
+    ExpireLeasesLocked(now);
+    if (live_.size() >= options_.max_placements) {
+      return Status::ResourceExhausted("the registry holds its maximum of live placements; release some");
+    }
+    const Reservations reserved = ReservationsLocked(view, request, owner, nullptr);
+    const uint64_t seed = Mix(id_salt_ + ++rank_seq_);
+    if (!locked_path) lock.unlock();
+    auto ranking = engine_.Rank(*view.snapshot, request, reserved, seed, coords_ptr);
+    if (!ranking.ok()) return ranking.status();
+    PlaceResult out{std::nullopt, std::move(*ranking)};
+    if (out.ranking.candidates.empty()) return out;
+    if (!locked_path) {
+      lock.lock();
+      ExpireLeasesLocked(clock_.Now());
+      const int row = out.ranking.candidates.front().row;
+      const bool unchanged = rows_of_ == view.snapshot.get() && reserved_cpu_by_row_[row] == reserved.cpu_millis[row] &&
+                             reserved_mem_by_row_[row] == reserved.mem_mb[row];
+      if (!unchanged) continue;
+    }
+    Placement p;
+    p.id = NewId();
+    p.owner = owner;
+    p.request = request;
+    p.chosen = out.ranking.candidates.front();
+    p.cloudlet_id = p.chosen.cloudlet_id;
+    p.endpoint = p.chosen.endpoint;
+    p.state = PlacementState::kReserved;
+    p.created_at = clock_.Now();
+    p.expires_at = p.created_at + options_.lease;
+    out.placement = p;
+    AddLocked(std::move(p));
+    return out;
   }
-  const Reservations reserved = ReservationsLocked(view, request, owner, nullptr);
-  auto ranking = engine_.Rank(*view.snapshot, request, reserved, Mix(id_salt_ + seq_),
-                              coords.size() ? &coords : nullptr);
-  if (!ranking.ok()) return ranking.status();
-  PlaceResult out{std::nullopt, std::move(*ranking)};
-  if (out.ranking.candidates.empty()) return out;
-  Placement p;
-  p.id = NewId();
-  p.owner = owner;
-  p.request = request;
-  p.chosen = out.ranking.candidates.front();
-  p.cloudlet_id = p.chosen.cloudlet_id;
-  p.endpoint = p.chosen.endpoint;
-  p.state = PlacementState::kReserved;
-  p.created_at = now;
-  p.expires_at = now + options_.lease;
-  out.placement = p;
-  AddLocked(std::move(p));
-  return out;
 }
 
 Result<Placement> PlacementService::Get(const std::string& owner, const std::string& id) { return CopyOf(owner, id); }

@@ -76,11 +76,11 @@ std::optional<double> Vivaldi::EstimateMs(const std::string& a, const std::strin
 }
 
 Eigen::ArrayXd Vivaldi::EstimateMany(const std::string& from, const std::vector<std::string>& to) const {
-  Eigen::ArrayXd out = Eigen::ArrayXd::Constant(static_cast<Eigen::Index>(to.size()),
-                                                std::numeric_limits<double>::quiet_NaN());
   std::lock_guard lock(mu_);
   auto self = nodes_.find(from);
-  if (self == nodes_.end()) return out;
+  if (self == nodes_.end()) return {};
+  Eigen::ArrayXd out = Eigen::ArrayXd::Constant(static_cast<Eigen::Index>(to.size()),
+                                                std::numeric_limits<double>::quiet_NaN());
   for (size_t i = 0; i < to.size(); ++i) {
     auto other = nodes_.find(to[i]);
     if (other != nodes_.end()) out[static_cast<Eigen::Index>(i)] = DistanceLocked(self->second, other->second);

@@ -59,6 +59,7 @@ TEST(VivaldiTest, EstimatesOnlyBetweenKnownNodes) {
   auto many = model.EstimateMany("a", {"b", "c"});
   EXPECT_TRUE(std::isfinite(many[0]));
   EXPECT_TRUE(std::isnan(many[1]));
+  EXPECT_EQ(model.EstimateMany("stranger", {"a", "b"}).size(), 0);
   EXPECT_EQ(model.size(), 2u);
 }
 

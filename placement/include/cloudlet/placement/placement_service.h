@@ -6,14 +6,15 @@
 //   service.Confirm("tenant-a", placed->placement->id, done); // reserved -> active, durable
 //
 // Lifecycle: reserved (a lease: capacity is held until `expires_at`) -> active (durable) ->
-// released. An unconfirmed reservation expires and its capacity returns. Capacity is taken inside
-// one critical section per placement, so concurrent requests see each other's reservations and do
-// not pile onto one cloudlet. Reservations are soft state (lost on restart, as leases would lapse
+// released. An unconfirmed reservation expires and its capacity returns. Ranking runs outside the
+// lock; a placement commits only if nobody reserved on its cloudlet meanwhile (else it ranks again),
+// so concurrent requests see each other's reservations and do not pile onto one cloudlet. Reservations are soft state (lost on restart, as leases would lapse
 // anyway); active placements are written to the PlacementStore before they are acknowledged.
 //
 // Owners see only their own placements: another owner's id answers NotFound. Thread-safe.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <map>
@@ -142,6 +143,11 @@ class PlacementService {
     double cpu_millis = 0, mem_mb = 0;
   };
   std::unordered_map<std::string, Held> reserved_by_cloudlet_;
+  // The same sums laid out by the rows of the last snapshot seen, kept in step with the map, so
+  // that a placement copies two arrays instead of looking up every cloudlet.
+  std::shared_ptr<const FleetSnapshot> rows_snapshot_;
+  const FleetSnapshot* rows_of_ = nullptr;
+  Eigen::ArrayXd reserved_cpu_by_row_, reserved_mem_by_row_;
   // Active placements per cloudlet, until a heartbeat newer than their activation shows them.
   struct Recent {
     std::string id;
@@ -153,8 +159,9 @@ class PlacementService {
   std::unordered_map<std::string, std::map<std::string, int>> warm_;          // app key -> cloudlet -> count
   // Recently ended placements (released, expired), so that their owners learn why; bounded.
   std::unordered_map<std::string, Placement> ended_;
-  std::vector<std::string> ended_order_;
+  std::deque<std::string> ended_order_;
   uint64_t seq_ = 0;
+  uint64_t rank_seq_ = 0;
   uint64_t id_salt_ = 0;
   std::unique_ptr<common::TimerQueue> writer_;  // durable writes, off the callers' threads
 };

@@ -56,7 +56,8 @@ class Vivaldi {
   // model holds max_nodes already.
   common::Status Observe(const std::string& from, const std::string& to, double rtt_ms);
   std::optional<double> EstimateMs(const std::string& a, const std::string& b) const;
-  // Estimates from `from` to each of `to` (NaN where either is unknown), for the engine.
+  // Estimates from `from` to each of `to` (NaN where `to` is unknown), for the engine; empty when
+  // `from` itself is unknown.
   Eigen::ArrayXd EstimateMany(const std::string& from, const std::vector<std::string>& to) const;
   std::optional<VivaldiCoordinate> Get(const std::string& node) const;
   size_t size() const;
