@@ -8,15 +8,11 @@
 
 #include "cloudlet/auth/bootstrap_policy.h"
 #include "cloudlet/auth/token.h"
+#include "support/temp_dir.h"
 
 namespace cloudlet::auth {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  std::string dir = "/tmp/cloudlet-auth-XXXXXX";
-  EXPECT_NE(mkdtemp(dir.data()), nullptr);
-  return dir + "/" + name;
-}
 
 TEST(TokenTest, GeneratedTokensAreLongRandomAndPrefixed) {
   std::set<std::string> seen;
@@ -52,7 +48,8 @@ TEST(TokenTest, RejectsWeakOrOddTokenText) {
 }
 
 TEST(TokenFileTest, CreatesOnceWithOwnerOnlyModeThenReadsBack) {
-  const std::string path = TempPath("sub/operator.token");
+  cloudlet::testing::TempDir dir;
+  const std::string path = dir.File("sub/operator.token");
   auto first = LoadOrCreateTokenFile(path, "clo");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_TRUE(first->created);
@@ -64,16 +61,15 @@ TEST(TokenFileTest, CreatesOnceWithOwnerOnlyModeThenReadsBack) {
   EXPECT_FALSE(second->created);
   EXPECT_EQ(second->token, first->token);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  std::filesystem::remove_all(std::filesystem::path(path).parent_path().parent_path());
 }
 
 TEST(TokenFileTest, RejectsAFileHoldingAWeakTokenNamingTheFile) {
-  const std::string path = TempPath("operator.token");
+  cloudlet::testing::TempDir dir;
+  const std::string path = dir.File("operator.token");
   std::ofstream(path) << "abc\n";
   auto r = LoadOrCreateTokenFile(path, "clo");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find(path), std::string::npos);
-  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
 TEST(BootstrapPolicyTest, AcceptsOnlyTheOperatorToken) {
