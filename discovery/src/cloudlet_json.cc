@@ -64,14 +64,7 @@ Result<CloudletDescriptor> DescriptorFromJson(const json& j, std::string_view pa
   f.String("name", false, d.name);
   if (d.name.empty()) d.name = d.id;
   f.String("endpoint", true, d.endpoint);
-  if (const json* geo = f.Object("geo", false)) {
-    Fields g(*geo, "geo");
-    common::GeoPoint p;
-    g.Number("lat", true, p.lat);
-    g.Number("lon", true, p.lon);
-    f.Merge(g.status());
-    d.geo = p;
-  }
+  f.Geo("geo", false, d.geo);
   if (const json* cap = f.Object("capacity", true)) {
     Fields c(*cap, "capacity");
     c.Int("cpu_millis", true, d.capacity.cpu_millis);

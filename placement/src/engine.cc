@@ -6,8 +6,11 @@
 #include <numbers>
 
 #include "cloudlet/common/digest.h"
+#include "mix.h"
 
 namespace cloudlet::placement {
+
+using internal::Mix;
 
 using common::Status;
 using Eigen::ArrayXd;
@@ -80,13 +83,6 @@ __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rh
   }
 }
 
-// A well-mixed 64-bit hash (splitmix64) for fair, reproducible tie-breaking.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 bool Finite(double v) { return std::isfinite(v); }
 

@@ -16,14 +16,7 @@ Status ReadClient(const json& j, ClientSpec& client, const std::string& prefix) 
   JsonFields c(j, prefix);
   c.String("id", false, client.id);
   if (client.id.size() > 128) c.Fail("id", "must be at most 128 characters");
-  if (const json* geo = c.Object("geo", false)) {
-    JsonFields g(*geo, prefix.empty() ? "geo" : prefix + ".geo");
-    common::GeoPoint p;
-    g.Number("lat", true, p.lat);
-    g.Number("lon", true, p.lon);
-    c.Merge(g.status());
-    client.geo = p;
-  }
+  c.Geo("geo", false, client.geo);
   if (const json* rtt = c.Object("rtt_ms", false)) {
     if (rtt->size() > 1000) c.Fail("rtt_ms", "at most 1000 entries");
     for (auto it = rtt->begin(); it != rtt->end() && c.status().ok(); ++it) {

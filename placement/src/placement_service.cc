@@ -5,7 +5,11 @@
 #include <limits>
 #include <random>
 
+#include "mix.h"
+
 namespace cloudlet::placement {
+
+using internal::Mix;
 
 using common::Result;
 using common::Status;
@@ -13,13 +17,6 @@ using common::Status;
 namespace {
 
 constexpr size_t kMaxEnded = 10'000;
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 bool Owns(const std::string& owner, const Placement& p) { return owner.empty() || owner == p.owner; }
 

@@ -11,12 +11,14 @@
 #pragma once
 
 #include <cmath>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "cloudlet/common/geo.h"
 #include "cloudlet/common/status.h"
 
 namespace cloudlet::common {
@@ -60,6 +62,17 @@ class JsonFields {
   }
   const nlohmann::json* Object(std::string_view key, bool required) { return Typed(key, required, &nlohmann::json::is_object, "an object"); }
   const nlohmann::json* Array(std::string_view key, bool required) { return Typed(key, required, &nlohmann::json::is_array, "an array"); }
+  // {lat, lon} in degrees; the range is the caller's to check (IsValidGeo).
+  void Geo(std::string_view key, bool required, std::optional<GeoPoint>& out) {
+    if (const nlohmann::json* v = Object(key, required)) {
+      JsonFields g(*v, JoinField(prefix_, key));
+      GeoPoint p;
+      g.Number("lat", true, p.lat);
+      g.Number("lon", true, p.lon);
+      Merge(g.status());
+      out = p;
+    }
+  }
   void Fail(std::string_view key, std::string reason) {
     if (status_.ok()) status_ = Status::InvalidField(JoinField(prefix_, key), std::move(reason));
   }
