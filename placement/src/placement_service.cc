@@ -356,7 +356,7 @@ Result<LocationResult> PlacementService::Location(const std::string& owner, cons
   if (!p) return NotFound(id);
   p->request.client = moved.client;
   // This placement's own hold is not counted against the cloudlets it is compared on.
-  const Reservations reserved = ReservationsLocked(view, moved, owner, &id);
+  const Reservations reserved = ReservationsLocked(view, moved, p->owner, &id);  // warm for its owner
   const Eigen::ArrayXd* coord_ptr = coords.size() ? &coords : nullptr;
   auto best = engine_.Rank(*view.snapshot, moved, reserved, Mix(id_salt_ ^ seq_), coord_ptr);
   if (!best.ok()) return best.status();
