@@ -1,17 +1,6 @@
 -- Heartbeats for random cloudlets cl-0 .. cl-(CLOUDLETS-1), with changing load and free capacity.
+dofile("bench/wrk/json_post.lua")
 local n = tonumber(os.getenv("CLOUDLETS") or "1000")
-local token = os.getenv("TOKEN") or ""
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer " .. token
-wrk.headers["Content-Type"] = "application/json"
-
-function setup(thread)
-  thread:set("seed", math.random(1, 1000000))
-end
-
-function init(args)
-  math.randomseed(seed or 1)
-end
 
 function request()
   local id = math.random(0, n - 1)

@@ -1,18 +1,7 @@
 -- POST /v1/placements for a small app from random positions in the metro area; half the fleet caches
 -- its base VM (see register.lua), and capacity is ample so that every request reserves.
-local token = os.getenv("TOKEN") or ""
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer " .. token
-wrk.headers["Content-Type"] = "application/json"
+dofile("bench/wrk/json_post.lua")
 local digest = "sha256:" .. string.rep("a", 64)
-
-function setup(thread)
-  thread:set("seed", math.random(1, 1000000))
-end
-
-function init(args)
-  math.randomseed(seed or 1)
-end
 
 function request()
   local body = string.format('{"app":{"name":"ar","base_vm":"%s","base_vm_mb":8000,"overlay_mb":200,' ..
