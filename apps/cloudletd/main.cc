@@ -97,6 +97,7 @@ void PrintBanner(const Flags& flags, const Token& token, size_t restored) {
             << "       -d '{\"name\":\"Demo\",\"endpoint\":\"http://127.0.0.1:8471\",\"geo\":{\"lat\":40.44,\"lon\":-79.94},"
                "\"capacity\":{\"cpu_millis\":16000,\"mem_mb\":65536},\"isolation\":[\"vm\",\"container\"],\"wan_mbps\":1000}'\n"
             << "  build/bin/cloudlet cloudlets list\n"
+            << "  build/bin/cloudlet place --app app.json --geo 40.44,-79.94   # app.json: see README's tour\n"
             << "  curl -s -H \"Authorization: Bearer $CLOUDLET_TOKEN\" " << url << "/v1/cloudlets\n"
             << "  curl -s " << url << "/metrics\n"
             << "Stop with Ctrl-C.\n"
