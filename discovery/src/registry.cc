@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 namespace cloudlet::discovery {
 
 using common::Status;
@@ -239,6 +241,7 @@ void Registry::UpdateHealth() {
     for (auto& [id, e] : entries_) {
       const Health h = HealthAt(e, now);
       if (h != e.record.health) {
+        spdlog::info("registry: '{}' {} -> {}", id, HealthName(e.record.health), HealthName(h));
         e.record.health = h;
         BumpLocked(e, fire);
         ++membership_index_;

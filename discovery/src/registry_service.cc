@@ -103,13 +103,14 @@ void RegistryService::CommitBatch(std::deque<Pending> batch, bool flush_state) {
   // Order matters: background state first, then purges, then the acknowledged writes in arrival
   // order, so that a registration racing a purge or a state flush of the same id wins.
   std::vector<StoreOp> ops;
-  std::vector<std::string> dirty_ids;
+  std::vector<std::string> dirty_ids, purged;
   if (flush_state) {
     for (auto& r : registry_.TakeDirty()) {
       dirty_ids.push_back(r.descriptor.id);
       ops.push_back(StoreOp::UpdateState(std::move(r)));
     }
-    for (auto& id : registry_.TakePurged()) ops.push_back(StoreOp::Delete(std::move(id)));
+    purged = registry_.TakePurged();
+    for (const auto& id : purged) ops.push_back(StoreOp::Delete(id));
   }
   for (const auto& p : batch) ops.push_back(p.op);
   if (ops.empty()) return;
@@ -119,12 +120,21 @@ void RegistryService::CommitBatch(std::deque<Pending> batch, bool flush_state) {
     spdlog::error("registry: storing {} change(s) failed: {}", ops.size(), committed.message());
     registry_.MarkDirty(dirty_ids);
   }
+  for (const auto& id : purged) {
+    spdlog::info("registry: purged '{}': expired for longer than the grace period", id);
+  }
   for (auto& p : batch) {
     if (p.op.kind == StoreOp::Kind::kPut) {
-      if (committed.ok()) p.put_done(registry_.Put(p.op.record.descriptor));
-      else p.put_done(Status::Unavailable("could not store the registration: " + committed.message()));
+      if (!committed.ok()) {
+        p.put_done(Status::Unavailable("could not store the registration: " + committed.message()));
+        continue;
+      }
+      const PutOutcome outcome = registry_.Put(p.op.record.descriptor);
+      spdlog::info("registry: {} '{}' at {}", outcome == PutOutcome::kCreated ? "registered" : "re-registered",
+                   p.op.record.descriptor.id, p.op.record.descriptor.endpoint);
+      p.put_done(outcome);
     } else {
-      if (committed.ok()) registry_.Remove(p.op.id);
+      if (committed.ok() && registry_.Remove(p.op.id)) spdlog::info("registry: deregistered '{}'", p.op.id);
       p.delete_done(committed.ok() ? Status::Ok()
                                    : Status::Unavailable("could not store the deregistration: " + committed.message()));
     }
