@@ -1,19 +1,23 @@
 // The ceiling for cloudletd's HTTP figures: cpprestsdk's listener with a handler that only answers
 // 200 with a small JSON body, on the same machine and under the same load generator.
 //
-//   trivial_server 127.0.0.1 18480     # runs until SIGTERM/SIGINT
+//   trivial_server 127.0.0.1 18480 [THREADS]    # runs until SIGTERM/SIGINT; THREADS as cloudletd's
+//                                               # --http-threads (0: cpprestsdk's default)
 #define _TURN_OFF_PLATFORM_STRING
 #include <cpprest/http_listener.h>
+#include <pplx/threadpool.h>
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: trivial_server HOST PORT\n");
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: trivial_server HOST PORT [THREADS]\n");
     return 2;
   }
+  if (argc == 4 && std::atoi(argv[3]) > 0) crossplat::threadpool::initialize_with_threads(std::atoi(argv[3]));
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);

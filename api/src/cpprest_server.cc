@@ -6,6 +6,7 @@
 
 #include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
+#include <pplx/threadpool.h>
 
 #include <algorithm>
 #include <atomic>
@@ -39,6 +40,10 @@ class CpprestServer final : public HttpServer {
     const std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
     const std::string where = host + ":" + std::to_string(options_.port);
     try {
+      if (options_.threads > 0) {
+        static std::once_flag sized;
+        std::call_once(sized, [&] { crossplat::threadpool::initialize_with_threads(options_.threads); });
+      }
       http_listener_config config;
       // cpprestsdk's own timeout must not cut a blocking query short; ours are bounded elsewhere.
       config.set_timeout(utility::seconds(900));

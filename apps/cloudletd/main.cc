@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -36,6 +37,9 @@ struct Flags {
   std::string purge_after = "10m";
   std::string bootstrap_token_file;
   size_t max_body_bytes = 1 << 20;
+  // Handlers never block (writes go to the writer thread, blocking queries wait on a timer), so a
+  // small pool serves best: fewer threads waking each other on a small machine.
+  size_t http_threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
   std::string drain = "10s";
   std::string log_level = "info";
   std::string lease = "30s";
@@ -153,7 +157,7 @@ int Run(const Flags& flags) {
   api::Router router(**policy, **policy, metrics);
   api::AddRegistryRoutes(router, service, timers, metrics, {});
   api::AddPlacementRoutes(router, placements, coordinates);
-  auto server = api::MakeCpprestServer({listen->first, listen->second, flags.max_body_bytes}, router);
+  auto server = api::MakeCpprestServer({listen->first, listen->second, flags.max_body_bytes, flags.http_threads}, router);
   if (auto s = server->Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     service.Stop();
@@ -201,6 +205,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", flags.max_body_bytes, "Largest request body accepted (413 beyond)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+  app.add_option("--http-threads", flags.http_threads,
+                 "Threads serving HTTP requests (0: cpprestsdk's default of 40)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{256}));
   app.add_option("--drain", flags.drain, "On SIGTERM, how long to wait for requests in flight")->capture_default_str();
   app.add_option("--lease", flags.lease, "How long an unconfirmed placement holds its capacity")->capture_default_str();
   auto& m = flags.model;

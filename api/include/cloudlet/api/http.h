@@ -54,6 +54,9 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8470;
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413 before they are read
+  // Threads serving requests; 0 keeps the library's default. The pool is process-wide and can be
+  // sized once, before the first server starts.
+  size_t threads = 0;
 };
 
 class HttpServer {
