@@ -104,6 +104,39 @@ json CandidateToJson(const Candidate& c) {
           {"sla_met", c.sla_met}};
 }
 
+Result<Candidate> CandidateFromJson(const json& j, const std::string& prefix) {
+  Candidate c;
+  JsonFields f(j, prefix);
+  std::string source, mode;
+  f.String("cloudlet", true, c.cloudlet_id);
+  f.String("endpoint", true, c.endpoint);
+  f.Number("rtt_ms", true, c.rtt_ms);
+  f.String("rtt_source", true, source);
+  f.Number("queue_ms", true, c.queue_ms);
+  if (const json* provision = f.Object("provision", true)) {
+    JsonFields pf(*provision, prefix + ".provision");
+    pf.String("mode", true, mode);
+    pf.Number("seconds", true, c.provision_s);
+    f.Merge(pf.status());
+  }
+  f.Number("cost_ms", true, c.cost_ms);
+  if (const json* sla = f.Find("sla_met", true)) {
+    if (!sla->is_boolean()) f.Fail("sla_met", "must be true or false");
+    else c.sla_met = sla->get<bool>();
+  }
+  CLOUDLET_RETURN_IF_ERROR(f.status());
+  bool source_known = false, mode_known = false;
+  for (RttSource s : {RttSource::kMeasured, RttSource::kCoordinates, RttSource::kGeo, RttSource::kDefault}) {
+    if (source == RttSourceName(s)) c.rtt_source = s, source_known = true;
+  }
+  for (ProvisionMode m : {ProvisionMode::kWarm, ProvisionMode::kOverlay, ProvisionMode::kFull}) {
+    if (mode == ProvisionModeName(m)) c.provision_mode = m, mode_known = true;
+  }
+  if (!source_known) return Status::InvalidField(prefix + ".rtt_source", "must be measured, coordinates, geo or default");
+  if (!mode_known) return Status::InvalidField(prefix + ".provision.mode", "must be warm, overlay or full");
+  return c;
+}
+
 json PlacementToJson(const Placement& p) {
   json j = {{"placement_id", p.id},
             {"owner", p.owner},
@@ -143,14 +176,9 @@ Result<Placement> PlacementFromJson(const json& j) {
   auto activated_at = common::ParseRfc3339(activated, "activated_at");
   if (!activated_at.ok()) return activated_at.status();
   p.activated_at = *activated_at;
-  JsonFields c(*chosen, "chosen");
-  Candidate& cand = p.chosen;
-  c.String("cloudlet", true, cand.cloudlet_id);
-  c.String("endpoint", true, cand.endpoint);
-  c.Number("rtt_ms", true, cand.rtt_ms);
-  c.Number("queue_ms", true, cand.queue_ms);
-  c.Number("cost_ms", true, cand.cost_ms);
-  CLOUDLET_RETURN_IF_ERROR(c.status());
+  auto cand = CandidateFromJson(*chosen, "chosen");
+  if (!cand.ok()) return cand.status();
+  p.chosen = std::move(*cand);
   return p;
 }
 

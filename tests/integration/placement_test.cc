@@ -79,6 +79,8 @@ TEST_F(PlacementHttpTest, LifecycleWorksEndToEndAndActivePlacementsSurviveKillNi
   auto after = d.Json("GET", "/v1/placements/" + id);
   EXPECT_EQ(after["state"], "active");
   EXPECT_EQ(after["cloudlet"], "cl-pgh");
+  EXPECT_EQ(after["chosen"]["provision"]["mode"], "overlay");  // the breakdown survives the restart
+  EXPECT_EQ(after["chosen"]["rtt_source"], "geo");
 
   auto stay = d.Call("POST", "/v1/placements/" + id + "/location", R"({"geo":{"lat":40.45,"lon":-79.93}})");
   ASSERT_EQ(stay.status, 200) << stay.body;

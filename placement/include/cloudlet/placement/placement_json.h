@@ -20,6 +20,8 @@ nlohmann::json PlacementRequestToJson(const PlacementRequest& r);
 common::Result<LocationUpdate> LocationUpdateFromJson(const nlohmann::json& body);
 
 nlohmann::json CandidateToJson(const Candidate& c);
+// The inverse of CandidateToJson; errors name the field under `prefix` ("chosen.rtt_source").
+common::Result<Candidate> CandidateFromJson(const nlohmann::json& j, const std::string& prefix);
 nlohmann::json PlacementToJson(const Placement& p);
 common::Result<Placement> PlacementFromJson(const nlohmann::json& j);
 // The answer to POST /v1/placements: placement fields, candidates, rejections and the fallback.

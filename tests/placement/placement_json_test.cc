@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include "cloudlet/placement/placement_json.h"
+
+namespace cloudlet::placement {
+namespace {
+
+Placement ActivePlacement() {
+  Placement p;
+  p.id = "pl-0123456789abcdef";
+  p.owner = "tenant-a";
+  p.request.app = {.name = "ar", .base_vm = "sha256:" + std::string(64, 'e'), .base_vm_mb = 8000, .overlay_mb = 200,
+                   .cpu_millis = 1000, .mem_mb = 512, .isolation = "container", .service_ms = 10, .req_rate_hz = 5,
+                   .session_s = 900, .max_rtt_ms = 25};
+  p.request.client = {.id = "phone-1", .geo = common::GeoPoint{40.44, -79.94}, .rtt_ms = {{"cl-a", 4.5}}};
+  p.request.k = 4;
+  p.cloudlet_id = p.chosen.cloudlet_id = "cl-a";
+  p.endpoint = p.chosen.endpoint = "http://cl-a:8471";
+  p.chosen.rtt_ms = 4.5;
+  p.chosen.rtt_source = RttSource::kMeasured;
+  p.chosen.queue_ms = 10.7;
+  p.chosen.provision_mode = ProvisionMode::kOverlay;
+  p.chosen.provision_s = 3.7;
+  p.chosen.cost_ms = 21.4;
+  p.chosen.sla_met = false;
+  p.state = PlacementState::kActive;
+  p.created_at = common::FromUnixMillis(1'000'000);
+  p.activated_at = common::FromUnixMillis(1'002'000);
+  return p;
+}
+
+// What the store writes is what it reads back: a restart must not change the breakdown.
+TEST(PlacementJsonTest, ActivePlacementRoundTripsWithItsFullBreakdown) {
+  const Placement p = ActivePlacement();
+  auto back = PlacementFromJson(PlacementToJson(p));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(PlacementToJson(*back), PlacementToJson(p));
+  EXPECT_EQ(back->chosen.rtt_source, RttSource::kMeasured);
+  EXPECT_EQ(back->chosen.provision_mode, ProvisionMode::kOverlay);
+  EXPECT_DOUBLE_EQ(back->chosen.provision_s, 3.7);
+  EXPECT_FALSE(back->chosen.sla_met);
+  EXPECT_EQ(back->request.client.rtt_ms.at("cl-a"), 4.5);
+}
+
+TEST(PlacementJsonTest, CorruptBreakdownNamesTheField) {
+  nlohmann::json j = PlacementToJson(ActivePlacement());
+  j["chosen"]["rtt_source"] = "guessed";
+  EXPECT_EQ(*PlacementFromJson(j).status().field(), "chosen.rtt_source");
+  j = PlacementToJson(ActivePlacement());
+  j["chosen"]["provision"]["mode"] = "teleport";
+  EXPECT_EQ(*PlacementFromJson(j).status().field(), "chosen.provision.mode");
+  j = PlacementToJson(ActivePlacement());
+  j["chosen"]["sla_met"] = "yes";
+  EXPECT_EQ(*PlacementFromJson(j).status().field(), "chosen.sla_met");
+}
+
+}  // namespace
+}  // namespace cloudlet::placement
