@@ -7,10 +7,12 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "cloudlet/api/http_client.h"
 #include "cloudlet/common/duration.h"
+#include "discover.h"
 #include "table.h"
 
 namespace {
@@ -252,6 +254,12 @@ int main(int argc, char** argv) {
   place->add_option("--client-id", client_id, "The device's id (for network coordinates)");
   place->add_option("--k", k, "Candidates to return")->check(CLI::Range(1, 100));
 
+  auto* discover = app.add_subcommand("discover", "Find cloudlets on the LAN over mDNS (and in the registry, if given)");
+  std::string discover_timeout = "3s";
+  bool watch = false;
+  discover->add_option("--timeout", discover_timeout, "How long to browse before printing")->capture_default_str();
+  discover->add_flag("--watch", watch, "Keep browsing; print the table again whenever it changes (Ctrl-C stops)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -260,6 +268,16 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*discover) {
+      auto timeout = common::ParseDuration(discover_timeout, "--timeout");
+      if (!timeout.ok() || timeout->count() <= 0) throw UsageError("--timeout: must be a duration > 0, e.g. 3s");
+      spdlog::set_level(spdlog::level::err);  // the browser's log lines would mix with the table
+      std::unique_ptr<RegistryClient> client;
+      if (!o.registry.empty() || std::getenv("CLOUDLET_REGISTRY")) client = std::make_unique<RegistryClient>(o);
+      cli::RegistryLister lister;
+      if (client) lister = [&] { return client->Call("GET", "/v1/cloudlets")["cloudlets"]; };
+      return cli::RunDiscover({.timeout = *timeout, .json = o.json_output, .watch = watch}, lister);
+    }
     RegistryClient client(o);
     if (*list) {
       std::string query;

@@ -20,6 +20,7 @@
 #include "cloudlet/auth/token.h"
 #include "cloudlet/common/clock.h"
 #include "cloudlet/common/duration.h"
+#include "cloudlet/common/host_port.h"
 #include "cloudlet/common/timer_queue.h"
 #include "cloudlet/discovery/registry_service.h"
 #include "cloudlet/metering/metrics.h"
@@ -46,24 +47,6 @@ struct Flags {
   placement::EngineParams model;
   placement::MigrationParams migration;
 };
-
-common::Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) return common::Status::InvalidField("--listen", "must be HOST:PORT");
-  std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const std::string port_text = text.substr(colon + 1);
-  int port = 0;
-  try {
-    size_t used = 0;
-    port = std::stoi(port_text, &used);
-    if (used != port_text.size()) port = -1;
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (port < 1 || port > 65535) return common::Status::InvalidField("--listen", "port must be 1 to 65535");
-  return std::make_pair(host, static_cast<uint16_t>(port));
-}
 
 struct Token {
   std::string value;
@@ -109,7 +92,7 @@ void PrintBanner(const Flags& flags, const Token& token, size_t restored) {
 }
 
 int Run(const Flags& flags) {
-  auto listen = ParseListen(flags.listen);
+  auto listen = common::ParseHostPort(flags.listen, "--listen");
   if (!listen.ok()) return spdlog::error("{}", listen.status().message()), 2;
   discovery::RegistryOptions registry_options;
   for (auto [text, name, out] : {std::tuple{&flags.heartbeat_interval, "--heartbeat-interval", &registry_options.heartbeat_interval},
@@ -157,7 +140,7 @@ int Run(const Flags& flags) {
   api::Router router(**policy, **policy, metrics);
   api::AddRegistryRoutes(router, service, timers, metrics, {});
   api::AddPlacementRoutes(router, placements, coordinates);
-  auto server = api::MakeCpprestServer({listen->first, listen->second, flags.max_body_bytes, flags.http_threads}, router);
+  auto server = api::MakeCpprestServer({listen->host, listen->port, flags.max_body_bytes, flags.http_threads}, router);
   if (auto s = server->Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     service.Stop();

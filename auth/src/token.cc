@@ -1,5 +1,7 @@
 #include "cloudlet/auth/token.h"
 
+#include "cloudlet/common/files.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -84,25 +86,10 @@ common::Result<TokenFile> LoadOrCreateTokenFile(const std::string& path, std::st
     CLOUDLET_RETURN_IF_ERROR(ValidateTokenText(token, path));
     return TokenFile{std::move(token), false};
   }
-  const fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty()) {
-    fs::create_directories(parent, ec);
-    if (ec) return Status::Unavailable(parent.string() + ": cannot create directory: " + ec.message());
-  }
   TokenFile out{GenerateToken(prefix), true};
-  // Write a temporary file with mode 0600 and rename it into place, so that a crash never leaves a
-  // half-written token and the secret is never readable by others.
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Unavailable(tmp + ": cannot create token file: " + std::strerror(errno));
-  const std::string content = out.token + "\n";
-  const bool written = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-                       ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return Status::Unavailable(path + ": cannot write token file: " + std::strerror(errno));
-  }
+  // Mode 0600 and an atomic rename: a crash never leaves a half-written token, and the secret is
+  // never readable by others.
+  CLOUDLET_RETURN_IF_ERROR(common::WriteFileAtomically(path, out.token + "\n", 0600));
   return out;
 }
 

@@ -1,6 +1,8 @@
 #include "cloudlet/common/geo.h"
 
 #include <algorithm>
+#include <charconv>
+#include <string>
 #include <cmath>
 #include <numbers>
 
@@ -19,6 +21,21 @@ double GreatCircleKm(const GeoPoint& a, const GeoPoint& b) {
 bool IsValidGeo(const GeoPoint& p) {
   return std::isfinite(p.lat) && std::isfinite(p.lon) && p.lat >= -90 && p.lat <= 90 && p.lon >= -180 &&
          p.lon <= 180;
+}
+
+Result<GeoPoint> ParseGeoPoint(std::string_view text, std::string_view field) {
+  const size_t comma = text.find(',');
+  GeoPoint g;
+  auto number = [](std::string_view s, double& out) {
+    if (s.empty() || s.size() > 32) return false;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size();
+  };
+  if (comma == std::string_view::npos || !number(text.substr(0, comma), g.lat) ||
+      !number(text.substr(comma + 1), g.lon) || !IsValidGeo(g)) {
+    return Status::InvalidField(std::string(field), "must be <lat>,<lon> in degrees (-90..90, -180..180)");
+  }
+  return g;
 }
 
 }  // namespace cloudlet::common

@@ -1,0 +1,101 @@
+// cloudlet-agent's work: measure the host, advertise it over mDNS, keep it registered, and serve
+// the local API (/v1/ping, /v1/resource).
+//
+//   Agent agent(config);
+//   CLOUDLET_RETURN_IF_ERROR(agent.Start());   // state file, base VM scan, HTTP, advert, registry
+//   std::thread stopper([&] { WaitForSignal(); agent.Stop(); });
+//   agent.Run();                               // samples and updates the advert until Stop()
+//   agent.Shutdown(/*deregister=*/true);       // withdraws the advert, deregisters
+//
+// Stop() is thread-safe; the rest is for one thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloudlet/agent/base_vm_cache.h"
+#include "cloudlet/agent/host_sampler.h"
+#include "cloudlet/agent/registry_reporter.h"
+#include "cloudlet/api/http.h"
+#include "cloudlet/common/geo.h"
+#include "cloudlet/discovery/lan.h"
+#include "cloudlet/discovery/txt_record.h"
+
+namespace cloudlet::agent {
+
+struct AgentConfig {
+  std::string name;                  // DNS-SD instance name; default: the host name
+  std::string id;                    // default: kept in <state_dir>/agent.json, made on first start
+  std::string state_dir = "var/agent";
+  std::string listen_host = "0.0.0.0";
+  uint16_t port = 8471;
+  std::string endpoint;              // URL of the local API; default http://<first IPv4 address>:<port>
+  std::vector<std::string> isolation = {"vm"};
+  std::optional<common::GeoPoint> geo;
+  double wan_mbps = 1000;
+  int64_t gpus = 0;
+  std::map<std::string, std::string> labels;
+  std::string base_vm_dir;           // empty: no cached base VMs
+  std::chrono::milliseconds rescan_interval{60'000};
+  HostSamplerOptions sampler;
+  std::chrono::milliseconds sample_interval{500};
+  std::chrono::milliseconds min_advert_interval{1000};
+  int load_threshold_percent = 5;    // advertise again when load moves this many points
+  int capacity_threshold_percent = 5;  // ... or free cpu or memory moves this share of the total
+  bool mdns = true;
+  ReporterOptions reporter;          // registry empty: LAN only
+};
+
+// Makes the TXT record's view of a cloudlet.
+discovery::Advert MakeAdvert(const discovery::CloudletDescriptor& d, const HostSample& s, const std::string& registry,
+                             uint64_t seq);
+// True when `next` differs enough from what is advertised to be worth a new TXT record.
+bool AdvertMoved(const discovery::Advert& advertised, const discovery::Advert& next, int load_threshold_percent,
+                 int capacity_threshold_percent);
+
+class Agent {
+ public:
+  explicit Agent(AgentConfig config);
+  ~Agent();
+
+  common::Status Start();
+  void Run();
+  void Stop();
+  void Shutdown(bool deregister);
+
+  const discovery::CloudletDescriptor& descriptor() const { return descriptor_; }
+
+ private:
+  class LocalApi;
+
+  common::Status LoadOrCreateId();
+  common::Status ScanBaseVms();
+  void Tick();
+  void Advertise(const HostSample& sample);
+  std::string ResourceJson() const;
+
+  AgentConfig config_;
+  discovery::CloudletDescriptor descriptor_;
+  HostSampler sampler_;
+  std::unique_ptr<BaseVmCache> base_vms_;
+  std::unique_ptr<LocalApi> api_;
+  std::unique_ptr<api::HttpServer> server_;
+  std::unique_ptr<discovery::ServiceAdvertiser> advertiser_;
+  std::unique_ptr<RegistryReporter> reporter_;
+
+  mutable std::mutex mu_;  // guards what the local API reads: advertised_, sample_, descriptor_
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  HostSample sample_;
+  discovery::Advert advertised_;
+  std::chrono::steady_clock::time_point last_advert_{};
+  std::chrono::steady_clock::time_point last_scan_{};
+};
+
+}  // namespace cloudlet::agent

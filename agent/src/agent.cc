@@ -1,0 +1,297 @@
+#include "cloudlet/agent/agent.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cloudlet/api/problem.h"
+#include "cloudlet/common/files.h"
+#include "cloudlet/common/time_format.h"
+#include "cloudlet/discovery/avahi.h"
+#include "cloudlet/discovery/cloudlet_json.h"
+
+namespace cloudlet::agent {
+namespace {
+
+using common::Result;
+using common::Status;
+using nlohmann::json;
+
+constexpr size_t kMaxStateBytes = 64 << 10;
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "cloudlet";
+  std::string name = buf;
+  return name.substr(0, name.find('.'));
+}
+
+// The first IPv4 address that is not loopback, for the default endpoint.
+std::string FirstIpv4Address() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return "127.0.0.1";
+  std::string out = "127.0.0.1";
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    out = text;
+    break;
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+std::string NewCloudletId() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  std::uniform_int_distribution<size_t> pick(0, sizeof kAlphabet - 2);
+  std::string id = "cl-";
+  for (int i = 0; i < 12; ++i) id += kAlphabet[pick(rd)];
+  return id;
+}
+
+int Percent(double load) { return static_cast<int>(std::lround(std::clamp(load, 0.0, 1.0) * 100)); }
+
+}  // namespace
+
+discovery::Advert MakeAdvert(const discovery::CloudletDescriptor& d, const HostSample& s, const std::string& registry,
+                             uint64_t seq) {
+  discovery::Advert a;
+  a.id = d.id;
+  a.cpu_total_millis = s.cpu_total_millis;
+  a.cpu_free_millis = std::clamp<int64_t>(s.cpu_free_millis, 0, s.cpu_total_millis);
+  a.mem_total_mb = s.mem_total_mb;
+  a.mem_free_mb = std::clamp<int64_t>(s.mem_free_mb, 0, s.mem_total_mb);
+  a.load_percent = Percent(s.load);
+  a.isolation = d.isolation;
+  for (const auto& vm : d.base_vms) a.base_vms.push_back(discovery::BaseVmPrefix(vm.digest));
+  a.geo = d.geo;
+  a.registry = registry;
+  a.seq = seq;
+  return a;
+}
+
+bool AdvertMoved(const discovery::Advert& advertised, const discovery::Advert& next, int load_threshold_percent,
+                 int capacity_threshold_percent) {
+  auto moved = [&](int64_t before, int64_t after, int64_t total) {
+    return std::llabs(after - before) * 100 >= int64_t{capacity_threshold_percent} * std::max<int64_t>(total, 1);
+  };
+  return std::abs(next.load_percent - advertised.load_percent) >= load_threshold_percent ||
+         moved(advertised.cpu_free_millis, next.cpu_free_millis, next.cpu_total_millis) ||
+         moved(advertised.mem_free_mb, next.mem_free_mb, next.mem_total_mb) ||
+         advertised.cpu_total_millis != next.cpu_total_millis || advertised.mem_total_mb != next.mem_total_mb ||
+         advertised.base_vms != next.base_vms || advertised.isolation != next.isolation || advertised.geo != next.geo;
+}
+
+// GET /v1/ping and GET /v1/resource; anything else is 404 or 405. Public: it tells what the advert
+// already tells.
+class Agent::LocalApi final : public api::HttpHandler {
+ public:
+  explicit LocalApi(const Agent& agent) : agent_(agent) {}
+
+  void Handle(api::HttpRequest request, api::Responder respond) override {
+    const bool known = request.path == "/v1/ping" || request.path == "/v1/resource";
+    if (!known) return respond(api::Problem(404, "no such resource: " + request.path.substr(0, 200)));
+    if (request.method != "GET") {
+      auto r = api::Problem(405, request.method.substr(0, 16) + " is not allowed here; use GET");
+      r.headers["Allow"] = "GET";
+      return respond(std::move(r));
+    }
+    if (request.path == "/v1/ping") {
+      return respond(api::JsonResponse(200, {{"id", agent_.descriptor_.id},
+                                             {"time", common::FormatRfc3339(std::chrono::system_clock::now())}}));
+    }
+    respond({.status = 200, .content_type = "application/json", .headers = {}, .body = agent_.ResourceJson()});
+  }
+
+ private:
+  const Agent& agent_;
+};
+
+Agent::Agent(AgentConfig config) : config_(std::move(config)), sampler_(config_.sampler) {}
+
+Agent::~Agent() { Shutdown(false); }
+
+Status Agent::LoadOrCreateId() {
+  const std::string path = config_.state_dir + "/agent.json";
+  std::string stored;
+  auto text = common::ReadSmallFile(path, kMaxStateBytes);
+  if (text.ok()) {
+    auto j = json::parse(*text, nullptr, false);
+    if (j.is_object() && j["id"].is_string()) stored = j["id"].get<std::string>();
+    if (stored.empty() || !discovery::ValidateCloudletId(stored).ok()) {
+      return Status::InvalidArgument(path + ": field 'id' is missing or invalid; fix or remove the file");
+    }
+  } else if (text.status().code() != common::StatusCode::kNotFound) {
+    return text.status();
+  }
+  std::string id = !config_.id.empty() ? config_.id : (!stored.empty() ? stored : NewCloudletId());
+  CLOUDLET_RETURN_IF_ERROR(discovery::ValidateCloudletId(id, "--id"));
+  if (id != stored) {
+    CLOUDLET_RETURN_IF_ERROR(common::WriteFileAtomically(path, json{{"id", id}}.dump() + "\n", 0644));
+    spdlog::info("agent: cloudlet id {} (kept in {})", id, path);
+  }
+  descriptor_.id = id;
+  return Status::Ok();
+}
+
+Status Agent::ScanBaseVms() {
+  last_scan_ = std::chrono::steady_clock::now();
+  if (config_.base_vm_dir.empty()) return Status::Ok();
+  if (!base_vms_) base_vms_ = std::make_unique<BaseVmCache>(config_.state_dir + "/base-vms.json");
+  auto last_report = std::chrono::steady_clock::now();
+  auto vms = base_vms_->Scan(config_.base_vm_dir, [&](const HashProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    // Progress only for images big enough to make someone wait.
+    if (p.total_bytes < (64u << 20) || (now - last_report < std::chrono::seconds(1) && p.done_bytes < p.total_bytes)) {
+      return;
+    }
+    last_report = now;
+    spdlog::info("base VMs: hashing {}: {:.0f}% ({} of {} MiB)", p.path,
+                 p.total_bytes ? 100.0 * static_cast<double>(p.done_bytes) / static_cast<double>(p.total_bytes) : 100.0,
+                 p.done_bytes >> 20, p.total_bytes >> 20);
+  });
+  if (!vms.ok()) return vms.status();
+  if (vms->size() > discovery::kMaxBaseVms) vms->resize(discovery::kMaxBaseVms);
+  // The same image under two names is one base VM.
+  std::sort(vms->begin(), vms->end(), [](const auto& a, const auto& b) { return a.digest < b.digest; });
+  vms->erase(std::unique(vms->begin(), vms->end(), [](const auto& a, const auto& b) { return a.digest == b.digest; }),
+             vms->end());
+  std::lock_guard lock(mu_);
+  descriptor_.base_vms = std::move(*vms);
+  return Status::Ok();
+}
+
+Status Agent::Start() {
+  CLOUDLET_RETURN_IF_ERROR(LoadOrCreateId());
+  descriptor_.name = config_.name.empty() ? HostName() : config_.name;
+  descriptor_.endpoint = config_.endpoint.empty()
+                             ? "http://" + FirstIpv4Address() + ":" + std::to_string(config_.port)
+                             : config_.endpoint;
+  descriptor_.geo = config_.geo;
+  descriptor_.isolation = config_.isolation;
+  descriptor_.wan_mbps = config_.wan_mbps;
+  descriptor_.labels = config_.labels;
+  CLOUDLET_RETURN_IF_ERROR(ScanBaseVms());
+
+  auto sample = sampler_.Sample();
+  if (!sample.ok()) return sample.status();
+  sample_ = *sample;
+  descriptor_.capacity = {sample_.cpu_total_millis, sample_.mem_total_mb, config_.gpus};
+  CLOUDLET_RETURN_IF_ERROR(discovery::ValidateDescriptor(descriptor_));
+
+  api_ = std::make_unique<LocalApi>(*this);
+  server_ = api::MakeCpprestServer({.host = config_.listen_host, .port = config_.port, .max_body_bytes = 4096, .threads = 2},
+                                   *api_);
+  if (auto s = server_->Start(); !s.ok()) {
+    return Status::Unavailable("local API on " + config_.listen_host + ":" + std::to_string(config_.port) + ": " +
+                               s.message());
+  }
+  advertised_ = MakeAdvert(descriptor_, sample_, config_.reporter.registry, 1);
+  last_advert_ = std::chrono::steady_clock::now();
+  if (config_.mdns) {
+    auto advertiser = discovery::MakeAvahiAdvertiser(
+        {.name = descriptor_.name, .type = discovery::kCloudletServiceType, .port = config_.port,
+         .txt = discovery::EncodeTxt(advertised_)});
+    if (!advertiser.ok()) return advertiser.status();
+    advertiser_ = std::move(*advertiser);
+  }
+  if (!config_.reporter.registry.empty()) {
+    reporter_ = std::make_unique<RegistryReporter>(config_.reporter, api::MakeHttpClient(), std::random_device{}());
+    reporter_->Start(descriptor_, {sample_.load, sample_.cpu_free_millis, sample_.mem_free_mb});
+  }
+  spdlog::info("agent: cloudlet {} ('{}') at {}: {} millicores, {} MiB, {} base VMs, registry {}", descriptor_.id,
+               descriptor_.name, descriptor_.endpoint, descriptor_.capacity.cpu_millis, descriptor_.capacity.mem_mb,
+               descriptor_.base_vms.size(),
+               config_.reporter.registry.empty() ? "none (LAN only)" : config_.reporter.registry);
+  return Status::Ok();
+}
+
+void Agent::Run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    Tick();
+    lock.lock();
+    stop_cv_.wait_for(lock, config_.sample_interval, [&] { return stop_; });
+  }
+}
+
+void Agent::Stop() {
+  std::lock_guard lock(mu_);
+  stop_ = true;
+  stop_cv_.notify_all();
+}
+
+void Agent::Tick() {
+  const auto now = std::chrono::steady_clock::now();
+  if (!config_.base_vm_dir.empty() && now - last_scan_ >= config_.rescan_interval) {
+    const auto before = descriptor_.base_vms;
+    if (auto s = ScanBaseVms(); !s.ok()) spdlog::warn("base VMs: {}", s.ToString());
+    if (reporter_ && descriptor_.base_vms.size() != before.size()) reporter_->SetDescriptor(descriptor_);
+  }
+  auto sample = sampler_.Sample();
+  if (!sample.ok()) {
+    spdlog::warn("agent: cannot sample the host: {}", sample.status().ToString());
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    sample_ = *sample;
+  }
+  if (reporter_) reporter_->SetState({sample->load, sample->cpu_free_millis, sample->mem_free_mb});
+  Advertise(*sample);
+}
+
+void Agent::Advertise(const HostSample& sample) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_advert_ < config_.min_advert_interval) return;
+  discovery::Advert next = MakeAdvert(descriptor_, sample, config_.reporter.registry, advertised_.seq + 1);
+  if (!AdvertMoved(advertised_, next, config_.load_threshold_percent, config_.capacity_threshold_percent)) return;
+  {
+    std::lock_guard lock(mu_);
+    advertised_ = next;
+  }
+  last_advert_ = now;
+  if (advertiser_) advertiser_->UpdateTxt(discovery::EncodeTxt(next));
+  spdlog::info("agent: advert seq {}: load {}%, cpu {}/{}, mem {}/{}", next.seq, next.load_percent,
+               next.cpu_free_millis, next.cpu_total_millis, next.mem_free_mb, next.mem_total_mb);
+}
+
+std::string Agent::ResourceJson() const {
+  std::lock_guard lock(mu_);
+  json j = discovery::DescriptorToJson(descriptor_);
+  j["load"] = sample_.load;
+  j["free"] = {{"cpu_millis", sample_.cpu_free_millis}, {"mem_mb", sample_.mem_free_mb}};
+  j["seq"] = advertised_.seq;
+  j["advertised_name"] = advertiser_ ? advertiser_->EstablishedName() : std::string();
+  j["registry"] = config_.reporter.registry;
+  j["registered"] = reporter_ != nullptr && reporter_->registered();
+  return j.dump();
+}
+
+void Agent::Shutdown(bool deregister) {
+  if (advertiser_) advertiser_.reset();  // withdraws the advert
+  if (reporter_) {
+    reporter_->Stop(deregister);
+    reporter_.reset();
+  }
+  if (server_) {
+    server_->Stop(std::chrono::milliseconds(1000));
+    server_.reset();
+  }
+}
+
+}  // namespace cloudlet::agent

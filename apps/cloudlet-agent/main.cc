@@ -1,0 +1,177 @@
+// cloudlet-agent: runs on a cloudlet host. Advertises the cloudlet over mDNS (Avahi), keeps it
+// registered with cloudletd, serves /v1/ping and /v1/resource. Runs until SIGTERM or SIGINT, then
+// withdraws the advert and deregisters.
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cloudlet/agent/agent.h"
+#include "cloudlet/common/duration.h"
+#include "cloudlet/common/files.h"
+#include "cloudlet/common/geo.h"
+#include "cloudlet/common/host_port.h"
+
+namespace {
+
+using namespace cloudlet;
+
+struct Flags {
+  std::string listen = "0.0.0.0:8471";
+  std::string registry;
+  std::string token;
+  std::string token_file;
+  std::string geo;
+  std::string heartbeat_interval = "5s";
+  std::string sample_interval = "500ms";
+  std::string min_advert_interval = "1s";
+  std::string rescan_interval = "60s";
+  std::vector<std::string> labels;
+  std::string log_level = "info";
+  bool no_mdns = false;
+};
+
+int Fail(int code, const std::string& message) {
+  spdlog::error("{}", message);
+  return code;
+}
+
+int Run(const Flags& flags, agent::AgentConfig config) {
+  auto listen = common::ParseHostPort(flags.listen, "--listen");
+  if (!listen.ok()) return Fail(2, listen.status().message());
+  config.listen_host = listen->host;
+  config.port = listen->port;
+  for (auto [text, name, out] : {std::tuple{&flags.heartbeat_interval, "--heartbeat-interval", &config.reporter.heartbeat_interval},
+                                 std::tuple{&flags.sample_interval, "--sample-interval", &config.sample_interval},
+                                 std::tuple{&flags.min_advert_interval, "--min-advert-interval", &config.min_advert_interval},
+                                 std::tuple{&flags.rescan_interval, "--rescan-interval", &config.rescan_interval}}) {
+    auto d = common::ParseDuration(*text, name);
+    if (!d.ok()) return Fail(2, d.status().message());
+    if (d->count() <= 0) return Fail(2, std::string(name) + ": must be longer than 0");
+    *out = *d;
+  }
+  if (!flags.geo.empty()) {
+    auto g = common::ParseGeoPoint(flags.geo, "--geo");
+    if (!g.ok()) return Fail(2, g.status().message());
+    config.geo = *g;
+  }
+  for (const auto& label : flags.labels) {
+    const size_t eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail(2, "--label: expected KEY=VALUE, got '" + label + "'");
+    config.labels[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  config.mdns = !flags.no_mdns;
+  config.reporter.registry = !flags.registry.empty() ? flags.registry : "";
+  config.reporter.token = flags.token;
+  if (config.reporter.token.empty()) {
+    if (const char* env = std::getenv("CLOUDLET_TOKEN"); env && *env) config.reporter.token = env;
+  }
+  if (config.reporter.token.empty() && !flags.token_file.empty()) {
+    auto text = common::ReadSmallFile(flags.token_file, 4096);
+    if (!text.ok()) return Fail(2, "--token-file: " + text.status().message());
+    config.reporter.token = *text;
+    while (!config.reporter.token.empty() && std::isspace(static_cast<unsigned char>(config.reporter.token.back()))) {
+      config.reporter.token.pop_back();
+    }
+  }
+  if (!config.reporter.registry.empty() && config.reporter.token.empty()) {
+    return Fail(2, "--registry needs a token: --token, --token-file or CLOUDLET_TOKEN");
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  agent::Agent agent(std::move(config));
+  if (auto s = agent.Start(); !s.ok()) {
+    agent.Shutdown(false);
+    return Fail(1, s.ToString());
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}; withdrawing the advert and deregistering", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    agent.Stop();
+  });
+  agent.Run();
+  waiter.join();
+  agent.Shutdown(/*deregister=*/true);
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  agent::AgentConfig config;
+  std::string isolation = "vm";
+  int64_t cpu_millis = 0, mem_mb = 0;
+  CLI::App app{
+      "cloudlet-agent: runs on a cloudlet host. Advertises the cloudlet as _cloudlet._tcp through the host's\n"
+      "Avahi daemon (TXT record: id, free cpu and memory, load, isolation, cached base VMs), registers and\n"
+      "heartbeats with cloudletd when --registry is given (else LAN only), and serves GET /v1/ping and\n"
+      "GET /v1/resource. Its cloudlet id is kept in --state-dir across restarts."};
+  app.set_version_flag("--version", std::string("cloudlet-agent ") + CLOUDLET_VERSION);
+  app.set_config("--config", "", "Read options from a TOML/INI file (keys as the long flag names)");
+  app.add_option("--name", config.name, "mDNS instance name (default: the host name)");
+  app.add_option("--id", config.id, "Cloudlet id, 1-64 of [a-z0-9-] (default: made on first start and kept)");
+  app.add_option("--state-dir", config.state_dir, "Where the id and base VM digests are kept")->capture_default_str();
+  app.add_option("--listen", flags.listen, "HOST:PORT of the local API (advertised as the SRV port)")
+      ->capture_default_str();
+  app.add_option("--endpoint", config.endpoint, "URL of the local API registered with cloudletd "
+                 "(default: http://<first IPv4 address>:<port>)");
+  app.add_option("--registry", flags.registry, "cloudletd base URL, e.g. http://10.0.0.1:8470 (default: none, LAN only)");
+  app.add_option("--token", flags.token, "Token for the registry (or CLOUDLET_TOKEN, or --token-file)");
+  app.add_option("--token-file", flags.token_file, "File holding the token for the registry");
+  app.add_option("--heartbeat-interval", flags.heartbeat_interval, "How often to heartbeat")->capture_default_str();
+  app.add_option("--isolation", isolation, "vm, container or vm,container")->capture_default_str()
+      ->check(CLI::IsMember({"vm", "container", "vm,container", "container,vm"}));
+  app.add_option("--geo", flags.geo, "The cloudlet's position: LAT,LON");
+  app.add_option("--wan-mbps", config.wan_mbps, "Bandwidth for fetching base VM images")->capture_default_str()
+      ->check(CLI::Range(0.001, 1e7));
+  app.add_option("--gpus", config.gpus, "GPUs offered")->capture_default_str()->check(CLI::Range(0, 4096));
+  app.add_option("--label", flags.labels, "KEY=VALUE label, repeatable");
+  app.add_option("--base-vm-dir", config.base_vm_dir, "Directory of cached base VM images (each identified by sha256)");
+  app.add_option("--rescan-interval", flags.rescan_interval, "How often to look for new base VM images")
+      ->capture_default_str();
+  app.add_option("--cpu-millis", cpu_millis, "CPU capacity override in millicores (partitioned hosts)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}));
+  app.add_option("--mem-mb", mem_mb, "Memory capacity override in MiB (partitioned hosts)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  app.add_option("--sample-interval", flags.sample_interval, "How often to sample the host")->capture_default_str();
+  app.add_option("--min-advert-interval", flags.min_advert_interval, "Least time between TXT record updates")
+      ->capture_default_str();
+  app.add_option("--load-threshold", config.load_threshold_percent,
+                 "Update the advert when load moves this many percentage points")
+      ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--capacity-threshold", config.capacity_threshold_percent,
+                 "... or free cpu or memory moves this percentage of the total")
+      ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_flag("--no-mdns", flags.no_mdns, "Do not advertise over mDNS (registry only)");
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  config.isolation = isolation == "vm,container" || isolation == "container,vm"
+                         ? std::vector<std::string>{"vm", "container"}
+                         : std::vector<std::string>{isolation};
+  if (cpu_millis > 0) config.sampler.cpu_millis = cpu_millis;
+  if (mem_mb > 0) config.sampler.mem_mb = mem_mb;
+  auto logger = spdlog::stderr_color_mt("cloudlet-agent");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  return Run(flags, std::move(config));
+}

@@ -1,0 +1,185 @@
+#include "discover.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "cloudlet/common/time_format.h"
+#include "cloudlet/discovery/avahi.h"
+#include "table.h"
+
+namespace cloudlet::cli {
+namespace {
+
+using nlohmann::json;
+
+std::atomic<bool> g_interrupted{false};
+void OnInterrupt(int) { g_interrupted = true; }
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+// "http://10.0.0.2:8471/x" -> {"10.0.0.2", 8471}
+std::pair<std::string, int> HostAndPort(const std::string& url) {
+  std::string rest = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+  rest = rest.substr(0, rest.find('/'));
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos || rest.back() == ']') return {rest, url.rfind("https", 0) == 0 ? 443 : 80};
+  try {
+    return {rest.substr(0, colon), std::stoi(rest.substr(colon + 1))};
+  } catch (const std::exception&) {
+    return {rest, 0};
+  }
+}
+
+json LanRow(const discovery::LanCloudlet& c) {
+  const auto& a = c.advert;
+  json row = {{"name", c.instance.name},
+              {"address", c.instance.address},
+              {"port", c.instance.port},
+              {"host", c.instance.host},
+              {"interface", c.instance.interface},
+              {"id", a.id},
+              {"cpu", {{"free_millis", a.cpu_free_millis}, {"total_millis", a.cpu_total_millis}}},
+              {"mem", {{"free_mb", a.mem_free_mb}, {"total_mb", a.mem_total_mb}}},
+              {"load_percent", a.load_percent},
+              {"isolation", a.isolation},
+              {"base_vms", a.base_vms},
+              {"base_vms_truncated", a.base_vms_truncated},
+              {"seq", a.seq},
+              {"source", "lan"}};
+  if (a.geo) row["geo"] = {{"lat", a.geo->lat}, {"lon", a.geo->lon}};
+  if (!a.registry.empty()) row["advertised_registry"] = a.registry;
+  return row;
+}
+
+json RegistryRow(const json& r) {
+  const auto [address, port] = HostAndPort(r.value("endpoint", ""));
+  std::vector<std::string> prefixes;
+  for (const auto& vm : r.value("base_vms", json::array())) {
+    prefixes.push_back(discovery::BaseVmPrefix(vm.value("digest", "")));
+  }
+  json row = {{"name", r.value("name", "")},
+              {"address", address},
+              {"port", port},
+              {"id", r.value("id", "")},
+              {"cpu", {{"free_millis", r["free"].value("cpu_millis", 0)}, {"total_millis", r["capacity"].value("cpu_millis", 0)}}},
+              {"mem", {{"free_mb", r["free"].value("mem_mb", 0)}, {"total_mb", r["capacity"].value("mem_mb", 0)}}},
+              {"load_percent", static_cast<int>(r.value("load", 0.0) * 100 + 0.5)},
+              {"isolation", r.value("isolation", json::array())},
+              {"base_vms", prefixes},
+              {"base_vms_truncated", false},
+              {"source", "registry"},
+              {"registry_state", r.value("state", "")}};
+  if (r.contains("geo")) row["geo"] = r["geo"];
+  return row;
+}
+
+void PrintRows(const json& rows) {
+  std::vector<std::vector<std::string>> table;
+  for (const auto& r : rows) {
+    std::vector<std::string> vms = r["base_vms"].get<std::vector<std::string>>();
+    std::string vm_text = vms.empty() ? "-" : Join(vms) + (r.value("base_vms_truncated", false) ? ",..." : "");
+    table.push_back({r.value("name", ""), r.value("address", ""), std::to_string(r.value("port", 0)), r.value("id", ""),
+                     std::to_string(r["cpu"].value("free_millis", 0LL)) + "/" + std::to_string(r["cpu"].value("total_millis", 0LL)),
+                     std::to_string(r["mem"].value("free_mb", 0LL)) + "/" + std::to_string(r["mem"].value("total_mb", 0LL)),
+                     std::to_string(r.value("load_percent", 0)) + "%", Join(r["isolation"].get<std::vector<std::string>>()),
+                     vm_text, r.value("source", "") + (r.contains("registry_state") ? " (" + r["registry_state"].get<std::string>() + ")" : "")});
+  }
+  PrintTable(std::cout, {"NAME", "ADDRESS", "PORT", "ID", "CPU FREE/TOTAL (m)", "MEM FREE/TOTAL (MiB)", "LOAD",
+                         "ISOLATION", "BASE VMS", "SOURCE"},
+             table);
+  std::cout << rows.size() << " cloudlet(s)" << std::endl;
+}
+
+}  // namespace
+
+json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const json* registry) {
+  std::map<std::string, const json*> registered;
+  if (registry) {
+    for (const auto& r : *registry) {
+      if (r.is_object() && r["id"].is_string()) registered[r["id"].get<std::string>()] = &r;
+    }
+  }
+  json rows = json::array();
+  std::map<std::string, bool> seen_on_lan;
+  for (const auto& c : lan) {
+    json row = LanRow(c);
+    if (auto it = registered.find(c.advert.id); it != registered.end()) {
+      row["source"] = "lan+registry";
+      row["registry_state"] = it->second->value("state", "");
+      seen_on_lan[c.advert.id] = true;
+    }
+    rows.push_back(std::move(row));
+  }
+  for (const auto& [id, r] : registered) {
+    if (!seen_on_lan.count(id)) rows.push_back(RegistryRow(*r));
+  }
+  return rows;
+}
+
+int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) {
+  common::SystemClock clock;
+  discovery::LanTable table(clock);
+  auto browser = discovery::MakeAvahiBrowser(discovery::kCloudletServiceType,
+                                             [&](const discovery::ServiceEvent& e) { table.Apply(e); });
+  if (!browser.ok()) {
+    std::cerr << "cloudlet: cannot browse the LAN: " << browser.status().message() << '\n';
+    return 1;
+  }
+  int rc = 0;
+  auto registry_rows = [&]() -> std::optional<json> {
+    if (!registry) return std::nullopt;
+    try {
+      return registry();
+    } catch (const std::exception& e) {
+      std::cerr << "cloudlet: " << e.what() << " (showing the LAN only)\n";
+      rc = 1;
+      return std::nullopt;
+    }
+  };
+
+  if (!options.watch) {
+    std::this_thread::sleep_for(options.timeout);
+    auto reg = registry_rows();
+    const json rows = MergeDiscovered(table.Snapshot(), reg ? &*reg : nullptr);
+    if (options.json) std::cout << rows.dump(2) << std::endl;
+    else PrintRows(rows);
+    return rc;
+  }
+
+  // --watch: print the table (or one JSON line) whenever it changes, until interrupted.
+  ::signal(SIGINT, OnInterrupt);
+  ::signal(SIGTERM, OnInterrupt);
+  uint64_t shown = ~uint64_t{0};
+  auto reg = registry_rows();
+  auto next_registry = std::chrono::steady_clock::now() + options.timeout;
+  while (!g_interrupted) {
+    const uint64_t version = table.WaitForChange(shown, std::chrono::milliseconds(200));
+    if (registry && std::chrono::steady_clock::now() >= next_registry) {
+      reg = registry_rows();
+      next_registry = std::chrono::steady_clock::now() + options.timeout;
+    }
+    if (version == shown) continue;
+    shown = version;
+    const json rows = MergeDiscovered(table.Snapshot(), reg ? &*reg : nullptr);
+    if (options.json) {
+      std::cout << json{{"time", common::FormatRfc3339(clock.Now())}, {"cloudlets", rows}}.dump() << std::endl;
+    } else {
+      std::cout << "\n" << common::FormatRfc3339(clock.Now()) << "\n";
+      PrintRows(rows);
+    }
+  }
+  return rc;
+}
+
+}  // namespace cloudlet::cli

@@ -1,0 +1,187 @@
+// ServiceAdvertiser over avahi-client. Everything that touches Avahi objects runs with the threaded
+// poll's lock held: callbacks hold it already, public methods take it.
+#include <avahi-client/client.h>
+#include <avahi-client/publish.h>
+#include <avahi-common/alternative.h>
+#include <avahi-common/error.h>
+#include <avahi-common/malloc.h>
+
+#include <spdlog/spdlog.h>
+
+#include "avahi_common.h"
+#include "cloudlet/discovery/avahi.h"
+
+namespace cloudlet::discovery {
+namespace {
+
+using avahi_internal::PollLock;
+using avahi_internal::ToStringList;
+
+class AvahiAdvertiser final : public ServiceAdvertiser {
+ public:
+  explicit AvahiAdvertiser(AdvertOptions options) : options_(std::move(options)), name_(options_.name) {}
+
+  ~AvahiAdvertiser() override {
+    if (poll_ == nullptr) return;
+    avahi_threaded_poll_stop(poll_);
+    // Freeing the client frees its entry group: the daemon sends goodbye packets for the advert.
+    if (client_ != nullptr) avahi_client_free(client_);
+    avahi_threaded_poll_free(poll_);
+    spdlog::info("mdns: withdrew '{}'", name_);
+  }
+
+  common::Status Start() {
+    poll_ = avahi_threaded_poll_new();
+    if (poll_ == nullptr) return common::Status::Internal("avahi: cannot create a threaded poll");
+    {
+      PollLock lock(poll_);
+      NewClient();
+    }
+    if (avahi_threaded_poll_start(poll_) < 0) return common::Status::Internal("avahi: cannot start the poll thread");
+    return common::Status::Ok();
+  }
+
+  void UpdateTxt(std::vector<std::string> txt) override {
+    PollLock lock(poll_);
+    options_.txt = std::move(txt);
+    if (group_ == nullptr || avahi_entry_group_is_empty(group_)) return;  // published with it later
+    auto list = ToStringList(options_.txt);
+    const int rc = avahi_entry_group_update_service_txt_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
+                                                               AvahiPublishFlags(0), name_.c_str(),
+                                                               options_.type.c_str(), nullptr, list.get());
+    if (rc < 0) spdlog::warn("mdns: updating the TXT record of '{}' failed: {}", name_, avahi_strerror(rc));
+  }
+
+  std::string EstablishedName() const override {
+    PollLock lock(poll_);
+    return established_ ? name_ : std::string();
+  }
+
+ private:
+  // With AVAHI_CLIENT_NO_FAIL the client waits for a daemon that is not (yet) running.
+  void NewClient() {
+    int error = 0;
+    client_ = avahi_client_new(avahi_threaded_poll_get(poll_), AVAHI_CLIENT_NO_FAIL, &AvahiAdvertiser::OnClient, this,
+                               &error);
+    if (client_ == nullptr) spdlog::error("mdns: cannot create an Avahi client: {}", avahi_strerror(error));
+  }
+
+  static void OnClient(AvahiClient* c, AvahiClientState state, void* self) {
+    static_cast<AvahiAdvertiser*>(self)->HandleClient(c, state);
+  }
+
+  void HandleClient(AvahiClient* c, AvahiClientState state) {
+    switch (state) {
+      case AVAHI_CLIENT_S_RUNNING:
+        Publish(c);
+        break;
+      case AVAHI_CLIENT_S_COLLISION:
+      case AVAHI_CLIENT_S_REGISTERING:
+        // The host name is being (re)registered; our records follow once the daemon runs again.
+        established_ = false;
+        if (group_ != nullptr) avahi_entry_group_reset(group_);
+        break;
+      case AVAHI_CLIENT_CONNECTING:
+        spdlog::warn("mdns: waiting for the Avahi daemon to advertise '{}'", name_);
+        break;
+      case AVAHI_CLIENT_FAILURE:
+        established_ = false;
+        if (avahi_client_errno(c) == AVAHI_ERR_DISCONNECTED) {
+          // The daemon went away (restart, crash): start over with a client that waits for it.
+          spdlog::warn("mdns: the Avahi daemon went away; will advertise '{}' again when it is back", name_);
+          avahi_client_free(c);
+          client_ = nullptr;
+          group_ = nullptr;  // freed with its client
+          NewClient();
+        } else {
+          spdlog::error("mdns: Avahi client failed: {}", avahi_strerror(avahi_client_errno(c)));
+        }
+        break;
+    }
+  }
+
+  void Publish(AvahiClient* c) {
+    if (group_ == nullptr) {
+      group_ = avahi_entry_group_new(c, &AvahiAdvertiser::OnGroup, this);
+      if (group_ == nullptr) {
+        spdlog::error("mdns: cannot create an entry group: {}", avahi_strerror(avahi_client_errno(c)));
+        return;
+      }
+    }
+    if (!avahi_entry_group_is_empty(group_)) return;
+    while (true) {
+      auto list = ToStringList(options_.txt);
+      const int rc =
+          avahi_entry_group_add_service_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, AvahiPublishFlags(0),
+                                               name_.c_str(), options_.type.c_str(), nullptr, nullptr, options_.port,
+                                               list.get());
+      if (rc == AVAHI_ERR_COLLISION) {
+        TakeAlternativeName();
+        avahi_entry_group_reset(group_);
+        continue;
+      }
+      if (rc < 0) {
+        spdlog::error("mdns: cannot add service '{}': {}", name_, avahi_strerror(rc));
+        return;
+      }
+      break;
+    }
+    const int rc = avahi_entry_group_commit(group_);
+    if (rc < 0) spdlog::error("mdns: cannot commit the advert of '{}': {}", name_, avahi_strerror(rc));
+  }
+
+  void TakeAlternativeName() {
+    char* alt = avahi_alternative_service_name(name_.c_str());
+    spdlog::warn("mdns: the name '{}' is taken on the network; advertising as '{}'", name_, alt);
+    name_ = alt;
+    avahi_free(alt);
+  }
+
+  static void OnGroup(AvahiEntryGroup* g, AvahiEntryGroupState state, void* self) {
+    static_cast<AvahiAdvertiser*>(self)->HandleGroup(g, state);
+  }
+
+  void HandleGroup(AvahiEntryGroup* g, AvahiEntryGroupState state) {
+    switch (state) {
+      case AVAHI_ENTRY_GROUP_ESTABLISHED:
+        established_ = true;
+        spdlog::info("mdns: advertising '{}' as {} on port {}", name_, options_.type, options_.port);
+        break;
+      case AVAHI_ENTRY_GROUP_COLLISION:
+        established_ = false;
+        TakeAlternativeName();
+        avahi_entry_group_reset(g);
+        group_ = g;
+        Publish(avahi_entry_group_get_client(g));
+        break;
+      case AVAHI_ENTRY_GROUP_FAILURE:
+        established_ = false;
+        spdlog::error("mdns: the advert of '{}' failed: {}", name_,
+                      avahi_strerror(avahi_client_errno(avahi_entry_group_get_client(g))));
+        break;
+      case AVAHI_ENTRY_GROUP_UNCOMMITED:
+      case AVAHI_ENTRY_GROUP_REGISTERING:
+        break;
+    }
+  }
+
+  AdvertOptions options_;
+  std::string name_;  // the name asked for, or the alternative taken after a collision
+  AvahiThreadedPoll* poll_ = nullptr;
+  AvahiClient* client_ = nullptr;
+  AvahiEntryGroup* group_ = nullptr;
+  bool established_ = false;
+};
+
+}  // namespace
+
+common::Result<std::unique_ptr<ServiceAdvertiser>> MakeAvahiAdvertiser(AdvertOptions options) {
+  if (options.name.empty() || options.name.size() > 63) {
+    return common::Status::InvalidField("name", "must be 1-63 bytes (a DNS-SD instance name)");
+  }
+  auto advertiser = std::make_unique<AvahiAdvertiser>(std::move(options));
+  CLOUDLET_RETURN_IF_ERROR(advertiser->Start());
+  return std::unique_ptr<ServiceAdvertiser>(std::move(advertiser));
+}
+
+}  // namespace cloudlet::discovery

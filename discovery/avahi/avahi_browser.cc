@@ -1,0 +1,183 @@
+// ServiceBrowser over avahi-client: a service browser plus one long-lived resolver per instance,
+// which reports again whenever the instance's records (its TXT record above all) change.
+#include <avahi-client/client.h>
+#include <avahi-client/lookup.h>
+#include <avahi-common/error.h>
+#include <net/if.h>
+
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "avahi_common.h"
+#include "cloudlet/discovery/avahi.h"
+
+namespace cloudlet::discovery {
+namespace {
+
+using avahi_internal::FromStringList;
+using avahi_internal::PollLock;
+
+ServiceInstance MakeInstance(AvahiIfIndex interface, AvahiProtocol protocol, const char* name, const char* type,
+                             const char* domain) {
+  ServiceInstance s;
+  char ifname[IF_NAMESIZE] = {};
+  s.interface = interface >= 0 && if_indextoname(static_cast<unsigned>(interface), ifname) ? ifname
+                                                                                          : std::to_string(interface);
+  s.protocol = protocol == AVAHI_PROTO_INET6 ? "IPv6" : "IPv4";
+  s.name = name ? name : "";
+  s.type = type ? type : "";
+  s.domain = domain ? domain : "";
+  return s;
+}
+
+class AvahiBrowser final : public ServiceBrowser {
+ public:
+  AvahiBrowser(std::string type, ServiceEventHandler on_event) : type_(std::move(type)), on_event_(std::move(on_event)) {}
+
+  ~AvahiBrowser() override {
+    if (poll_ == nullptr) return;
+    avahi_threaded_poll_stop(poll_);
+    if (client_ != nullptr) avahi_client_free(client_);  // frees the browser and every resolver
+    avahi_threaded_poll_free(poll_);
+  }
+
+  common::Status Start() {
+    poll_ = avahi_threaded_poll_new();
+    if (poll_ == nullptr) return common::Status::Internal("avahi: cannot create a threaded poll");
+    {
+      PollLock lock(poll_);
+      NewClient();
+    }
+    if (avahi_threaded_poll_start(poll_) < 0) return common::Status::Internal("avahi: cannot start the poll thread");
+    return common::Status::Ok();
+  }
+
+ private:
+  struct Known {
+    ServiceInstance instance;
+    AvahiServiceResolver* resolver = nullptr;
+    bool resolved = false;
+  };
+
+  void NewClient() {
+    int error = 0;
+    client_ = avahi_client_new(avahi_threaded_poll_get(poll_), AVAHI_CLIENT_NO_FAIL, &AvahiBrowser::OnClient, this, &error);
+    if (client_ == nullptr) spdlog::error("mdns: cannot create an Avahi client: {}", avahi_strerror(error));
+  }
+
+  static void OnClient(AvahiClient* c, AvahiClientState state, void* self) {
+    static_cast<AvahiBrowser*>(self)->HandleClient(c, state);
+  }
+
+  void HandleClient(AvahiClient* c, AvahiClientState state) {
+    if (state == AVAHI_CLIENT_S_RUNNING && browser_ == nullptr) {
+      browser_ = avahi_service_browser_new(c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, type_.c_str(), nullptr,
+                                           AvahiLookupFlags(0), &AvahiBrowser::OnBrowse, this);
+      if (browser_ == nullptr) spdlog::error("mdns: cannot browse {}: {}", type_, avahi_strerror(avahi_client_errno(c)));
+    } else if (state == AVAHI_CLIENT_CONNECTING) {
+      spdlog::warn("mdns: waiting for the Avahi daemon to browse {}", type_);
+    } else if (state == AVAHI_CLIENT_FAILURE) {
+      if (avahi_client_errno(c) != AVAHI_ERR_DISCONNECTED) {
+        spdlog::error("mdns: Avahi client failed: {}", avahi_strerror(avahi_client_errno(c)));
+        return;
+      }
+      spdlog::warn("mdns: the Avahi daemon went away; browsing again when it is back");
+      ForgetAll();
+      avahi_client_free(c);
+      client_ = nullptr;
+      browser_ = nullptr;  // freed with the client, as were the resolvers
+      NewClient();
+    }
+  }
+
+  void ForgetAll() {
+    for (auto& [key, known] : known_) {
+      if (known.resolved) on_event_({ServiceEvent::Kind::kRemoved, known.instance, {}});
+    }
+    known_.clear();
+  }
+
+  static void OnBrowse(AvahiServiceBrowser* b, AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event,
+                       const char* name, const char* type, const char* domain, AvahiLookupResultFlags,
+                       void* self) {
+    static_cast<AvahiBrowser*>(self)->HandleBrowse(b, interface, protocol, event, name, type, domain);
+  }
+
+  void HandleBrowse(AvahiServiceBrowser* b, AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event,
+                    const char* name, const char* type, const char* domain) {
+    switch (event) {
+      case AVAHI_BROWSER_NEW: {
+        ServiceInstance instance = MakeInstance(interface, protocol, name, type, domain);
+        const std::string key = instance.Key();
+        if (known_.count(key)) return;
+        AvahiServiceResolver* r =
+            // The address in the protocol the instance was seen on: an IPv4 advert resolves to IPv4
+            // rather than to a link-local IPv6 address that clients would need a scope for.
+            avahi_service_resolver_new(avahi_service_browser_get_client(b), interface, protocol, name, type, domain,
+                                       protocol, AvahiLookupFlags(0), &AvahiBrowser::OnResolve, this);
+        if (r == nullptr) {
+          spdlog::warn("mdns: cannot resolve '{}': {}", name,
+                       avahi_strerror(avahi_client_errno(avahi_service_browser_get_client(b))));
+          return;
+        }
+        known_[key] = Known{std::move(instance), r, false};
+        break;
+      }
+      case AVAHI_BROWSER_REMOVE: {
+        auto it = known_.find(MakeInstance(interface, protocol, name, type, domain).Key());
+        if (it == known_.end()) return;
+        avahi_service_resolver_free(it->second.resolver);
+        if (it->second.resolved) on_event_({ServiceEvent::Kind::kRemoved, it->second.instance, {}});
+        known_.erase(it);
+        break;
+      }
+      case AVAHI_BROWSER_FAILURE:
+        spdlog::error("mdns: browsing {} failed: {}", type_,
+                      avahi_strerror(avahi_client_errno(avahi_service_browser_get_client(b))));
+        break;
+      case AVAHI_BROWSER_ALL_FOR_NOW:
+      case AVAHI_BROWSER_CACHE_EXHAUSTED:
+        break;
+    }
+  }
+
+  static void OnResolve(AvahiServiceResolver*, AvahiIfIndex interface, AvahiProtocol protocol,
+                        AvahiResolverEvent event, const char* name, const char* type, const char* domain,
+                        const char* host, const AvahiAddress* address, uint16_t port, AvahiStringList* txt,
+                        AvahiLookupResultFlags, void* self) {
+    auto* browser = static_cast<AvahiBrowser*>(self);
+    auto it = browser->known_.find(MakeInstance(interface, protocol, name, type, domain).Key());
+    if (it == browser->known_.end()) return;
+    Known& known = it->second;
+    if (event != AVAHI_RESOLVER_FOUND) {
+      // A timeout: the instance stays known and is resolved again when its records reappear.
+      spdlog::debug("mdns: resolving '{}' failed", name);
+      return;
+    }
+    char text[AVAHI_ADDRESS_STR_MAX] = {};
+    if (address != nullptr) avahi_address_snprint(text, sizeof text, address);
+    known.instance.host = host ? host : "";
+    known.instance.address = text;
+    known.instance.port = port;
+    known.resolved = true;
+    browser->on_event_({ServiceEvent::Kind::kResolved, known.instance, FromStringList(txt)});
+  }
+
+  std::string type_;
+  ServiceEventHandler on_event_;
+  AvahiThreadedPoll* poll_ = nullptr;
+  AvahiClient* client_ = nullptr;
+  AvahiServiceBrowser* browser_ = nullptr;
+  std::map<std::string, Known> known_;  // by ServiceInstance::Key(); only touched on the poll thread
+};
+
+}  // namespace
+
+common::Result<std::unique_ptr<ServiceBrowser>> MakeAvahiBrowser(std::string type, ServiceEventHandler on_event) {
+  auto browser = std::make_unique<AvahiBrowser>(std::move(type), std::move(on_event));
+  CLOUDLET_RETURN_IF_ERROR(browser->Start());
+  return std::unique_ptr<ServiceBrowser>(std::move(browser));
+}
+
+}  // namespace cloudlet::discovery
