@@ -91,7 +91,9 @@ Result<HostSample> HostSampler::Sample() {
   HostSample s;
   const uint64_t total = cpu->total - std::min(previous_.total, cpu->total);
   const uint64_t busy = cpu->busy - std::min(previous_.busy, cpu->busy);
-  s.load = total == 0 ? 0.0 : std::clamp(static_cast<double>(busy) / static_cast<double>(total), 0.0, 1.0);
+  // No time passed on the counters (sampled again too soon): the last figure still stands.
+  s.load = total == 0 ? last_load_ : std::clamp(static_cast<double>(busy) / static_cast<double>(total), 0.0, 1.0);
+  last_load_ = s.load;
   previous_ = *cpu;
 
   s.cpu_total_millis = options_.cpu_millis.value_or(int64_t{cpu->cores} * 1000);

@@ -146,6 +146,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}));
   app.add_option("--mem-mb", mem_mb, "Memory capacity override in MiB (partitioned hosts)")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  app.add_option("--proc-dir", config.sampler.proc_dir,
+                 "Where the host's procfs is mounted (a container may see it at /host/proc)")
+      ->capture_default_str();
   app.add_option("--sample-interval", flags.sample_interval, "How often to sample the host")->capture_default_str();
   app.add_option("--min-advert-interval", flags.min_advert_interval, "Least time between TXT record updates")
       ->capture_default_str();

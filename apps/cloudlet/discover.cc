@@ -19,6 +19,7 @@ namespace {
 
 using nlohmann::json;
 
+// Names and values come from the network: invalid UTF-8 is replaced, never thrown on.
 std::atomic<bool> g_interrupted{false};
 void OnInterrupt(int) { g_interrupted = true; }
 
@@ -152,7 +153,7 @@ int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) 
     std::this_thread::sleep_for(options.timeout);
     auto reg = registry_rows();
     const json rows = MergeDiscovered(table.Snapshot(), reg ? &*reg : nullptr);
-    if (options.json) std::cout << rows.dump(2) << std::endl;
+    if (options.json) std::cout << rows.dump(2, ' ', false, json::error_handler_t::replace) << std::endl;
     else PrintRows(rows);
     return rc;
   }
@@ -173,7 +174,8 @@ int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) 
     shown = version;
     const json rows = MergeDiscovered(table.Snapshot(), reg ? &*reg : nullptr);
     if (options.json) {
-      std::cout << json{{"time", common::FormatRfc3339(clock.Now())}, {"cloudlets", rows}}.dump() << std::endl;
+      std::cout << json{{"time", common::FormatRfc3339(clock.Now())}, {"cloudlets", rows}}.dump(-1, ' ', false, json::error_handler_t::replace)
+                << std::endl;
     } else {
       std::cout << "\n" << common::FormatRfc3339(clock.Now()) << "\n";
       PrintRows(rows);

@@ -230,6 +230,7 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", o.timeout, "Give up on the registry after this long")->capture_default_str();
   app.add_flag("--json", o.json_output, "Print the registry's JSON instead of a table");
   app.require_subcommand(1);
+  app.fallthrough();  // --registry, --token, --json may also come after the subcommand
 
   auto* cloudlets = app.add_subcommand("cloudlets", "Registered cloudlets");
   cloudlets->require_subcommand(1);

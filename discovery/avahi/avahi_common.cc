@@ -1,13 +1,12 @@
 #include "avahi_common.h"
 
-#include <algorithm>
-
 namespace cloudlet::discovery::avahi_internal {
 
 StringList ToStringList(const std::vector<std::string>& wire_order) {
   AvahiStringList* list = nullptr;
-  // avahi_string_list_add prepends, and the list is serialised from its tail: adding in wire
-  // order gives wire order on the network.
+  // avahi_string_list_add prepends and the list is serialised from its tail, so adding in wire
+  // order gives wire order on the network (checked on captured packets). Received lists come
+  // from the client library head first, in wire order.
   for (const auto& s : wire_order) {
     list = avahi_string_list_add_arbitrary(list, reinterpret_cast<const uint8_t*>(s.data()), s.size());
   }
@@ -20,7 +19,6 @@ std::vector<std::string> FromStringList(const AvahiStringList* list) {
     out.emplace_back(reinterpret_cast<const char*>(avahi_string_list_get_text(const_cast<AvahiStringList*>(l))),
                      avahi_string_list_get_size(const_cast<AvahiStringList*>(l)));
   }
-  std::reverse(out.begin(), out.end());
   return out;
 }
 

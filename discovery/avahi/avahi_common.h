@@ -27,7 +27,7 @@ struct StringListDeleter {
 };
 using StringList = std::unique_ptr<AvahiStringList, StringListDeleter>;
 
-// Avahi keeps string lists in reverse; these convert from and to wire order.
+// Conversions between Avahi string lists and TXT strings in wire order.
 StringList ToStringList(const std::vector<std::string>& wire_order);
 std::vector<std::string> FromStringList(const AvahiStringList* list);
 

@@ -1,18 +1,13 @@
 #include "support/cloudletd_process.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include "support/netns_lab.h"
 
 #ifndef CLOUDLETD_BIN
 #error "CLOUDLETD_BIN must name the cloudletd binary"
@@ -39,75 +34,63 @@ int FreeLoopbackPort() {
 CloudletdProcess::CloudletdProcess(std::vector<std::string> extra_args, std::string db)
     : extra_args_(std::move(extra_args)), db_(db.empty() ? dir_.File("var/cloudlet.db") : std::move(db)) {}
 
-CloudletdProcess::~CloudletdProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
+void CloudletdProcess::UseNamespace(std::string netns, std::vector<std::string> prefix, std::string host) {
+  netns_ = std::move(netns);
+  prefix_ = std::move(prefix);
+  host_ = std::move(host);
 }
 
 void CloudletdProcess::Start() { ASSERT_TRUE(TryStart()) << "cloudletd did not come up:\n" << Log(); }
 
 bool CloudletdProcess::TryStart() {
-  if (pid_ > 0) return false;
-  port_ = FreeLoopbackPort();
+  if (running()) return false;
+  port_ = netns_.empty() ? FreeLoopbackPort() : 8470;
   if (port_ <= 0) return false;
-  std::vector<std::string> args = {CLOUDLETD_BIN, "--listen", "127.0.0.1:" + std::to_string(port_), "--db", db_};
+  std::vector<std::string> args = prefix_;
+  for (std::string a : {std::string(CLOUDLETD_BIN), std::string("--listen"), host_ + ":" + std::to_string(port_),
+                        std::string("--db"), db_}) {
+    args.push_back(a);
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   const std::string log = dir_.File("cloudletd.log");
-  pid_ = ::fork();
-  if (pid_ < 0) return false;
-  if (pid_ == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::setenv("CLOUDLET_BOOTSTRAP_TOKEN", kOperatorToken, 1);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  process_ = std::make_unique<ChildProcess>(args, log, log, std::map<std::string, std::string>{
+                                                                {"CLOUDLET_BOOTSTRAP_TOKEN", kOperatorToken}});
+  if (!process_->Start()) return false;
   WaitFor([&] {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      pid_ = -1;
-      return true;
-    }
-    auto r = api::MakeHttpClient()->Send(
-        {.method = "GET", .url = url() + "/healthz", .body = {}, .headers = {}, .timeout = std::chrono::milliseconds(500)});
+    if (!process_->Running()) return true;
+    api::ClientRequest req{.method = "GET", .url = url() + "/healthz", .body = {}, .headers = {},
+                           .timeout = std::chrono::milliseconds(500)};
+    auto r = Send(req);
     return r.ok() && r->status == 200;
   });
-  return pid_ > 0;
+  exit_code_ = process_->exit_code();
+  return running();
+}
+
+common::Result<api::ClientResponse> CloudletdProcess::Send(const api::ClientRequest& req) const {
+  if (netns_.empty()) return api::MakeHttpClient()->Send(req);
+  common::Result<api::ClientResponse> out = common::Status::Internal("not sent");
+  InNetns(netns_, [&] { out = api::MakeHttpClient()->Send(req); });
+  return out;
 }
 
 void CloudletdProcess::Signal(int sig) {
-  if (pid_ > 0) ::kill(pid_, sig);
+  if (process_) process_->Signal(sig);
 }
 
 int CloudletdProcess::Wait(std::chrono::seconds limit) {
-  int status = 0;
-  int result = -1;
-  WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, limit);
-  if (WIFEXITED(status)) result = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) result = 128 + WTERMSIG(status);
-  pid_ = -1;
-  return result;
+  if (!process_) return -1;
+  exit_code_ = process_->Wait(limit);
+  return exit_code_;
 }
 
-std::string CloudletdProcess::Log() const {
-  std::ifstream in(dir_.File("cloudletd.log"));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string CloudletdProcess::Log() const { return ReadFileOrEmpty(dir_.File("cloudletd.log")); }
 
 api::ClientResponse CloudletdProcess::Call(const std::string& method, const std::string& path, const std::string& body,
                                            const char* token, std::chrono::milliseconds timeout) const {
   api::ClientRequest req{.method = method, .url = url() + path, .body = body, .headers = {}, .timeout = timeout};
   if (token && *token) req.headers["Authorization"] = std::string("Bearer ") + token;
-  auto r = api::MakeHttpClient()->Send(req);
+  auto r = Send(req);
   EXPECT_TRUE(r.ok()) << method << " " << path << ": " << r.status().ToString();
   return r.ok() ? *r : api::ClientResponse{};
 }

@@ -2,16 +2,15 @@
 // tests. The process is killed and reaped when the object goes away.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
-#include <thread>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cloudlet/api/http_client.h"
+#include "support/child_process.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::testing {
@@ -24,7 +23,10 @@ int FreeLoopbackPort();
 class CloudletdProcess {
  public:
   explicit CloudletdProcess(std::vector<std::string> extra_args = {}, std::string db = {});
-  ~CloudletdProcess();
+
+  // Runs the daemon in network namespace `netns` (command `prefix` from NetnsLab::Exec) listening on
+  // `host`:8470; calls from the test are made from inside that namespace. Before Start().
+  void UseNamespace(std::string netns, std::vector<std::string> prefix, std::string host);
 
   // Starts the binary and waits (up to 20 s) until /healthz answers. Fails the test otherwise.
   void Start();
@@ -34,9 +36,9 @@ class CloudletdProcess {
   // Sends a signal; Wait() reaps and returns the exit status (or 128 + signal).
   void Signal(int sig);
   int Wait(std::chrono::seconds limit = std::chrono::seconds(30));
-  bool running() const { return pid_ > 0; }
+  bool running() const { return process_ && process_->pid() > 0; }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://" + host_ + ":" + std::to_string(port_); }
   const std::string& db() const { return db_; }
   std::string Log() const;
 
@@ -47,23 +49,17 @@ class CloudletdProcess {
   nlohmann::json Json(const std::string& method, const std::string& path, const std::string& body = {}) const;
 
  private:
+  common::Result<api::ClientResponse> Send(const api::ClientRequest& req) const;
+
   TempDir dir_;
   std::vector<std::string> extra_args_;
   std::string db_;
+  std::string netns_;
+  std::vector<std::string> prefix_;
+  std::string host_ = "127.0.0.1";
   int port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> process_;
   int exit_code_ = -1;
 };
-
-// Waits until `condition` holds, polling; false when `limit` passes first.
-template <typename F>
-bool WaitFor(F condition, std::chrono::milliseconds limit = std::chrono::milliseconds(20'000)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
 
 }  // namespace cloudlet::testing

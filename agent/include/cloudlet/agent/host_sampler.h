@@ -51,6 +51,7 @@ class HostSampler {
  private:
   HostSamplerOptions options_;
   CpuTimes previous_;
+  double last_load_ = 0;
 };
 
 }  // namespace cloudlet::agent

@@ -1,0 +1,345 @@
+// Real mDNS: cloudlet-agent, cloudlet discover, avahi-browse and avahi-publish in network
+// namespaces, each with its own Avahi daemon (support/netns_lab.h).
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/child_process.h"
+#include "support/cloudletd_process.h"
+#include "support/netns_lab.h"
+#include "support/temp_dir.h"
+
+namespace cloudlet::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+#define REQUIRE_LAB()                                                                          \
+  do {                                                                                         \
+    if (auto why = NetnsLab::Unavailable(); !why.empty()) {                                    \
+      if (NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but the lab " << why;     \
+      GTEST_SKIP() << "no mDNS lab: " << why;                                                  \
+    }                                                                                          \
+  } while (0)
+
+// A procfs stand-in whose counters the test moves: "cpu busy idle" in jiffies.
+void WriteProc(const std::string& dir, uint64_t busy, uint64_t idle) {
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/stat.tmp") << "cpu  " << busy << " 0 0 " << idle << " 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n";
+  std::filesystem::rename(dir + "/stat.tmp", dir + "/stat");
+  std::ofstream(dir + "/meminfo") << "MemTotal: 8192000 kB\nMemAvailable: 4096000 kB\n";
+}
+
+class MdnsTest : public ::testing::Test {
+ protected:
+  void MakeLab(int nodes) {
+    lab_ = std::make_unique<NetnsLab>(nodes);
+    ASSERT_TRUE(lab_->ok()) << lab_->error();
+  }
+
+  ChildProcess& StartAgent(int node, std::vector<std::string> args) {
+    const std::string name = "agent" + std::to_string(agents_.size());
+    std::vector<std::string> argv = {CLOUDLET_AGENT_BIN, "--state-dir", dir_.File(name)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    agents_.push_back(std::make_unique<ChildProcess>(lab_->Exec(node, argv), dir_.File(name + ".log"),
+                                                     dir_.File(name + ".log")));
+    EXPECT_TRUE(agents_.back()->Start());
+    return *agents_.back();
+  }
+
+  std::string AgentLog(size_t i) const { return ReadFileOrEmpty(dir_.File("agent" + std::to_string(i) + ".log")); }
+
+  json Discover(int node, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {CLOUDLET_CLI_BIN, "--json", "discover", "--timeout", "2s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    RunResult r = RunCommand(lab_->Exec(node, argv), 20s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    json j = json::parse(r.out, nullptr, false);
+    EXPECT_TRUE(j.is_array()) << r.out << r.err;
+    return j.is_array() ? j : json::array();
+  }
+
+  // Discovers until `done` holds for the rows (or `limit` passes); returns the last rows.
+  template <typename F>
+  json DiscoverUntil(int node, F done, std::chrono::seconds limit = 30s, std::vector<std::string> extra = {}) {
+    json rows;
+    WaitFor([&] { return done(rows = Discover(node, extra)); }, limit);
+    return rows;
+  }
+
+  static const json* Row(const json& rows, const std::string& id) {
+    for (const auto& r : rows) {
+      if (r.value("id", "") == id) return &r;
+    }
+    return nullptr;
+  }
+
+  std::string AvahiBrowse(int node) {
+    return RunCommand(lab_->Exec(node, {"avahi-browse", "-rtp", "_cloudlet._tcp"}), 20s).out;
+  }
+
+  std::unique_ptr<NetnsLab> lab_;  // destroyed last: it removes the namespaces
+  TempDir dir_;
+  std::vector<std::unique_ptr<ChildProcess>> agents_;
+};
+
+TEST_F(MdnsTest, ThreeAgentsAreFoundFromAFourthNamespaceWithTheirTxtValues) {
+  REQUIRE_LAB();
+  MakeLab(4);
+  std::filesystem::create_directories(dir_.File("images"));
+  std::ofstream(dir_.File("images/base.qcow2")) << "abc";  // sha256 ba7816bf8f01...
+  const char* isolation[] = {"", "vm", "container", "vm,container"};
+  for (int i = 1; i <= 3; ++i) {
+    std::vector<std::string> args = {"--name", "cloudlet-" + std::to_string(i), "--id", "cl-" + std::to_string(i),
+                                     "--cpu-millis", std::to_string(i * 1000), "--isolation", isolation[i],
+                                     "--geo", "40." + std::to_string(i) + ",-79.9"};
+    if (i == 1) args.insert(args.end(), {"--base-vm-dir", dir_.File("images")});
+    StartAgent(i, args);
+  }
+  const json rows = DiscoverUntil(0, [](const json& r) { return r.size() == 3; });
+  ASSERT_EQ(rows.size(), 3u) << rows.dump(2) << AgentLog(0);
+  for (int i = 1; i <= 3; ++i) {
+    const json* row = Row(rows, "cl-" + std::to_string(i));
+    ASSERT_NE(row, nullptr) << rows.dump(2);
+    EXPECT_EQ((*row)["name"], "cloudlet-" + std::to_string(i));
+    EXPECT_EQ((*row)["address"], lab_->Address(i));
+    EXPECT_EQ((*row)["port"], 8471);
+    EXPECT_EQ((*row)["source"], "lan");
+    EXPECT_EQ((*row)["cpu"]["total_millis"], i * 1000);
+    EXPECT_GT((*row)["mem"]["total_mb"].get<int64_t>(), 0);
+    EXPECT_NEAR((*row)["geo"]["lat"].get<double>(), 40.0 + i / 10.0, 1e-6);
+    EXPECT_EQ((*row)["base_vms"], i == 1 ? json::array({"ba7816bf8f01"}) : json::array());
+  }
+  EXPECT_EQ(Row(rows, "cl-3")->at("isolation"), json::array({"vm", "container"}));
+
+  // What any Bonjour or Avahi client sees: the same records, parsed by Avahi's own tool.
+  const std::string browse = AvahiBrowse(0);
+  for (int i = 1; i <= 3; ++i) {
+    const std::string n = std::to_string(i);
+    const std::string resolved = "=;veth0;IPv4;cloudlet-" + n + ";_cloudlet._tcp;local;node" + n + ".local;" +
+                                 lab_->Address(i) + ";8471;";
+    const size_t at = browse.find(resolved);
+    ASSERT_NE(at, std::string::npos) << browse;
+    const std::string line = browse.substr(at, browse.find('\n', at) - at);
+    EXPECT_NE(line.find("\"txtvers=1\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"id=cl-" + n + "\""), std::string::npos) << line;
+    EXPECT_NE(line.find("/" + std::to_string(i * 1000) + "\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"iso=" + std::string(isolation[i]) + "\""), std::string::npos) << line;
+  }
+  EXPECT_NE(browse.find("\"bvm=ba7816bf8f01\""), std::string::npos) << browse;
+}
+
+TEST_F(MdnsTest, ATxtUpdateReachesTheBrowserAndAStoppedAgentLeavesIt) {
+  REQUIRE_LAB();
+  MakeLab(2);
+  const std::string proc = dir_.File("proc");
+  WriteProc(proc, 100, 900);  // 10% busy since "boot"
+  ChildProcess& agent = StartAgent(1, {"--name", "mover", "--id", "cl-mover", "--proc-dir", proc,
+                                       "--sample-interval", "100ms"});
+  ChildProcess watch(lab_->Exec(0, {CLOUDLET_CLI_BIN, "--json", "discover", "--watch"}), dir_.File("watch.out"),
+                     dir_.File("watch.err"));
+  ASSERT_TRUE(watch.Start());
+  auto last = [&]() -> json {
+    const std::string out = watch.Stdout();
+    const size_t end = out.rfind('\n');
+    if (end == std::string::npos) return json();
+    const size_t start = out.rfind('\n', end - 1);
+    return json::parse(out.substr(start == std::string::npos ? 0 : start + 1, end), nullptr, false);
+  };
+  auto mover = [&]() -> json {
+    json l = last();
+    if (!l.is_object()) return json();
+    const json* row = Row(l["cloudlets"], "cl-mover");
+    return row ? *row : json();
+  };
+  ASSERT_TRUE(WaitFor([&] { return mover().is_object(); }, 30s)) << watch.Stdout() << AgentLog(0);
+  EXPECT_EQ(mover()["load_percent"], 10);
+  const uint64_t seq = mover()["seq"].get<uint64_t>();
+
+  WriteProc(proc, 100 + 900, 900 + 100);  // the next 1000 jiffies were 90% busy
+  ASSERT_TRUE(WaitFor([&] { return mover().is_object() && mover()["load_percent"] == 90; }, 30s))
+      << watch.Stdout() << AgentLog(0);
+  EXPECT_GT(mover()["seq"].get<uint64_t>(), seq);
+  EXPECT_EQ(mover()["cpu"]["free_millis"], 200);  // 2 cores, 90% busy
+
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(20s), 0) << AgentLog(0);
+  EXPECT_TRUE(WaitFor([&] { json l = last(); return l.is_object() && l["cloudlets"].empty(); }, 30s))
+      << watch.Stdout();
+  EXPECT_NE(AgentLog(0).find("withdrew"), std::string::npos) << AgentLog(0);
+  watch.Signal(SIGINT);
+  EXPECT_EQ(watch.Wait(10s), 0);
+}
+
+TEST_F(MdnsTest, TheAdvertComesBackAfterTheAvahiDaemonRestarts) {
+  REQUIRE_LAB();
+  MakeLab(2);
+  ChildProcess& agent = StartAgent(1, {"--name", "survivor", "--id", "cl-survivor"});
+  auto seen_from = [&](int node) {
+    return AvahiBrowse(node).find("=;veth0;IPv4;survivor;_cloudlet._tcp;local;") != std::string::npos;
+  };
+  ASSERT_TRUE(WaitFor([&] { return seen_from(0); }, 30s)) << AgentLog(0);
+
+  // A crash: the new daemon knows nothing until the agent publishes again.
+  ASSERT_TRUE(lab_->StopAvahi(1, SIGKILL));
+  ASSERT_TRUE(lab_->StartAvahi(1)) << lab_->AvahiLog(1);
+  EXPECT_TRUE(WaitFor([&] { return seen_from(1); }, 30s)) << AgentLog(0);
+
+  // A clean stop says goodbye, so the other namespace forgets the advert, then sees it again.
+  ASSERT_TRUE(lab_->StopAvahi(1, SIGTERM));
+  EXPECT_TRUE(WaitFor([&] { return !seen_from(0); }, 30s));
+  ASSERT_TRUE(lab_->StartAvahi(1)) << lab_->AvahiLog(1);
+  EXPECT_TRUE(WaitFor([&] { return seen_from(0); }, 30s)) << AgentLog(0);
+  EXPECT_TRUE(agent.Running());
+  EXPECT_NE(AgentLog(0).find("went away"), std::string::npos) << AgentLog(0);
+}
+
+TEST_F(MdnsTest, TwoAgentsWithTheSameNameAreBothVisibleOneUnderTheAlternativeName) {
+  REQUIRE_LAB();
+  MakeLab(3);
+  StartAgent(1, {"--name", "twin", "--id", "cl-twin-a"});
+  ASSERT_TRUE(WaitFor([&] { return AgentLog(0).find("advertising 'twin'") != std::string::npos; }, 30s));
+  StartAgent(2, {"--name", "twin", "--id", "cl-twin-b"});
+  const json rows = DiscoverUntil(0, [](const json& r) { return r.size() == 2; });
+  ASSERT_EQ(rows.size(), 2u) << rows.dump(2) << AgentLog(1);
+  EXPECT_EQ(Row(rows, "cl-twin-a")->at("name"), "twin");
+  EXPECT_EQ(Row(rows, "cl-twin-b")->at("name"), "twin #2");
+  EXPECT_NE(AgentLog(1).find("is taken"), std::string::npos) << AgentLog(1);
+}
+
+TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) {
+  REQUIRE_LAB();
+  MakeLab(3);
+  auto registry = std::make_unique<CloudletdProcess>();
+  registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
+  registry->Start();
+  const std::string url = registry->url();
+  ChildProcess& agent = StartAgent(1, {"--name", "registered", "--id", "cl-reg", "--registry", url, "--token",
+                                       kOperatorToken, "--heartbeat-interval", "1s"});
+  ASSERT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-reg").status == 200; }, 30s))
+      << AgentLog(0);
+  const json record = registry->Json("GET", "/v1/cloudlets/cl-reg");
+  EXPECT_EQ(record["endpoint"], "http://" + lab_->Address(1) + ":8471");
+  EXPECT_EQ(record["state"], "healthy");
+
+  // From a third namespace: the LAN and the registry agree.
+  const json rows = DiscoverUntil(2, [](const json& r) { return !r.empty() && r[0]["source"] == "lan+registry"; },
+                                  30s, {"--registry", url, "--token", kOperatorToken});
+  ASSERT_EQ(rows.size(), 1u) << rows.dump(2);
+  EXPECT_EQ(rows[0]["registry_state"], "healthy");
+
+  // The registry dies and comes back empty (a new database): the running agent notices the 404
+  // on its next heartbeat and registers again.
+  registry->Signal(SIGKILL);
+  registry->Wait();
+  ASSERT_TRUE(WaitFor([&] { return AgentLog(0).find("heartbeat failed") != std::string::npos; }, 30s)) << AgentLog(0);
+  std::this_thread::sleep_for(2s);  // down for a while
+  registry = std::make_unique<CloudletdProcess>();
+  registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
+  registry->Start();
+  EXPECT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-reg").status == 200; }, 60s))
+      << AgentLog(0);
+  EXPECT_NE(AgentLog(0).find("registering again"), std::string::npos) << AgentLog(0);
+  EXPECT_TRUE(agent.Running());
+
+  // SIGTERM: the agent deregisters.
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(20s), 0) << AgentLog(0);
+  EXPECT_EQ(registry->Call("GET", "/v1/cloudlets/cl-reg").status, 404);
+}
+
+TEST_F(MdnsTest, HostileAdvertsNeitherCrashNorPoisonTheBrowser) {
+  REQUIRE_LAB();
+  MakeLab(3);
+  StartAgent(2, {"--name", "honest", "--id", "cl-honest"});
+  const std::string valid_rest[] = {"cpu=1000/2000", "mem=100/200", "load=5", "iso=vm", "seq=1"};
+  std::vector<std::vector<std::string>> hostile = {
+      // Huge values everywhere.
+      {"huge", "txtvers=1", "id=" + std::string(240, 'a'), "cpu=" + std::string(250, '9') + "/1",
+       "mem=" + std::string(250, '1'), "load=" + std::string(250, '5'), "iso=" + std::string(250, 'v'),
+       "seq=" + std::string(250, '7'), "bvm=" + std::string(250, 'f')},
+      // Keys missing.
+      {"missing", "txtvers=1", "id=cl-missing"},
+      // Numbers that are not.
+      {"nan", "txtvers=1", "id=cl-nan", "cpu=lots/many", "mem=-5/x", "load=1e9", "iso=vm", "seq=-1"},
+      // Duplicate keys: the first counts (RFC 6763 §6.4), here a valid one.
+      {"dupes", "txtvers=1", "id=cl-dupes", "id=cl-evil", "load=7", "load=abc"},
+      // Bytes that are not UTF-8, in the name and in values.
+      {"bad\xff\xfename", "txtvers=1", "id=cl-\xff", "cpu=\xfe/\xff"},
+  };
+  for (const auto& v : valid_rest) hostile[3].push_back(v);
+  std::vector<std::unique_ptr<ChildProcess>> publishers;
+  for (const auto& h : hostile) {
+    std::vector<std::string> argv = {"avahi-publish", "-s", h[0], "_cloudlet._tcp", "8471"};
+    argv.insert(argv.end(), h.begin() + 1, h.end());
+    publishers.push_back(std::make_unique<ChildProcess>(lab_->Exec(1, argv), dir_.File("publish.log"),
+                                                        dir_.File("publish.log")));
+    ASSERT_TRUE(publishers.back()->Start());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    const std::string b = AvahiBrowse(0);
+    return b.find(";dupes;") != std::string::npos && b.find(";honest;") != std::string::npos &&
+           b.find(";nan;") != std::string::npos && b.find(";missing;") != std::string::npos;
+  }, 30s)) << ReadFileOrEmpty(dir_.File("publish.log"));
+
+  const json rows = Discover(0);  // exits 0 and prints JSON: nothing crashed
+  std::set<std::string> ids;
+  for (const auto& r : rows) ids.insert(r.value("id", ""));
+  EXPECT_EQ(ids, (std::set<std::string>{"cl-honest", "cl-dupes"})) << rows.dump(2);
+  EXPECT_EQ(Row(rows, "cl-dupes")->at("load_percent"), 7);
+
+  // A watching browser survives them too and still follows the honest agent.
+  ChildProcess watch(lab_->Exec(0, {CLOUDLET_CLI_BIN, "--json", "discover", "--watch"}), dir_.File("watch.out"),
+                     dir_.File("watch.err"));
+  ASSERT_TRUE(watch.Start());
+  EXPECT_TRUE(WaitFor([&] { return watch.Stdout().find("cl-honest") != std::string::npos; }, 20s));
+  EXPECT_TRUE(watch.Running());
+  watch.Signal(SIGINT);
+  EXPECT_EQ(watch.Wait(10s), 0) << watch.Stderr();
+}
+
+TEST_F(MdnsTest, TheAgentMeasuresTheRealHostAndKeepsItsIdAcrossRestarts) {
+  REQUIRE_LAB();
+  MakeLab(1);
+  ChildProcess* agent = &StartAgent(0, {"--name", "real"});
+  auto resource = [&]() -> json {
+    json out;
+    InNetns(lab_->Namespace(0), [&] {
+      RunResult r = RunCommand({"curl", "-sf", "http://127.0.0.1:8471/v1/resource"}, 10s);
+      out = json::parse(r.out, nullptr, false);
+    });
+    return out;
+  };
+  ASSERT_TRUE(WaitFor([&] { return resource().is_object(); }, 20s)) << AgentLog(0);
+  const json first = resource();
+  EXPECT_EQ(first["capacity"]["cpu_millis"], 1000 * static_cast<int64_t>(::sysconf(_SC_NPROCESSORS_ONLN)));
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  meminfo >> key >> kb;
+  EXPECT_EQ(first["capacity"]["mem_mb"], kb / 1024);
+  EXPECT_GE(first["load"].get<double>(), 0.0);
+  EXPECT_LE(first["load"].get<double>(), 1.0);
+  const std::string id = first["id"];
+  EXPECT_EQ(id.rfind("cl-", 0), 0u);
+
+  agent->Signal(SIGTERM);
+  ASSERT_EQ(agent->Wait(20s), 0) << AgentLog(0);
+  agents_.clear();
+  // Same state directory ("agent0"), so the same id.
+  agents_.push_back(std::make_unique<ChildProcess>(
+      lab_->Exec(0, {CLOUDLET_AGENT_BIN, "--state-dir", dir_.File("agent0"), "--name", "real"}), dir_.File("again.log"),
+      dir_.File("again.log")));
+  ASSERT_TRUE(agents_.back()->Start());
+  ASSERT_TRUE(WaitFor([&] { return resource().is_object(); }, 20s)) << ReadFileOrEmpty(dir_.File("again.log"));
+  EXPECT_EQ(resource()["id"], id);
+}
+
+}  // namespace
+}  // namespace cloudlet::testing
