@@ -1,7 +1,11 @@
-// ServiceBrowser over avahi-client: a service browser plus one long-lived resolver per instance,
-// which reports again whenever the instance's records (its TXT record above all) change.
+// ServiceBrowser over avahi-client: a service browser, and per instance a long-lived resolver (for
+// host, address and port) plus a record browser on its TXT record. The resolver reports a changed
+// TXT record only once the old one is flushed from the cache, a second after the new one arrived
+// (RFC 6762 §10.2); the record browser sees the new record as it arrives.
 #include <avahi-client/client.h>
 #include <avahi-client/lookup.h>
+#include <avahi-common/defs.h>
+#include <avahi-common/domain.h>
 #include <avahi-common/error.h>
 #include <net/if.h>
 
@@ -57,7 +61,9 @@ class AvahiBrowser final : public ServiceBrowser {
   struct Known {
     ServiceInstance instance;
     AvahiServiceResolver* resolver = nullptr;
+    AvahiRecordBrowser* txt_browser = nullptr;
     bool resolved = false;
+    std::vector<std::string> txt;  // the newest TXT record seen
   };
 
   void NewClient() {
@@ -121,13 +127,21 @@ class AvahiBrowser final : public ServiceBrowser {
                        avahi_strerror(avahi_client_errno(avahi_service_browser_get_client(b))));
           return;
         }
-        known_[key] = Known{std::move(instance), r, false};
+        char full[AVAHI_DOMAIN_NAME_MAX];
+        AvahiRecordBrowser* txt_browser = nullptr;
+        if (avahi_service_name_join(full, sizeof full, name, type, domain) == AVAHI_OK) {
+          txt_browser = avahi_record_browser_new(avahi_service_browser_get_client(b), interface, protocol, full,
+                                                 AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_TXT, AvahiLookupFlags(0),
+                                                 &AvahiBrowser::OnTxt, this);
+        }
+        known_[key] = Known{std::move(instance), r, txt_browser, false, {}};
         break;
       }
       case AVAHI_BROWSER_REMOVE: {
         auto it = known_.find(MakeInstance(interface, protocol, name, type, domain).Key());
         if (it == known_.end()) return;
         avahi_service_resolver_free(it->second.resolver);
+        if (it->second.txt_browser != nullptr) avahi_record_browser_free(it->second.txt_browser);
         if (it->second.resolved) on_event_({ServiceEvent::Kind::kRemoved, it->second.instance, {}});
         known_.erase(it);
         break;
@@ -161,7 +175,38 @@ class AvahiBrowser final : public ServiceBrowser {
     known.instance.address = text;
     known.instance.port = port;
     known.resolved = true;
-    browser->on_event_({ServiceEvent::Kind::kResolved, known.instance, FromStringList(txt)});
+    // What the resolver reports has settled in the cache: it is current.
+    known.txt = FromStringList(txt);
+    browser->on_event_({ServiceEvent::Kind::kResolved, known.instance, known.txt});
+  }
+
+  // TXT RDATA: length-prefixed strings (RFC 6763 §6.1), in wire order.
+  static std::vector<std::string> ParseTxtRdata(const uint8_t* data, size_t size) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < size) {
+      const size_t len = data[i++];
+      if (len > size - i) break;  // truncated: keep what was whole
+      out.emplace_back(reinterpret_cast<const char*>(data + i), len);
+      i += len;
+    }
+    return out;
+  }
+
+  static void OnTxt(AvahiRecordBrowser*, AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event,
+                    const char* name, uint16_t, uint16_t, const void* rdata, size_t size, AvahiLookupResultFlags,
+                    void* self) {
+    if (event != AVAHI_BROWSER_NEW || rdata == nullptr) return;  // an old record leaving is not news
+    auto* browser = static_cast<AvahiBrowser*>(self);
+    char instance[AVAHI_LABEL_MAX], type[AVAHI_DOMAIN_NAME_MAX], domain[AVAHI_DOMAIN_NAME_MAX];
+    if (avahi_service_name_split(name, instance, sizeof instance, type, sizeof type, domain, sizeof domain) < 0) return;
+    auto it = browser->known_.find(MakeInstance(interface, protocol, instance, type, domain).Key());
+    if (it == browser->known_.end()) return;
+    Known& known = it->second;
+    auto txt = ParseTxtRdata(static_cast<const uint8_t*>(rdata), size);
+    if (txt == known.txt) return;
+    known.txt = std::move(txt);
+    if (known.resolved) browser->on_event_({ServiceEvent::Kind::kResolved, known.instance, known.txt});
   }
 
   std::string type_;
