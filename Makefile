@@ -29,6 +29,7 @@ bench:
 	@cmake --preset bench >/dev/null
 	@cmake --build --preset bench -j $(JOBS)
 	bench/run-registry-bench
+	build-bench/bin/discovery_bench
 
 clean:
 	rm -rf build build-debug build-asan build-bench

@@ -238,9 +238,17 @@ void Agent::Stop() {
 void Agent::Tick() {
   const auto now = std::chrono::steady_clock::now();
   if (!config_.base_vm_dir.empty() && now - last_scan_ >= config_.rescan_interval) {
-    const auto before = descriptor_.base_vms;
+    auto digests = [this] {
+      std::vector<std::string> out;
+      for (const auto& vm : descriptor_.base_vms) out.push_back(vm.digest);
+      return out;
+    };
+    const auto before = digests();
     if (auto s = ScanBaseVms(); !s.ok()) spdlog::warn("base VMs: {}", s.ToString());
-    if (reporter_ && descriptor_.base_vms.size() != before.size()) reporter_->SetDescriptor(descriptor_);
+    if (digests() != before) {
+      spdlog::info("base VMs: {} cached now (was {})", descriptor_.base_vms.size(), before.size());
+      if (reporter_) reporter_->SetDescriptor(descriptor_);
+    }
   }
   auto sample = sampler_.Sample();
   if (!sample.ok()) {

@@ -44,12 +44,9 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
   void UpdateTxt(std::vector<std::string> txt) override {
     PollLock lock(poll_);
     options_.txt = std::move(txt);
-    if (group_ == nullptr || avahi_entry_group_is_empty(group_)) return;  // published with it later
-    auto list = ToStringList(options_.txt);
-    const int rc = avahi_entry_group_update_service_txt_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
-                                                               AvahiPublishFlags(0), name_.c_str(),
-                                                               options_.type.c_str(), nullptr, list.get());
-    if (rc < 0) spdlog::warn("mdns: updating the TXT record of '{}' failed: {}", name_, avahi_strerror(rc));
+    // Changing records while Avahi still probes them makes it see a conflict with itself (and take
+    // an alternative name): until the advert is established the new record waits.
+    if (established_) PushTxt();
   }
 
   std::string EstablishedName() const override {
@@ -58,6 +55,19 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
   }
 
  private:
+  void PushTxt() {
+    if (published_txt_ == options_.txt) return;
+    auto list = ToStringList(options_.txt);
+    const int rc = avahi_entry_group_update_service_txt_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
+                                                               AvahiPublishFlags(0), name_.c_str(),
+                                                               options_.type.c_str(), nullptr, list.get());
+    if (rc < 0) {
+      spdlog::warn("mdns: updating the TXT record of '{}' failed: {}", name_, avahi_strerror(rc));
+      return;
+    }
+    published_txt_ = options_.txt;
+  }
+
   // With AVAHI_CLIENT_NO_FAIL the client waits for a daemon that is not (yet) running.
   void NewClient() {
     int error = 0;
@@ -111,6 +121,7 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
     if (!avahi_entry_group_is_empty(group_)) return;
     while (true) {
       auto list = ToStringList(options_.txt);
+      published_txt_ = options_.txt;
       const int rc =
           avahi_entry_group_add_service_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, AvahiPublishFlags(0),
                                                name_.c_str(), options_.type.c_str(), nullptr, nullptr, options_.port,
@@ -146,6 +157,7 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
       case AVAHI_ENTRY_GROUP_ESTABLISHED:
         established_ = true;
         spdlog::info("mdns: advertising '{}' as {} on port {}", name_, options_.type, options_.port);
+        PushTxt();  // a record that changed while probing
         break;
       case AVAHI_ENTRY_GROUP_COLLISION:
         established_ = false;
@@ -170,6 +182,7 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
   AvahiThreadedPoll* poll_ = nullptr;
   AvahiClient* client_ = nullptr;
   AvahiEntryGroup* group_ = nullptr;
+  std::vector<std::string> published_txt_;  // what the entry group holds
   bool established_ = false;
 };
 

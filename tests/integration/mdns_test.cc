@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -38,6 +39,14 @@ void WriteProc(const std::string& dir, uint64_t busy, uint64_t idle) {
 
 class MdnsTest : public ::testing::Test {
  protected:
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (size_t i = 0; i < agents_.size(); ++i) std::cerr << "--- agent" << i << " log:\n" << AgentLog(i);
+    if (lab_) {
+      for (int n = 0; n < lab_->nodes(); ++n) std::cerr << "--- node" << n << " avahi:\n" << lab_->AvahiLog(n);
+    }
+  }
+
   void MakeLab(int nodes) {
     lab_ = std::make_unique<NetnsLab>(nodes);
     ASSERT_TRUE(lab_->ok()) << lab_->error();
