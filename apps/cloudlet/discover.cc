@@ -149,8 +149,15 @@ int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) 
     }
   };
 
+  auto warn_if_no_daemon = [&](bool fail) {
+    if ((*browser)->connected()) return;
+    std::cerr << "cloudlet: no Avahi daemon answered on the system D-Bus, so the LAN was not searched"
+                 " (is avahi-daemon running?)\n";
+    if (fail) rc = 1;
+  };
   if (!options.watch) {
     std::this_thread::sleep_for(options.timeout);
+    warn_if_no_daemon(true);
     auto reg = registry_rows();
     const json rows = MergeDiscovered(table.Snapshot(), reg ? &*reg : nullptr);
     if (options.json) std::cout << rows.dump(2, ' ', false, json::error_handler_t::replace) << std::endl;
@@ -164,6 +171,8 @@ int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) 
   uint64_t shown = ~uint64_t{0};
   auto reg = registry_rows();
   auto next_registry = std::chrono::steady_clock::now() + options.timeout;
+  std::this_thread::sleep_for(std::min<common::Millis>(options.timeout, common::Millis(1000)));
+  warn_if_no_daemon(false);  // --watch keeps waiting for the daemon
   while (!g_interrupted) {
     const uint64_t version = table.WaitForChange(shown, std::chrono::milliseconds(200));
     if (registry && std::chrono::steady_clock::now() >= next_registry) {

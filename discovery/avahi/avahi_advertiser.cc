@@ -17,29 +17,18 @@ namespace {
 using avahi_internal::PollLock;
 using avahi_internal::ToStringList;
 
-class AvahiAdvertiser final : public ServiceAdvertiser {
+class AvahiAdvertiser final : public ServiceAdvertiser, public avahi_internal::ClientOwner {
  public:
-  explicit AvahiAdvertiser(AdvertOptions options) : options_(std::move(options)), name_(options_.name) {}
+  explicit AvahiAdvertiser(AdvertOptions options)
+      : ClientOwner("advertise '" + options.name + "'"), options_(std::move(options)), name_(options_.name) {}
 
   ~AvahiAdvertiser() override {
-    if (poll_ == nullptr) return;
-    avahi_threaded_poll_stop(poll_);
-    // Freeing the client frees its entry group: the daemon sends goodbye packets for the advert.
-    if (client_ != nullptr) avahi_client_free(client_);
-    avahi_threaded_poll_free(poll_);
-    spdlog::info("mdns: withdrew '{}'", name_);
+    const bool was_established = poll_ != nullptr && !EstablishedName().empty();
+    StopPoll();  // freeing the client frees the entry group: the daemon sends goodbye packets
+    if (was_established) spdlog::info("mdns: withdrew '{}'", name_);
   }
 
-  common::Status Start() {
-    poll_ = avahi_threaded_poll_new();
-    if (poll_ == nullptr) return common::Status::Internal("avahi: cannot create a threaded poll");
-    {
-      PollLock lock(poll_);
-      NewClient();
-    }
-    if (avahi_threaded_poll_start(poll_) < 0) return common::Status::Internal("avahi: cannot start the poll thread");
-    return common::Status::Ok();
-  }
+  common::Status Start() { return StartPoll(); }
 
   void UpdateTxt(std::vector<std::string> txt) override {
     PollLock lock(poll_);
@@ -55,6 +44,19 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
   }
 
  private:
+  void OnRunning(AvahiClient* c) override { Publish(c); }
+
+  void OnRegistering() override {
+    // The host name is being (re)registered; our records follow once the daemon runs again.
+    established_ = false;
+    if (group_ != nullptr) avahi_entry_group_reset(group_);
+  }
+
+  void OnLost() override {
+    established_ = false;
+    group_ = nullptr;  // freed with its client
+  }
+
   void PushTxt() {
     if (published_txt_ == options_.txt) return;
     auto list = ToStringList(options_.txt);
@@ -66,48 +68,6 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
       return;
     }
     published_txt_ = options_.txt;
-  }
-
-  // With AVAHI_CLIENT_NO_FAIL the client waits for a daemon that is not (yet) running.
-  void NewClient() {
-    int error = 0;
-    client_ = avahi_client_new(avahi_threaded_poll_get(poll_), AVAHI_CLIENT_NO_FAIL, &AvahiAdvertiser::OnClient, this,
-                               &error);
-    if (client_ == nullptr) spdlog::error("mdns: cannot create an Avahi client: {}", avahi_strerror(error));
-  }
-
-  static void OnClient(AvahiClient* c, AvahiClientState state, void* self) {
-    static_cast<AvahiAdvertiser*>(self)->HandleClient(c, state);
-  }
-
-  void HandleClient(AvahiClient* c, AvahiClientState state) {
-    switch (state) {
-      case AVAHI_CLIENT_S_RUNNING:
-        Publish(c);
-        break;
-      case AVAHI_CLIENT_S_COLLISION:
-      case AVAHI_CLIENT_S_REGISTERING:
-        // The host name is being (re)registered; our records follow once the daemon runs again.
-        established_ = false;
-        if (group_ != nullptr) avahi_entry_group_reset(group_);
-        break;
-      case AVAHI_CLIENT_CONNECTING:
-        spdlog::warn("mdns: waiting for the Avahi daemon to advertise '{}'", name_);
-        break;
-      case AVAHI_CLIENT_FAILURE:
-        established_ = false;
-        if (avahi_client_errno(c) == AVAHI_ERR_DISCONNECTED) {
-          // The daemon went away (restart, crash): start over with a client that waits for it.
-          spdlog::warn("mdns: the Avahi daemon went away; will advertise '{}' again when it is back", name_);
-          avahi_client_free(c);
-          client_ = nullptr;
-          group_ = nullptr;  // freed with its client
-          NewClient();
-        } else {
-          spdlog::error("mdns: Avahi client failed: {}", avahi_strerror(avahi_client_errno(c)));
-        }
-        break;
-    }
   }
 
   void Publish(AvahiClient* c) {
@@ -179,8 +139,6 @@ class AvahiAdvertiser final : public ServiceAdvertiser {
 
   AdvertOptions options_;
   std::string name_;  // the name asked for, or the alternative taken after a collision
-  AvahiThreadedPoll* poll_ = nullptr;
-  AvahiClient* client_ = nullptr;
   AvahiEntryGroup* group_ = nullptr;
   std::vector<std::string> published_txt_;  // what the entry group holds
   bool established_ = false;

@@ -35,27 +35,15 @@ ServiceInstance MakeInstance(AvahiIfIndex interface, AvahiProtocol protocol, con
   return s;
 }
 
-class AvahiBrowser final : public ServiceBrowser {
+class AvahiBrowser final : public ServiceBrowser, public avahi_internal::ClientOwner {
  public:
-  AvahiBrowser(std::string type, ServiceEventHandler on_event) : type_(std::move(type)), on_event_(std::move(on_event)) {}
+  AvahiBrowser(std::string type, ServiceEventHandler on_event)
+      : ClientOwner("browse " + type), type_(std::move(type)), on_event_(std::move(on_event)) {}
 
-  ~AvahiBrowser() override {
-    if (poll_ == nullptr) return;
-    avahi_threaded_poll_stop(poll_);
-    if (client_ != nullptr) avahi_client_free(client_);  // frees the browser and every resolver
-    avahi_threaded_poll_free(poll_);
-  }
+  ~AvahiBrowser() override { StopPoll(); }  // frees the browser and every resolver
 
-  common::Status Start() {
-    poll_ = avahi_threaded_poll_new();
-    if (poll_ == nullptr) return common::Status::Internal("avahi: cannot create a threaded poll");
-    {
-      PollLock lock(poll_);
-      NewClient();
-    }
-    if (avahi_threaded_poll_start(poll_) < 0) return common::Status::Internal("avahi: cannot start the poll thread");
-    return common::Status::Ok();
-  }
+  common::Status Start() { return StartPoll(); }
+  bool connected() const override { return Connected(); }
 
  private:
   struct Known {
@@ -66,35 +54,17 @@ class AvahiBrowser final : public ServiceBrowser {
     std::vector<std::string> txt;  // the newest TXT record seen
   };
 
-  void NewClient() {
-    int error = 0;
-    client_ = avahi_client_new(avahi_threaded_poll_get(poll_), AVAHI_CLIENT_NO_FAIL, &AvahiBrowser::OnClient, this, &error);
-    if (client_ == nullptr) spdlog::error("mdns: cannot create an Avahi client: {}", avahi_strerror(error));
+  void OnRunning(AvahiClient* c) override {
+    if (browser_ != nullptr) return;
+    browser_ = avahi_service_browser_new(c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, type_.c_str(), nullptr,
+                                         AvahiLookupFlags(0), &AvahiBrowser::OnBrowse, this);
+    if (browser_ == nullptr) spdlog::error("mdns: cannot browse {}: {}", type_, avahi_strerror(avahi_client_errno(c)));
   }
 
-  static void OnClient(AvahiClient* c, AvahiClientState state, void* self) {
-    static_cast<AvahiBrowser*>(self)->HandleClient(c, state);
-  }
-
-  void HandleClient(AvahiClient* c, AvahiClientState state) {
-    if (state == AVAHI_CLIENT_S_RUNNING && browser_ == nullptr) {
-      browser_ = avahi_service_browser_new(c, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, type_.c_str(), nullptr,
-                                           AvahiLookupFlags(0), &AvahiBrowser::OnBrowse, this);
-      if (browser_ == nullptr) spdlog::error("mdns: cannot browse {}: {}", type_, avahi_strerror(avahi_client_errno(c)));
-    } else if (state == AVAHI_CLIENT_CONNECTING) {
-      spdlog::warn("mdns: waiting for the Avahi daemon to browse {}", type_);
-    } else if (state == AVAHI_CLIENT_FAILURE) {
-      if (avahi_client_errno(c) != AVAHI_ERR_DISCONNECTED) {
-        spdlog::error("mdns: Avahi client failed: {}", avahi_strerror(avahi_client_errno(c)));
-        return;
-      }
-      spdlog::warn("mdns: the Avahi daemon went away; browsing again when it is back");
-      ForgetAll();
-      avahi_client_free(c);
-      client_ = nullptr;
-      browser_ = nullptr;  // freed with the client, as were the resolvers
-      NewClient();
-    }
+  // The daemon went away: what it told us is gone with it (it is browsed again once it is back).
+  void OnLost() override {
+    ForgetAll();
+    browser_ = nullptr;  // freed with the client, as are the resolvers
   }
 
   void ForgetAll() {
@@ -211,8 +181,6 @@ class AvahiBrowser final : public ServiceBrowser {
 
   std::string type_;
   ServiceEventHandler on_event_;
-  AvahiThreadedPoll* poll_ = nullptr;
-  AvahiClient* client_ = nullptr;
   AvahiServiceBrowser* browser_ = nullptr;
   std::map<std::string, Known> known_;  // by ServiceInstance::Key(); only touched on the poll thread
 };

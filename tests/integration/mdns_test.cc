@@ -209,6 +209,20 @@ TEST_F(MdnsTest, TheAdvertComesBackAfterTheAvahiDaemonRestarts) {
   EXPECT_NE(AgentLog(0).find("went away"), std::string::npos) << AgentLog(0);
 }
 
+TEST_F(MdnsTest, AnAgentStartedBeforeAvahiAdvertisesOnceTheDaemonRuns) {
+  REQUIRE_LAB();
+  MakeLab(2);
+  ASSERT_TRUE(lab_->StopAvahi(1, SIGTERM));
+  ChildProcess& agent = StartAgent(1, {"--name", "early", "--id", "cl-early"});
+  ASSERT_TRUE(WaitFor([&] { return AgentLog(0).find("waiting for the Avahi daemon") != std::string::npos; }, 20s))
+      << AgentLog(0);
+  EXPECT_TRUE(agent.Running());
+  ASSERT_TRUE(lab_->StartAvahi(1)) << lab_->AvahiLog(1);
+  const json rows = DiscoverUntil(0, [](const json& r) { return r.size() == 1; });
+  ASSERT_EQ(rows.size(), 1u) << AgentLog(0);
+  EXPECT_EQ(rows[0]["id"], "cl-early");
+}
+
 TEST_F(MdnsTest, TwoAgentsWithTheSameNameAreBothVisibleOneUnderTheAlternativeName) {
   REQUIRE_LAB();
   MakeLab(3);

@@ -53,6 +53,8 @@ using ServiceEventHandler = std::function<void(const ServiceEvent&)>;
 class ServiceBrowser {
  public:
   virtual ~ServiceBrowser() = default;
+  // True while the browser is connected to a running mDNS daemon.
+  virtual bool connected() const = 0;
 };
 
 // Advertises one service for as long as it lives; destroying it withdraws the advert.
