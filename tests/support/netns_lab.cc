@@ -126,7 +126,7 @@ bool NetnsLab::SetUp(int count) {
     std::ofstream(node.dir + "/avahi.conf") << "[server]\nhost-name=node" << i
                                             << "\nuse-ipv6=no\nallow-interfaces=veth0\nenable-dbus=yes\n"
                                                "[wide-area]\nenable-wide-area=no\n"
-                                               "[publish]\npublish-workstation=no\npublish-hinfo=no\n";
+                                               "[publish]\npublish-workstation=no\npublish-hinfo=no\npublish-aaaa-on-ipv4=no\n";
     const std::string script = "mount --bind " + node.dir + "/run-dbus /run/dbus && mount --bind " + node.dir +
                                "/run-avahi /run/avahi-daemon && chown messagebus /run/dbus && chown avahi "
                                "/run/avahi-daemon && dbus-daemon --system --fork --nopidfile && "
