@@ -8,9 +8,9 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon_support.h"
 #include "cloudlet/agent/agent.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/files.h"
@@ -83,11 +83,7 @@ int Run(const Flags& flags, agent::AgentConfig config) {
     return Fail(2, "--registry needs a token: --token, --token-file or CLOUDLET_TOKEN");
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = apps::BlockStopSignals();
 
   agent::Agent agent(std::move(config));
   if (auto s = agent.Start(); !s.ok()) {
@@ -159,22 +155,13 @@ int main(int argc, char** argv) {
                  "... or free cpu or memory moves this percentage of the total")
       ->capture_default_str()->check(CLI::Range(1, 100));
   app.add_flag("--no-mdns", flags.no_mdns, "Do not advertise over mDNS (registry only)");
-  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  apps::AddLogLevelOption(app, flags.log_level);
+  if (auto exit_code = apps::ParseFlags(app, argc, argv)) return *exit_code;
   config.isolation = isolation == "vm,container" || isolation == "container,vm"
                          ? std::vector<std::string>{"vm", "container"}
                          : std::vector<std::string>{isolation};
   if (cpu_millis > 0) config.sampler.cpu_millis = cpu_millis;
   if (mem_mb > 0) config.sampler.mem_mb = mem_mb;
-  auto logger = spdlog::stderr_color_mt("cloudlet-agent");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  apps::SetUpLogging("cloudlet-agent", flags.log_level);
   return Run(flags, std::move(config));
 }

@@ -9,9 +9,9 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon_support.h"
 #include "cloudlet/api/http.h"
 #include "cloudlet/api/placement_routes.h"
 #include "cloudlet/api/registry_routes.h"
@@ -118,11 +118,7 @@ int Run(const Flags& flags) {
   if (!stores.ok()) return spdlog::error("{}", stores.status().message()), 1;
 
   // Signals are handled by sigwait below; every thread started from here on inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = apps::BlockStopSignals();
 
   common::SystemClock clock;
   discovery::RegistryService service(clock, registry_options, *stores->registry);
@@ -214,17 +210,8 @@ int main(int argc, char** argv) {
   model("--migration-downtime-s", flags.migration.downtime_s, "Downtime of one migration");
   model("--migration-margin", flags.migration.margin, "Gain must exceed the cost of moving by this factor");
   model("--migration-min-gain-ms", flags.migration.min_gain_ms, "Per-request gain below which no move is advised");
-  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  auto logger = spdlog::stderr_color_mt("cloudletd");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  apps::AddLogLevelOption(app, flags.log_level);
+  if (auto exit_code = apps::ParseFlags(app, argc, argv)) return *exit_code;
+  apps::SetUpLogging("cloudletd", flags.log_level);
   return Run(flags);
 }
