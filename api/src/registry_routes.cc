@@ -214,8 +214,11 @@ class RegistryRoutes {
     const std::string id = ctx.params.at("id");
     auto descriptor = discovery::ParseDescriptorJson(ctx.request.body, id);
     if (!descriptor.ok()) return respond(ProblemFromStatus(descriptor.status()));
-    service_.Register(std::move(*descriptor), [this, id, respond](Result<discovery::PutOutcome> outcome) {
+    service_.Register(std::move(*descriptor), [this, id, respond, ctx](Result<discovery::PutOutcome> outcome) {
       if (!outcome.ok()) return respond(ProblemFromStatus(outcome.status()));
+      if (options_.audit) {
+        options_.audit(ctx, *outcome == discovery::PutOutcome::kCreated ? "cloudlet.register" : "cloudlet.replace", id);
+      }
       auto record = registry_.Get(id);
       if (!record.ok()) return respond(ProblemFromStatus(record.status()));  // deregistered meanwhile
       const bool created = *outcome == discovery::PutOutcome::kCreated;
@@ -244,8 +247,9 @@ class RegistryRoutes {
   void Delete(RouteContext& ctx, Responder respond) {
     const std::string& id = ctx.params.at("id");
     if (Status s = discovery::ValidateCloudletId(id); !s.ok()) return respond(ProblemFromStatus(s));
-    service_.Deregister(id, [respond](Status s) {
+    service_.Deregister(id, [this, respond, ctx, id](Status s) {
       if (!s.ok()) return respond(ProblemFromStatus(s));
+      if (options_.audit) options_.audit(ctx, "cloudlet.deregister", id);
       HttpResponse r;
       r.status = 204;
       r.content_type.clear();

@@ -43,14 +43,16 @@ bool IsLoopbackAddress(const std::string& address) {
 }
 
 Router::Router(const auth::Authenticator& authenticator, const auth::Authorizer& authorizer,
-               metering::Metrics& metrics)
+               metering::Metrics& metrics, RouterLimits limits)
     : authenticator_(authenticator),
       authorizer_(authorizer),
       requests_(metrics.AddCounter("cloudlet_http_requests_total", "HTTP requests by route, method and status",
                                    {"route", "method", "status"})),
       latency_(metrics.AddHistogram("cloudlet_http_request_duration_seconds",
                                     "Time from a request's arrival to its response, by route", {"route"},
-                                    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60})) {}
+                                    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60})),
+      per_token_(limits.per_token),
+      bad_tokens_(limits.bad_tokens) {}
 
 void Router::Add(Route route) { routes_.push_back(std::move(route)); }
 
@@ -69,13 +71,28 @@ std::optional<PathParams> Router::Match(const Route& route, const std::vector<st
   return params;
 }
 
-Status Router::Authorize(const Route& route, RouteContext& ctx) const {
+Status Router::Authorize(const Route& route, RouteContext& ctx, std::chrono::seconds& retry_after) {
   if (route.access.kind == Access::Kind::kPublic) return Status::Ok();
   if (route.access.kind == Access::Kind::kLoopbackOrOperator && IsLoopbackAddress(ctx.request.remote_address)) {
     return Status::Ok();
   }
+  const auto now = Steady::now();
+  const std::string& address = ctx.request.remote_address;
+  // An address that keeps guessing is not even asked for its token until its window ends.
+  if (auto wait = bad_tokens_.LockedOut(address, now)) {
+    retry_after = *wait;
+    return Status::ResourceExhausted("too many bad tokens from " + address.substr(0, 64) + "; try again later");
+  }
   auto principal = authenticator_.Authenticate(BearerToken(ctx.request));
-  if (!principal.ok()) return principal.status();
+  if (!principal.ok()) {
+    bad_tokens_.RecordFailure(address, now);
+    return principal.status();
+  }
+  // Operators run the fleet and the benchmarks; every other caller is held to its rate.
+  if (auto wait = principal->role == auth::Role::kOperator ? std::nullopt : per_token_.Acquire(principal->subject, now)) {
+    retry_after = *wait;
+    return Status::ResourceExhausted("rate limit of this token exceeded; try again later");
+  }
   ctx.principal = *principal;
   const auth::Permission needed = route.access.kind == Access::Kind::kPermission
                                       ? route.access.permission(ctx.params)
@@ -120,7 +137,12 @@ void Router::Handle(HttpRequest request, Responder respond) {
     return measured(Problem(404, "no such endpoint: " + request.path.substr(0, 256)));
   }
   RouteContext ctx{std::move(request), std::move(*params), std::nullopt};
-  if (Status s = Authorize(*route, ctx); !s.ok()) return measured(ProblemFromStatus(s));
+  std::chrono::seconds retry_after{0};
+  if (Status s = Authorize(*route, ctx, retry_after); !s.ok()) {
+    HttpResponse r = ProblemFromStatus(s);
+    if (s.code() == common::StatusCode::kResourceExhausted) r.headers["Retry-After"] = std::to_string(retry_after.count());
+    return measured(std::move(r));
+  }
   route->handler(ctx, measured);
 }
 

@@ -255,6 +255,38 @@ int main(int argc, char** argv) {
   place->add_option("--client-id", client_id, "The device's id (for network coordinates)");
   place->add_option("--k", k, "Candidates to return")->check(CLI::Range(1, 100));
 
+  auto* tenants = app.add_subcommand("tenants", "Tenants (operator)");
+  tenants->require_subcommand(1);
+  std::string tenant_name;
+  auto* tenants_add = tenants->add_subcommand("add", "Create a tenant");
+  tenants_add->add_option("id", id, "Tenant id, 1-64 of [a-z0-9-]")->required();
+  tenants_add->add_option("--name", tenant_name, "Display name");
+  auto* tenants_list = tenants->add_subcommand("list", "List tenants");
+  auto* tenants_disable = tenants->add_subcommand("disable", "Disable a tenant: all its tokens stop working");
+  tenants_disable->add_option("id", id, "Tenant id")->required();
+  auto* tenants_rotate = tenants->add_subcommand("rotate-key", "New app-token signing key: its app tokens stop working");
+  tenants_rotate->add_option("id", id, "Tenant id")->required();
+
+  auto* tokens = app.add_subcommand("tokens", "Tokens (operators: all; tenants: their own app tokens)");
+  tokens->require_subcommand(1);
+  std::string role = "app", tenant, cloudlet, scopes, ttl, description;
+  auto* tokens_create = tokens->add_subcommand("create", "Create a token; its secret is printed once");
+  tokens_create->add_option("--role", role, "operator, tenant, agent or app")->capture_default_str()
+      ->check(CLI::IsMember({"operator", "tenant", "agent", "app"}));
+  tokens_create->add_option("--tenant", tenant, "The tenant of a tenant or app token");
+  tokens_create->add_option("--cloudlet", cloudlet, "The one cloudlet an agent token may write");
+  tokens_create->add_option("--scopes", scopes, "Limit to these permissions, comma-separated (e.g. placement.read)");
+  tokens_create->add_option("--ttl", ttl, "Lifetime, e.g. 1h or 30d (app tokens: at most 24h, default 1h)");
+  tokens_create->add_option("--description", description, "What the token is for");
+  auto* tokens_list = tokens->add_subcommand("list", "List tokens (never their secrets)");
+  auto* tokens_revoke = tokens->add_subcommand("revoke", "Revoke a token at once");
+  tokens_revoke->add_option("id", id, "Token id (accessor or app token id)")->required();
+
+  auto* audit = app.add_subcommand("audit", "Recent administrative actions (operator)");
+  size_t audit_limit = 50;
+  audit->add_option("--limit", audit_limit, "How many, newest first")->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{10000}));
+
   auto* discover = app.add_subcommand("discover", "Find cloudlets on the LAN over mDNS (and in the registry, if given)");
   std::string discover_timeout = "3s";
   bool watch = false;
@@ -301,6 +333,79 @@ int main(int argc, char** argv) {
       json body = client.Call("POST", "/v1/placements", nullptr, request.dump());
       if (o.json_output) std::cout << body.dump(2) << '\n';
       else PrintPlacement(body);
+    } else if (*tenants_add || *tenants_list || *tenants_disable || *tenants_rotate) {
+      json body;
+      if (*tenants_add) {
+        body = client.Call("POST", "/v1/tenants", nullptr, json{{"id", id}, {"name", tenant_name}}.dump());
+      } else if (*tenants_list) {
+        body = client.Call("GET", "/v1/tenants");
+      } else {
+        body = client.Call("POST", "/v1/tenants/" + UrlEncode(id) + (*tenants_disable ? "/disable" : "/rotate-key"));
+      }
+      if (o.json_output) {
+        std::cout << body.dump(2) << '\n';
+      } else {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& t : body.contains("tenants") ? body["tenants"] : json::array({body})) {
+          rows.push_back({t.value("id", ""), t.value("name", ""), t.value("created_at", ""),
+                          t["disabled_at"].is_string() ? "disabled " + t["disabled_at"].get<std::string>() : "active",
+                          t.value("key_id", "")});
+        }
+        cli::PrintTable(std::cout, {"ID", "NAME", "CREATED", "STATE", "SIGNING KEY ID"}, rows);
+      }
+    } else if (*tokens_create) {
+      json request = {{"role", role}};
+      if (!tenant.empty()) request["tenant"] = tenant;
+      if (!cloudlet.empty()) request["cloudlet"] = cloudlet;
+      if (!ttl.empty()) request["ttl"] = ttl;
+      if (!description.empty()) request["description"] = description;
+      if (!scopes.empty()) {
+        json list = json::array();
+        std::stringstream in(scopes);
+        for (std::string s; std::getline(in, s, ',');) list.push_back(s);
+        request["scopes"] = list;
+      }
+      json body = client.Call("POST", "/v1/tokens", nullptr, request.dump());
+      if (o.json_output) {
+        std::cout << body.dump(2) << '\n';
+      } else {
+        std::cout << body.value("token", "") << '\n';
+        std::cerr << "created " << body.value("role", "") << " token " << body.value("id", "")
+                  << (body["expires_at"].is_string() ? ", expires " + body["expires_at"].get<std::string>() : "")
+                  << "; the secret above is shown only now\n";
+      }
+    } else if (*tokens_list) {
+      json body = client.Call("GET", "/v1/tokens");
+      if (o.json_output) {
+        std::cout << body.dump(2) << '\n';
+      } else {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& t : body["tokens"]) {
+          std::string scope_text;
+          for (const auto& s : t.value("scopes", json::array())) scope_text += (scope_text.empty() ? "" : ",") + s.get<std::string>();
+          rows.push_back({t.value("id", ""), t.value("role", ""), t.value("tenant", ""), t.value("cloudlet", ""),
+                          scope_text.empty() ? "(role)" : scope_text,
+                          t["expires_at"].is_string() ? t["expires_at"].get<std::string>() : "never",
+                          t["revoked_at"].is_string() ? "revoked" : "active", t.value("description", "")});
+        }
+        cli::PrintTable(std::cout, {"ID", "ROLE", "TENANT", "CLOUDLET", "SCOPES", "EXPIRES", "STATE", "DESCRIPTION"}, rows);
+      }
+    } else if (*tokens_revoke) {
+      client.Call("DELETE", "/v1/tokens/" + UrlEncode(id));
+      if (o.json_output) std::cout << json{{"id", id}, {"revoked", true}}.dump(2) << '\n';
+      else std::cout << "revoked " << id << '\n';
+    } else if (*audit) {
+      json body = client.Call("GET", "/v1/audit?limit=" + std::to_string(audit_limit));
+      if (o.json_output) {
+        std::cout << body.dump(2) << '\n';
+      } else {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& e : body["audit"]) {
+          rows.push_back({e.value("at", ""), e.value("actor", ""), e.value("remote", ""), e.value("action", ""),
+                          e.value("target", ""), e.value("detail", "")});
+        }
+        cli::PrintTable(std::cout, {"AT", "ACTOR", "FROM", "ACTION", "TARGET", "DETAIL"}, rows);
+      }
     } else if (*rm) {
       client.Call("DELETE", "/v1/cloudlets/" + UrlEncode(id));
       if (o.json_output) std::cout << json{{"id", id}, {"deleted", true}}.dump(2) << '\n';

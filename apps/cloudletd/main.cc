@@ -16,7 +16,8 @@
 #include "cloudlet/api/placement_routes.h"
 #include "cloudlet/api/registry_routes.h"
 #include "cloudlet/api/router.h"
-#include "cloudlet/auth/bootstrap_policy.h"
+#include "cloudlet/api/auth_routes.h"
+#include "cloudlet/auth/token_policy.h"
 #include "cloudlet/auth/token.h"
 #include "cloudlet/common/clock.h"
 #include "cloudlet/common/duration.h"
@@ -44,6 +45,10 @@ struct Flags {
   std::string drain = "10s";
   std::string log_level = "info";
   std::string lease = "30s";
+  double rate_limit = 50;
+  double rate_burst = 100;
+  int bad_token_limit = 20;
+  std::string bad_token_window = "60s";
   placement::EngineParams model;
   placement::MigrationParams migration;
 };
@@ -109,18 +114,22 @@ int Run(const Flags& flags) {
   if (!lease.ok() || lease->count() <= 0) return spdlog::error("--lease: must be a duration > 0"), 2;
   if (auto s = flags.model.Validate(); !s.ok()) return spdlog::error("{}", s.message()), 2;
 
+  auto bad_token_window = common::ParseDuration(flags.bad_token_window, "--bad-token-window");
+  if (!bad_token_window.ok() || bad_token_window->count() < 1000) {
+    return spdlog::error("--bad-token-window: must be a duration of 1s or more"), 2;
+  }
+
   auto token = BootstrapToken(flags);
   if (!token.ok()) return spdlog::error("bootstrap token: {}", token.status().message()), 1;
-  auto policy = auth::BootstrapPolicy::Create(token->value);
-  if (!policy.ok()) return spdlog::error("{}", policy.status().message()), 1;
-
   auto stores = store::OpenSqliteStores(flags.db);
   if (!stores.ok()) return spdlog::error("{}", stores.status().message()), 1;
+  common::SystemClock clock;
+  auto policy = auth::TokenPolicy::Create(token->value, *stores->credentials, clock);
+  if (!policy.ok()) return spdlog::error("{}", policy.status().message()), 1;
 
   // Signals are handled by sigwait below; every thread started from here on inherits the mask.
   sigset_t signals = apps::BlockStopSignals();
 
-  common::SystemClock clock;
   discovery::RegistryService service(clock, registry_options, *stores->registry);
   if (auto s = service.Start(); !s.ok()) return spdlog::error("{}", s.message()), 1;
   const size_t restored = service.registry().List({}).entries.size();
@@ -133,9 +142,20 @@ int Run(const Flags& flags) {
 
   metering::Metrics metrics;
   common::TimerQueue timers;
-  api::Router router(**policy, **policy, metrics);
-  api::AddRegistryRoutes(router, service, timers, metrics, {});
+  common::TimerQueue admin;  // administration and audit writes, off the HTTP threads
+  auth::TokenPolicy& tokens = **policy;
+  api::Router router(tokens, tokens, metrics,
+                     {.per_token = {.per_second = flags.rate_limit, .burst = flags.rate_burst},
+                      .bad_tokens = {.limit = flags.bad_token_limit,
+                                     .window = std::chrono::duration_cast<std::chrono::seconds>(*bad_token_window)}});
+  api::RegistryRoutesOptions registry_routes;
+  registry_routes.audit = [&admin, &tokens](const api::RouteContext& ctx, const std::string& action,
+                                            const std::string& target) {
+    admin.Post([&tokens, caller = api::CallerOf(ctx), action, target] { tokens.Audit(caller, action, target, ""); });
+  };
+  api::AddRegistryRoutes(router, service, timers, metrics, registry_routes);
   api::AddPlacementRoutes(router, placements, coordinates);
+  api::AddAuthRoutes(router, tokens, admin);
   auto server = api::MakeCpprestServer({listen->host, listen->port, flags.max_body_bytes, flags.http_threads}, router);
   if (auto s = server->Start(); !s.ok()) {
     spdlog::error("{}", s.message());
@@ -155,6 +175,7 @@ int Run(const Flags& flags) {
   server->Stop(*drain);
   placements.Stop();
   timers.Shutdown();
+  admin.Shutdown();
   service.Stop();
   spdlog::info("stopped cleanly");
   return 0;
@@ -189,6 +210,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{0}, size_t{256}));
   app.add_option("--drain", flags.drain, "On SIGTERM, how long to wait for requests in flight")->capture_default_str();
+  app.add_option("--rate-limit", flags.rate_limit,
+                 "Requests per second each tenant, agent or app token may make (0: no limit; operators exempt)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  app.add_option("--rate-burst", flags.rate_burst, "Requests a token may make at once before --rate-limit applies")
+      ->capture_default_str()->check(CLI::Range(1.0, 1e6));
+  app.add_option("--bad-token-limit", flags.bad_token_limit,
+                 "Bad tokens from one address within --bad-token-window before it is locked out (429)")
+      ->capture_default_str()->check(CLI::Range(1, 1'000'000));
+  app.add_option("--bad-token-window", flags.bad_token_window, "The window of --bad-token-limit")->capture_default_str();
   app.add_option("--lease", flags.lease, "How long an unconfirmed placement holds its capacity")->capture_default_str();
   auto& m = flags.model;
   app.add_option("--cloud-endpoint", m.cloud_endpoint, "The Level-1 cloud offered when no cloudlet meets the SLA");

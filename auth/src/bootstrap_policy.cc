@@ -24,6 +24,20 @@ std::string Permission::ToString() const {
     case Kind::kPlacementWrite: return "placement.write";
     case Kind::kPlacementRead: return "placement.read";
     case Kind::kRttWrite: return "rtt.write";
+    case Kind::kTokenManage: return "token.manage";
+  }
+  return "unknown";
+}
+
+const char* Permission::ScopeName() const {
+  switch (kind) {
+    case Kind::kCloudletRead: return "cloudlet.read";
+    case Kind::kCloudletWrite: return "cloudlet.write";
+    case Kind::kOperator: return "operator";
+    case Kind::kPlacementWrite: return "placement.write";
+    case Kind::kPlacementRead: return "placement.read";
+    case Kind::kRttWrite: return "rtt.write";
+    case Kind::kTokenManage: return "token.manage";
   }
   return "unknown";
 }

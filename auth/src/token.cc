@@ -15,12 +15,11 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace cloudlet::auth {
 
 using common::Status;
-
-namespace {
 
 std::string Base64Url(const unsigned char* data, size_t n) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -39,14 +38,72 @@ std::string Base64Url(const unsigned char* data, size_t n) {
   return out;
 }
 
-}  // namespace
+common::Result<std::string> FromBase64Url(std::string_view text) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-') v = 62;
+    else if (c == '_') v = 63;
+    else return Status::InvalidArgument("not base64url");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
 
-std::string GenerateToken(std::string_view prefix) {
-  unsigned char secret[32];
-  if (RAND_bytes(secret, sizeof secret) != 1) {
+namespace {
+void RandomBytes(unsigned char* out, size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1) {
     // Without a working CSPRNG no secret can be made safely; this is not recoverable.
     throw std::runtime_error("the system's random number generator failed");
   }
+}
+}  // namespace
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  RandomBytes(raw.data(), raw.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : raw) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  OPENSSL_cleanse(raw.data(), raw.size());
+  return out;
+}
+
+std::string RandomBase32(size_t chars) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  std::vector<unsigned char> raw(chars);
+  RandomBytes(raw.data(), raw.size());
+  std::string out;
+  for (unsigned char b : raw) out.push_back(kAlphabet[b & 31]);
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : Sha256(data)) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
+std::string GenerateToken(std::string_view prefix) {
+  unsigned char secret[32];
+  RandomBytes(secret, sizeof secret);
   std::string token = std::string(prefix) + "_" + Base64Url(secret, sizeof secret);
   OPENSSL_cleanse(secret, sizeof secret);
   return token;

@@ -47,7 +47,7 @@ TEST_F(SqliteRegistryStoreTest, CreatesDirectoryAndSchemaAndStartsEmpty) {
   struct stat st{};
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0077, 0u);  // no access for group or others
-  EXPECT_EQ(SqliteSchemaVersion(), 2);
+  EXPECT_EQ(SqliteSchemaVersion(), 3);
 }
 
 TEST_F(SqliteRegistryStoreTest, AppliedOpsSurviveReopening) {

@@ -7,6 +7,9 @@
 // index without holding a handler thread: the answer is sent from `timers`' thread.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <atomic>
 #include <cstddef>
 
@@ -23,6 +26,9 @@ struct RegistryRoutesOptions {
   common::Millis max_wait{600'000};
   size_t max_blocking_queries = 4096;    // beyond: 503 with Retry-After
   size_t max_list_limit = 100'000;
+  // Called once a registration or deregistration is durable ("cloudlet.register", id), for the
+  // audit trail; must not block.
+  std::function<void(const RouteContext& ctx, const std::string& action, const std::string& target)> audit = {};
 };
 
 void AddRegistryRoutes(Router& router, discovery::RegistryService& service, common::TimerQueue& timers,

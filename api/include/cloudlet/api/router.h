@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cloudlet/api/http.h"
+#include "cloudlet/api/rate_limit.h"
 #include "cloudlet/auth/policy.h"
 #include "cloudlet/metering/metrics.h"
 
@@ -52,22 +53,31 @@ struct Route {
   RouteHandler handler;
 };
 
+struct RouterLimits {
+  RateLimitOptions per_token = {};  // requests per authenticated caller (token); operators are exempt
+  BadTokenOptions bad_tokens = {};  // lock-out of addresses presenting bad tokens
+};
+
 class Router final : public HttpHandler {
  public:
-  Router(const auth::Authenticator& authenticator, const auth::Authorizer& authorizer, metering::Metrics& metrics);
+  Router(const auth::Authenticator& authenticator, const auth::Authorizer& authorizer, metering::Metrics& metrics,
+         RouterLimits limits = {});
 
   void Add(Route route);
   void Handle(HttpRequest request, Responder respond) override;
 
  private:
   std::optional<PathParams> Match(const Route& route, const std::vector<std::string>& segments) const;
-  common::Status Authorize(const Route& route, RouteContext& ctx) const;
+  // On ResourceExhausted, `retry_after` says how long the caller should wait.
+  common::Status Authorize(const Route& route, RouteContext& ctx, std::chrono::seconds& retry_after);
 
   const auth::Authenticator& authenticator_;
   const auth::Authorizer& authorizer_;
   metering::Counter& requests_;
   metering::Histogram& latency_;
   std::vector<Route> routes_;
+  RateLimiter per_token_;
+  BadTokenTracker bad_tokens_;
 };
 
 bool IsLoopbackAddress(const std::string& address);

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cloudlet/common/status.h"
 
@@ -22,6 +23,7 @@ struct Principal {
   Role role = Role::kApp;
   std::string tenant;       // tenants and apps
   std::string cloudlet_id;  // agents: the one cloudlet they may write
+  std::vector<std::string> scopes = {};  // permission names the token is limited to; empty: the role's
 };
 
 // What a route needs, declared next to the route.
@@ -33,6 +35,7 @@ struct Permission {
     kPlacementWrite, // create placements and confirm, move or release one's own
     kPlacementRead,  // read one's own placements
     kRttWrite,       // post RTT samples for network coordinates
+    kTokenManage,    // tokens: operators all, tenants their own app tokens
   };
   Kind kind;
   std::string resource;
@@ -43,6 +46,9 @@ struct Permission {
   static Permission PlacementWrite() { return {Kind::kPlacementWrite, {}}; }
   static Permission PlacementRead() { return {Kind::kPlacementRead, {}}; }
   static Permission RttWrite() { return {Kind::kRttWrite, {}}; }
+  static Permission TokenManage() { return {Kind::kTokenManage, {}}; }
+  // The scope name a token is limited with: "cloudlet.write" for CloudletWrite("cl-a").
+  const char* ScopeName() const;
   std::string ToString() const;
 };
 

@@ -21,6 +21,14 @@ inline constexpr size_t kMaxTokenLength = 512;
 std::string GenerateToken(std::string_view prefix);
 
 std::array<unsigned char, 32> Sha256(std::string_view data);
+std::string Sha256Hex(std::string_view data);
+// base64url without padding (RFC 4648 §5).
+std::string Base64Url(const unsigned char* data, size_t size);
+common::Result<std::string> FromBase64Url(std::string_view text);
+// `bytes` random bytes from the OS's CSPRNG, as lowercase hex.
+std::string RandomHex(size_t bytes);
+// `chars` random characters of [a-z2-7].
+std::string RandomBase32(size_t chars);
 // Compares in time that depends only on the lengths, never on where the bytes differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

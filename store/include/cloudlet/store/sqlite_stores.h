@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "cloudlet/auth/credentials.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/registry_store.h"
 #include "cloudlet/placement/placement_service.h"
@@ -25,6 +26,7 @@ int SqliteSchemaVersion();
 struct SqliteStores {
   std::unique_ptr<discovery::RegistryStore> registry;
   std::unique_ptr<placement::PlacementStore> placements;
+  std::unique_ptr<auth::CredentialStore> credentials;
 };
 
 common::Result<SqliteStores> OpenSqliteStores(const std::string& path);
