@@ -36,11 +36,11 @@ struct Caller {
 
 struct TokenRequest {
   Role role = Role::kApp;
-  std::string tenant;
-  std::string cloudlet_id;
-  std::vector<std::string> scopes;
-  std::optional<common::Millis> ttl;  // none: no expiry (long-lived tokens only)
-  std::string description;
+  std::string tenant = {};
+  std::string cloudlet_id = {};
+  std::vector<std::string> scopes = {};
+  std::optional<common::Millis> ttl = {};  // none: no expiry (long-lived tokens only)
+  std::string description = {};
 };
 
 struct IssuedToken {
