@@ -209,7 +209,8 @@ Status Agent::Start() {
     advertiser_ = std::move(*advertiser);
   }
   if (!config_.reporter.registry.empty()) {
-    reporter_ = std::make_unique<RegistryReporter>(config_.reporter, api::MakeHttpClient(), std::random_device{}());
+    reporter_ = std::make_unique<RegistryReporter>(config_.reporter, api::MakeHttpClient({.ca_file = config_.reporter.ca_file}),
+                                                   std::random_device{}());
     reporter_->Start(descriptor_, {sample_.load, sample_.cpu_free_millis, sample_.mem_free_mb});
   }
   spdlog::info("agent: cloudlet {} ('{}') at {}: {} millicores, {} MiB, {} base VMs, registry {}", descriptor_.id,

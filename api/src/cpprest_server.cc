@@ -4,6 +4,7 @@
 #define _TURN_OFF_PLATFORM_STRING
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ssl.hpp>
 #include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
 #include <pplx/threadpool.h>
@@ -47,7 +48,17 @@ class CpprestServer final : public HttpServer {
       http_listener_config config;
       // cpprestsdk's own timeout must not cut a blocking query short; ours are bounded elsewhere.
       config.set_timeout(utility::seconds(900));
-      listener_ = std::make_unique<http_listener>(web::uri("http://" + where + "/"), config);
+      const bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
+      if (tls) {
+        if (options_.tls_cert_file.empty() || options_.tls_key_file.empty()) {
+          return common::Status::InvalidArgument("TLS needs both a certificate and a key file");
+        }
+        // Load them once now, so that a bad file is an error at start rather than at every handshake.
+        boost::asio::ssl::context probe(boost::asio::ssl::context::tls_server);
+        ConfigureTls(probe);
+        config.set_ssl_context_callback([this](boost::asio::ssl::context& ctx) { ConfigureTls(ctx); });
+      }
+      listener_ = std::make_unique<http_listener>(web::uri((tls ? "https://" : "http://") + where + "/"), config);
       listener_->support([this](http::http_request req) { OnRequest(std::move(req)); });
       listener_->open().wait();
     } catch (const std::exception& e) {
@@ -73,6 +84,14 @@ class CpprestServer final : public HttpServer {
   }
 
  private:
+  void ConfigureTls(boost::asio::ssl::context& ctx) const {
+    ctx.set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
+                    boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
+                    boost::asio::ssl::context::no_tlsv1_1 | boost::asio::ssl::context::single_dh_use);
+    ctx.use_certificate_chain_file(options_.tls_cert_file);
+    ctx.use_private_key_file(options_.tls_key_file, boost::asio::ssl::context::pem);
+  }
+
   void OnRequest(http::http_request req) {
     {
       std::lock_guard lock(mu_);

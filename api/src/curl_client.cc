@@ -35,7 +35,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 
 class CurlClient final : public HttpClient {
  public:
-  CurlClient() {
+  explicit CurlClient(ClientOptions options) : options_(std::move(options)) {
     static std::once_flag init;
     std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     curl_ = curl_easy_init();
@@ -52,6 +52,9 @@ class CurlClient final : public HttpClient {
     curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
     curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, std::min(5000L, static_cast<long>(req.timeout.count())));
     curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options_.ca_file.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, options_.ca_file.c_str());
     if (req.method == "HEAD") curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
     if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
       curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, req.body.data());
@@ -78,11 +81,31 @@ class CurlClient final : public HttpClient {
   }
 
  private:
+  ClientOptions options_;
   CURL* curl_ = nullptr;
 };
 
 }  // namespace
 
-std::unique_ptr<HttpClient> MakeHttpClient() { return std::make_unique<CurlClient>(); }
+std::unique_ptr<HttpClient> MakeHttpClient(ClientOptions options) {
+  return std::make_unique<CurlClient>(std::move(options));
+}
+
+common::Status CheckServerUrl(const std::string& url, bool insecure, const std::string& what) {
+  if (url.rfind("https://", 0) == 0) return common::Status::Ok();
+  if (url.rfind("http://", 0) != 0) return common::Status::InvalidField(what, "must start with https:// or http://");
+  std::string host = url.substr(7);
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  const bool loopback = host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (loopback || insecure) return common::Status::Ok();
+  return common::Status::InvalidField(
+      what, "refusing plain HTTP to " + host + ": tokens would cross the network in the clear; use https:// "
+            "(with --ca-file if the certificate is private) or pass --insecure");
+}
 
 }  // namespace cloudlet::api

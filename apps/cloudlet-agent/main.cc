@@ -12,6 +12,7 @@
 
 #include "daemon_support.h"
 #include "cloudlet/agent/agent.h"
+#include "cloudlet/api/http_client.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/files.h"
 #include "cloudlet/common/geo.h"
@@ -34,6 +35,7 @@ struct Flags {
   std::vector<std::string> labels;
   std::string log_level = "info";
   bool no_mdns = false;
+  bool insecure = false;
 };
 
 int Fail(int code, const std::string& message) {
@@ -77,6 +79,11 @@ int Run(const Flags& flags, agent::AgentConfig config) {
     config.reporter.token = *text;
     while (!config.reporter.token.empty() && std::isspace(static_cast<unsigned char>(config.reporter.token.back()))) {
       config.reporter.token.pop_back();
+    }
+  }
+  if (!config.reporter.registry.empty()) {
+    if (auto s = api::CheckServerUrl(config.reporter.registry, flags.insecure, "--registry"); !s.ok()) {
+      return Fail(2, s.message());
     }
   }
   if (!config.reporter.registry.empty() && config.reporter.token.empty()) {
@@ -127,6 +134,9 @@ int main(int argc, char** argv) {
   app.add_option("--registry", flags.registry, "cloudletd base URL, e.g. http://10.0.0.1:8470 (default: none, LAN only)");
   app.add_option("--token", flags.token, "Token for the registry (or CLOUDLET_TOKEN, or --token-file)");
   app.add_option("--token-file", flags.token_file, "File holding the token for the registry");
+  app.add_option("--ca-file", config.reporter.ca_file, "PEM bundle to verify an https:// registry with")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", flags.insecure, "Allow a plain http:// registry that is not on loopback");
   app.add_option("--heartbeat-interval", flags.heartbeat_interval, "How often to heartbeat")->capture_default_str();
   app.add_option("--isolation", isolation, "vm, container or vm,container")->capture_default_str()
       ->check(CLI::IsMember({"vm", "container", "vm,container", "container,vm"}));

@@ -25,6 +25,8 @@ struct Options {
   std::string token;
   std::string token_file;
   std::string timeout = "10s";
+  std::string ca_file;
+  bool insecure = false;
   bool json_output = false;
 };
 
@@ -53,9 +55,10 @@ std::string UrlEncode(const std::string& s) {
 
 class RegistryClient {
  public:
-  explicit RegistryClient(const Options& o) : http_(api::MakeHttpClient()) {
+  explicit RegistryClient(const Options& o) : http_(api::MakeHttpClient({.ca_file = o.ca_file})) {
     base_ = !o.registry.empty() ? o.registry : EnvOr("CLOUDLET_REGISTRY", "http://127.0.0.1:8470");
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
+    if (auto s = api::CheckServerUrl(base_, o.insecure, "--registry"); !s.ok()) throw UsageError(s.message());
     token_ = o.token.empty() ? EnvOr("CLOUDLET_TOKEN", "") : o.token;
     std::string token_file = o.token_file.empty() ? EnvOr("CLOUDLET_TOKEN_FILE", "") : o.token_file;
     if (token_.empty() && !token_file.empty()) {
@@ -229,6 +232,8 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", o.token_file, "File holding the bearer token");
   app.add_option("--timeout", o.timeout, "Give up on the registry after this long")->capture_default_str();
   app.add_flag("--json", o.json_output, "Print the registry's JSON instead of a table");
+  app.add_option("--ca-file", o.ca_file, "PEM bundle to verify an https:// registry with")->check(CLI::ExistingFile);
+  app.add_flag("--insecure", o.insecure, "Allow a plain http:// registry that is not on loopback");
   app.require_subcommand(1);
   app.fallthrough();  // --registry, --token, --json may also come after the subcommand
 

@@ -49,6 +49,8 @@ struct Flags {
   double rate_burst = 100;
   int bad_token_limit = 20;
   std::string bad_token_window = "60s";
+  std::string tls_cert;
+  std::string tls_key;
   placement::EngineParams model;
   placement::MigrationParams migration;
 };
@@ -72,7 +74,7 @@ common::Result<Token> BootstrapToken(const Flags& flags) {
 }
 
 void PrintBanner(const Flags& flags, const Token& token, size_t restored) {
-  const std::string url = "http://" + flags.listen;
+  const std::string url = (flags.tls_cert.empty() ? "http://" : "https://") + flags.listen;
   std::cout << "cloudletd " << CLOUDLET_VERSION << " serving the registry at " << url << "\n"
             << "  database: " << flags.db << " (" << restored << " cloudlet(s) restored)\n";
   if (token.created) {
@@ -114,6 +116,9 @@ int Run(const Flags& flags) {
   if (!lease.ok() || lease->count() <= 0) return spdlog::error("--lease: must be a duration > 0"), 2;
   if (auto s = flags.model.Validate(); !s.ok()) return spdlog::error("{}", s.message()), 2;
 
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return spdlog::error("--tls-cert and --tls-key go together"), 2;
+  }
   auto bad_token_window = common::ParseDuration(flags.bad_token_window, "--bad-token-window");
   if (!bad_token_window.ok() || bad_token_window->count() < 1000) {
     return spdlog::error("--bad-token-window: must be a duration of 1s or more"), 2;
@@ -156,7 +161,8 @@ int Run(const Flags& flags) {
   api::AddRegistryRoutes(router, service, timers, metrics, registry_routes);
   api::AddPlacementRoutes(router, placements, coordinates);
   api::AddAuthRoutes(router, tokens, admin);
-  auto server = api::MakeCpprestServer({listen->host, listen->port, flags.max_body_bytes, flags.http_threads}, router);
+  auto server = api::MakeCpprestServer(
+      {listen->host, listen->port, flags.max_body_bytes, flags.http_threads, flags.tls_cert, flags.tls_key}, router);
   if (auto s = server->Start(); !s.ok()) {
     spdlog::error("{}", s.message());
     service.Stop();
@@ -210,6 +216,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{0}, size_t{256}));
   app.add_option("--drain", flags.drain, "On SIGTERM, how long to wait for requests in flight")->capture_default_str();
+  app.add_option("--tls-cert", flags.tls_cert, "Serve HTTPS with this certificate chain (PEM); needs --tls-key")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", flags.tls_key, "The private key of --tls-cert (PEM)")->check(CLI::ExistingFile);
   app.add_option("--rate-limit", flags.rate_limit,
                  "Requests per second each tenant, agent or app token may make (0: no limit; operators exempt)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e6));

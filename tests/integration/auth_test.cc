@@ -186,3 +186,71 @@ TEST_F(AuthHttpTest, TheCliAdministersTenantsAndTokens) {
 
 }  // namespace
 }  // namespace cloudlet::testing
+
+namespace cloudlet::testing {
+namespace {
+
+// A self-signed certificate for 127.0.0.1 made with the openssl tool.
+bool MakeCertificate(const TempDir& dir) {
+  return RunCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                     "-keyout", dir.File("key.pem"), "-out", dir.File("cert.pem"), "-days", "1", "-subj",
+                     "/CN=cloudletd-test", "-addext", "subjectAltName=IP:127.0.0.1"},
+                    30s)
+             .exit_code == 0;
+}
+
+TEST(TlsTest, CloudletdServesHttpsThatTheCliAndTheAgentVerify) {
+  TempDir dir;
+  ASSERT_TRUE(MakeCertificate(dir));
+  CloudletdProcess d;
+  d.UseTls(dir.File("cert.pem"), dir.File("key.pem"), dir.File("cert.pem"));
+  d.Start();
+  ASSERT_EQ(d.url().rfind("https://", 0), 0u);
+  EXPECT_EQ(d.Call("GET", "/v1/cloudlets").status, 200);
+
+  auto cli = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {CLOUDLET_CLI_BIN, "--registry", d.url(), "--token", kOperatorToken};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.end(), {"cloudlets", "list"});
+    return RunCommand(argv, 20s);
+  };
+  EXPECT_EQ(cli({"--ca-file", dir.File("cert.pem")}).exit_code, 0);
+  RunResult unverified = cli({});  // the system's CAs do not know this certificate
+  EXPECT_EQ(unverified.exit_code, 1);
+  EXPECT_NE(unverified.err.find("certificate"), std::string::npos) << unverified.err;
+  // Plain HTTP to the TLS port gets no answer.
+  std::string plain = d.url();
+  plain.replace(0, 5, "http");
+  auto r = api::MakeHttpClient()->Send({.method = "GET", .url = plain + "/healthz", .body = {}, .headers = {},
+                                        .timeout = std::chrono::milliseconds(3000)});
+  EXPECT_TRUE(!r.ok() || r->status != 200);
+
+  // The agent registers over HTTPS (no mDNS here: this test runs in the machine's namespace).
+  TempDir state;
+  ChildProcess agent({CLOUDLET_AGENT_BIN, "--no-mdns", "--listen", "127.0.0.1:" + std::to_string(FreeLoopbackPort()),
+                      "--state-dir", state.path(), "--id",
+                      "cl-tls", "--registry", d.url(), "--ca-file", dir.File("cert.pem"), "--token", kOperatorToken},
+                     state.File("agent.log"), state.File("agent.log"));
+  ASSERT_TRUE(agent.Start());
+  EXPECT_TRUE(WaitFor([&] { return d.Call("GET", "/v1/cloudlets/cl-tls").status == 200; }, 20s))
+      << ReadFileOrEmpty(state.File("agent.log"));
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(20s), 0);
+}
+
+TEST(TlsTest, PlainHttpToAnotherHostIsRefusedUnlessInsecure) {
+  RunResult cli = RunCommand({CLOUDLET_CLI_BIN, "--registry", "http://192.0.2.10:8470", "--token", kOperatorToken,
+                              "cloudlets", "list"},
+                             20s);
+  EXPECT_EQ(cli.exit_code, 2);
+  EXPECT_NE(cli.err.find("refusing plain HTTP"), std::string::npos) << cli.err;
+  TempDir state;
+  RunResult agent = RunCommand({CLOUDLET_AGENT_BIN, "--no-mdns", "--state-dir", state.path(), "--registry",
+                                "http://192.0.2.10:8470", "--token", kOperatorToken},
+                               20s);
+  EXPECT_EQ(agent.exit_code, 2);
+  EXPECT_NE(agent.err.find("--insecure"), std::string::npos) << agent.err;
+}
+
+}  // namespace
+}  // namespace cloudlet::testing

@@ -243,8 +243,9 @@ TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) 
   registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
   registry->Start();
   const std::string url = registry->url();
+  // Plain HTTP across the lab's bridge, so --insecure (the TLS test covers https).
   ChildProcess& agent = StartAgent(1, {"--name", "registered", "--id", "cl-reg", "--registry", url, "--token",
-                                       kOperatorToken, "--heartbeat-interval", "1s"});
+                                       kOperatorToken, "--heartbeat-interval", "1s", "--insecure"});
   ASSERT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-reg").status == 200; }, 30s))
       << AgentLog(0);
   const json record = registry->Json("GET", "/v1/cloudlets/cl-reg");
@@ -253,7 +254,7 @@ TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) 
 
   // From a third namespace: the LAN and the registry agree.
   const json rows = DiscoverUntil(2, [](const json& r) { return !r.empty() && r[0]["source"] == "lan+registry"; },
-                                  30s, {"--registry", url, "--token", kOperatorToken});
+                                  30s, {"--registry", url, "--token", kOperatorToken, "--insecure"});
   ASSERT_EQ(rows.size(), 1u) << rows.dump(2);
   EXPECT_EQ(rows[0]["registry_state"], "healthy");
 

@@ -40,6 +40,11 @@ void CloudletdProcess::UseNamespace(std::string netns, std::vector<std::string> 
   host_ = std::move(host);
 }
 
+void CloudletdProcess::UseTls(const std::string& cert, const std::string& key, std::string ca) {
+  extra_args_.insert(extra_args_.end(), {"--tls-cert", cert, "--tls-key", key});
+  ca_ = std::move(ca);
+}
+
 void CloudletdProcess::Start() { ASSERT_TRUE(TryStart()) << "cloudletd did not come up:\n" << Log(); }
 
 bool CloudletdProcess::TryStart() {
@@ -68,9 +73,9 @@ bool CloudletdProcess::TryStart() {
 }
 
 common::Result<api::ClientResponse> CloudletdProcess::Send(const api::ClientRequest& req) const {
-  if (netns_.empty()) return api::MakeHttpClient()->Send(req);
+  if (netns_.empty()) return api::MakeHttpClient({.ca_file = ca_})->Send(req);
   common::Result<api::ClientResponse> out = common::Status::Internal("not sent");
-  InNetns(netns_, [&] { out = api::MakeHttpClient()->Send(req); });
+  InNetns(netns_, [&] { out = api::MakeHttpClient({.ca_file = ca_})->Send(req); });
   return out;
 }
 

@@ -27,6 +27,8 @@ class CloudletdProcess {
   // Runs the daemon in network namespace `netns` (command `prefix` from NetnsLab::Exec) listening on
   // `host`:8470; calls from the test are made from inside that namespace. Before Start().
   void UseNamespace(std::string netns, std::vector<std::string> prefix, std::string host);
+  // Serves HTTPS with `cert` and `key`; the test's calls verify it against `ca`. Before Start().
+  void UseTls(const std::string& cert, const std::string& key, std::string ca);
 
   // Starts the binary and waits (up to 20 s) until /healthz answers. Fails the test otherwise.
   void Start();
@@ -38,7 +40,7 @@ class CloudletdProcess {
   int Wait(std::chrono::seconds limit = std::chrono::seconds(30));
   bool running() const { return process_ && process_->pid() > 0; }
 
-  std::string url() const { return "http://" + host_ + ":" + std::to_string(port_); }
+  std::string url() const { return (ca_.empty() ? "http://" : "https://") + host_ + ":" + std::to_string(port_); }
   const std::string& db() const { return db_; }
   std::string Log() const;
 
@@ -57,6 +59,7 @@ class CloudletdProcess {
   std::string netns_;
   std::vector<std::string> prefix_;
   std::string host_ = "127.0.0.1";
+  std::string ca_;
   int port_ = 0;
   std::unique_ptr<ChildProcess> process_;
   int exit_code_ = -1;

@@ -57,6 +57,9 @@ struct HttpServerOptions {
   // Threads serving requests; 0 keeps the library's default. The pool is process-wide and can be
   // sized once, before the first server starts.
   size_t threads = 0;
+  // Both set: serve HTTPS (TLS 1.2 or later) with this certificate chain and key, PEM files.
+  std::string tls_cert_file = {};
+  std::string tls_key_file = {};
 };
 
 class HttpServer {

@@ -42,6 +42,15 @@ class HttpClient {
   virtual common::Result<ClientResponse> Send(const ClientRequest& request) = 0;
 };
 
-std::unique_ptr<HttpClient> MakeHttpClient();
+struct ClientOptions {
+  std::string ca_file = {};  // PEM bundle to verify HTTPS servers with; empty: the system's
+};
+
+// HTTPS servers are always verified (certificate chain and host name).
+std::unique_ptr<HttpClient> MakeHttpClient(ClientOptions options = {});
+
+// Tokens must not cross a network in the clear: plain http:// is refused for a host that is not
+// loopback unless `insecure`. The error names `what` ("--registry").
+common::Status CheckServerUrl(const std::string& url, bool insecure, const std::string& what);
 
 }  // namespace cloudlet::api
