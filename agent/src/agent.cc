@@ -174,8 +174,16 @@ Status Agent::ScanBaseVms() {
   return Status::Ok();
 }
 
+std::vector<std::string> Agent::SignedTxt(const discovery::Advert& advert) const {
+  return discovery::EncodeSignedTxt(advert, key_->public_key(), [this](std::string_view m) { return key_->Sign(m); });
+}
+
 Status Agent::Start() {
   CLOUDLET_RETURN_IF_ERROR(LoadOrCreateId());
+  auto key = auth::LoadOrCreateSigningKey(config_.state_dir + "/advert.key");
+  if (!key.ok()) return key.status();
+  key_ = std::move(*key);
+  descriptor_.public_key = key_->public_key();
   descriptor_.name = config_.name.empty() ? HostName() : config_.name;
   descriptor_.endpoint = config_.endpoint.empty()
                              ? "http://" + FirstIpv4Address() + ":" + std::to_string(config_.port)
@@ -204,7 +212,7 @@ Status Agent::Start() {
   if (config_.mdns) {
     auto advertiser = discovery::MakeAvahiAdvertiser(
         {.name = descriptor_.name, .type = discovery::kCloudletServiceType, .port = config_.port,
-         .txt = discovery::EncodeTxt(advertised_)});
+         .txt = SignedTxt(advertised_)});
     if (!advertiser.ok()) return advertiser.status();
     advertiser_ = std::move(*advertiser);
   }
@@ -274,7 +282,7 @@ void Agent::Advertise(const HostSample& sample) {
     advertised_ = next;
   }
   last_advert_ = now;
-  if (advertiser_) advertiser_->UpdateTxt(discovery::EncodeTxt(next));
+  if (advertiser_) advertiser_->UpdateTxt(SignedTxt(next));
   spdlog::info("agent: advert seq {}: load {}%, cpu {}/{}, mem {}/{}", next.seq, next.load_percent,
                next.cpu_free_millis, next.cpu_total_millis, next.mem_free_mb, next.mem_total_mb);
 }

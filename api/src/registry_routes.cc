@@ -214,6 +214,14 @@ class RegistryRoutes {
     const std::string id = ctx.params.at("id");
     auto descriptor = discovery::ParseDescriptorJson(ctx.request.body, id);
     if (!descriptor.ok()) return respond(ProblemFromStatus(descriptor.status()));
+    // The key that signs a cloudlet's adverts is its identity on the LAN: only an operator may
+    // change it once registered (so a stolen agent token cannot re-key a cloudlet quietly).
+    if (auto existing = registry_.Get(id); existing.ok() && !existing->descriptor.public_key.empty() &&
+                                           existing->descriptor.public_key != descriptor->public_key &&
+                                           (!ctx.principal || ctx.principal->role != auth::Role::kOperator)) {
+      return respond(Problem(409, "cloudlet '" + id + "' is registered with another public key; an operator must "
+                                  "deregister it first", "public_key"));
+    }
     service_.Register(std::move(*descriptor), [this, id, respond, ctx](Result<discovery::PutOutcome> outcome) {
       if (!outcome.ok()) return respond(ProblemFromStatus(outcome.status()));
       if (options_.audit) {

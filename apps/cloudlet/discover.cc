@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cloudlet/auth/ed25519.h"
 #include "cloudlet/common/time_format.h"
 #include "cloudlet/discovery/avahi.h"
 #include "table.h"
@@ -80,6 +81,7 @@ json RegistryRow(const json& r) {
               {"base_vms", prefixes},
               {"base_vms_truncated", false},
               {"source", "registry"},
+              {"verification", "registered"},
               {"registry_state", r.value("state", "")}};
   if (r.contains("geo")) row["geo"] = r["geo"];
   return row;
@@ -94,15 +96,28 @@ void PrintRows(const json& rows) {
                      std::to_string(r["cpu"].value("free_millis", 0LL)) + "/" + std::to_string(r["cpu"].value("total_millis", 0LL)),
                      std::to_string(r["mem"].value("free_mb", 0LL)) + "/" + std::to_string(r["mem"].value("total_mb", 0LL)),
                      std::to_string(r.value("load_percent", 0)) + "%", Join(r["isolation"].get<std::vector<std::string>>()),
-                     vm_text, r.value("source", "") + (r.contains("registry_state") ? " (" + r["registry_state"].get<std::string>() + ")" : "")});
+                     vm_text, r.value("source", "") + (r.contains("registry_state") ? " (" + r["registry_state"].get<std::string>() + ")" : ""),
+                     r.value("verification", "")});
   }
   PrintTable(std::cout, {"NAME", "ADDRESS", "PORT", "ID", "CPU FREE/TOTAL (m)", "MEM FREE/TOTAL (MiB)", "LOAD",
-                         "ISOLATION", "BASE VMS", "SOURCE"},
+                         "ISOLATION", "BASE VMS", "SOURCE", "SIGNATURE"},
              table);
   std::cout << rows.size() << " cloudlet(s)" << std::endl;
 }
 
 }  // namespace
+
+std::pair<std::string, std::string> Verify(const discovery::LanCloudlet& c, const json* registered) {
+  if (registered == nullptr) return {"unverified", "no registry to ask"};
+  const std::string key = registered->value("public_key", "");
+  if (key.empty()) return {"unverified", "the registry holds no key for this id"};
+  if (c.advert.public_key.empty() || c.advert.signature.empty()) return {"rejected", "the advert is not signed"};
+  if (c.advert.public_key != key) return {"rejected", "signed with a key that is not the registered one"};
+  if (!auth::VerifyEd25519(key, discovery::TxtSigningInput(c.txt), c.advert.signature)) {
+    return {"rejected", "bad signature"};
+  }
+  return {"verified", ""};
+}
 
 json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const json* registry) {
   std::map<std::string, const json*> registered;
@@ -115,9 +130,17 @@ json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const json*
   std::map<std::string, bool> seen_on_lan;
   for (const auto& c : lan) {
     json row = LanRow(c);
-    if (auto it = registered.find(c.advert.id); it != registered.end()) {
+    auto it = registered.find(c.advert.id);
+    const json* record = it == registered.end() ? nullptr : it->second;
+    auto [verification, why] = Verify(c, registry ? record : nullptr);
+    if (!registry) why = "no registry to ask";
+    else if (!record) why = "not registered";
+    row["verification"] = verification;
+    if (!why.empty()) row["verification_detail"] = why;
+    // A rejected advert is not the registered cloudlet: that one is listed from the registry.
+    if (record && verification != "rejected") {
       row["source"] = "lan+registry";
-      row["registry_state"] = it->second->value("state", "");
+      row["registry_state"] = record->value("state", "");
       seen_on_lan[c.advert.id] = true;
     }
     rows.push_back(std::move(row));

@@ -114,6 +114,7 @@ Status ValidateDescriptor(const CloudletDescriptor& d) {
     if (!digests.insert(d.base_vms[i].digest).second) return Status::InvalidField(field + ".digest", "is listed twice");
   }
   if (!(d.wan_mbps > 0) || d.wan_mbps > kMaxWanMbps) return Status::InvalidField("wan_mbps", "must be in (0, 10000000]");
+  if (!d.public_key.empty()) CLOUDLET_RETURN_IF_ERROR(ValidatePublicKey(d.public_key));
   if (d.labels.size() > kMaxLabels) return Status::InvalidField("labels", "at most 64 labels");
   for (const auto& [key, value] : d.labels) {
     bool key_ok = !key.empty() && key.size() <= 63;
@@ -124,6 +125,14 @@ Status ValidateDescriptor(const CloudletDescriptor& d) {
     }
   }
   return Status::Ok();
+}
+
+Status ValidatePublicKey(std::string_view key, std::string_view field) {
+  bool ok = key.size() == 43;
+  for (char c : key) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  // 32 bytes use 256 of the 258 bits: the last character carries 4 bits and 2 zero bits.
+  ok = ok && std::string_view("AEIMQUYcgkosw048").find(key.back()) != std::string_view::npos;
+  return ok ? Status::Ok() : Status::InvalidField(std::string(field), "must be an Ed25519 public key: 43 base64url characters");
 }
 
 Status ValidateHeartbeat(const Heartbeat& hb, const CloudletDescriptor& d) {

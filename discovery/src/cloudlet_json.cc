@@ -81,6 +81,7 @@ Result<CloudletDescriptor> DescriptorFromJson(const json& j, std::string_view pa
   }
   if (const json* vms = f.Array("base_vms", false)) f.Merge(ReadBaseVms(*vms, "base_vms", d.base_vms));
   f.Number("wan_mbps", true, d.wan_mbps);
+  f.String("public_key", false, d.public_key);
   if (const json* labels = f.Object("labels", false)) {
     if (labels->size() > kMaxLabels) f.Fail("labels", "at most 64 labels");
     for (auto it = labels->begin(); it != labels->end() && f.status().ok(); ++it) {
@@ -144,6 +145,7 @@ json DescriptorToJson(const CloudletDescriptor& d) {
       {"labels", d.labels},
   };
   if (d.geo) j["geo"] = {{"lat", d.geo->lat}, {"lon", d.geo->lon}};
+  if (!d.public_key.empty()) j["public_key"] = d.public_key;
   return j;
 }
 

@@ -33,7 +33,7 @@ void LanTable::Apply(const ServiceEvent& event) {
   }
   spdlog::info("lan: '{}' ({}) at {}:{} {} seq {} load {}%", event.instance.name, advert->id, event.instance.address,
                event.instance.port, inserted ? "found" : "updated", advert->seq, advert->load_percent);
-  it->second = LanCloudlet{event.instance, std::move(*advert), clock_.Now()};
+  it->second = LanCloudlet{event.instance, std::move(*advert), clock_.Now(), event.txt};
   ++version_;
   changed_.notify_all();
 }

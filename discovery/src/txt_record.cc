@@ -114,6 +114,32 @@ std::vector<std::string> EncodeTxt(const Advert& a) {
   return txt;
 }
 
+std::string TxtSigningInput(const std::vector<std::string>& txt) {
+  std::vector<std::string> covered;
+  for (const auto& s : txt) {
+    std::string key = s.substr(0, s.find('='));
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (key != "pk" && key != "sig") covered.push_back(s);
+  }
+  std::sort(covered.begin(), covered.end());
+  std::string out;
+  for (const auto& s : covered) out += (out.empty() ? "" : "\n") + s;
+  return out;
+}
+
+std::vector<std::string> EncodeSignedTxt(Advert advert, const std::string& public_key,
+                                         const std::function<std::string(std::string_view)>& sign) {
+  // Encode with a signature of the final length first: how many base VMs fit depends on it.
+  advert.public_key = public_key;
+  advert.signature = std::string(86, 'A');
+  std::vector<std::string> txt = EncodeTxt(advert);
+  const std::string signature = sign(TxtSigningInput(txt));
+  for (auto& s : txt) {
+    if (s.rfind("sig=", 0) == 0) s = "sig=" + signature;
+  }
+  return txt;
+}
+
 Result<Advert> DecodeTxt(const std::vector<std::string>& txt) {
   if (TxtWireBytes(txt) > kMaxTxtRecordBytes) {
     return Status::InvalidField("txt", "record of " + std::to_string(TxtWireBytes(txt)) + " bytes is too large");

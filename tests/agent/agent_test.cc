@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 #include "cloudlet/agent/backoff.h"
 #include "cloudlet/agent/base_vm_cache.h"
 #include "cloudlet/agent/host_sampler.h"
+#include "cloudlet/auth/ed25519.h"
+#include "cloudlet/discovery/txt_record.h"
 #include "cloudlet/common/files.h"
 #include "support/temp_dir.h"
 
@@ -189,6 +192,66 @@ TEST(Advert, MovesOnlyWhenLoadOrCapacityChangesMaterially) {
   EXPECT_TRUE(AdvertMoved(base, MakeAdvert(d, memory, "", 2), 5, 5));
   d.base_vms.push_back({"sha256:" + std::string(64, 'a'), 1});
   EXPECT_TRUE(AdvertMoved(base, MakeAdvert(d, s, "", 2), 5, 5));
+}
+
+}  // namespace
+}  // namespace cloudlet::agent
+
+namespace cloudlet::agent {
+namespace {
+
+TEST(SignedAdvert, VerifiesAndAnyChangeBreaksIt) {
+  testing::TempDir dir;
+  auto key = auth::LoadOrCreateSigningKey(dir.File("advert.key"));
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.File("advert.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto again = auth::LoadOrCreateSigningKey(dir.File("advert.key"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->public_key(), (*key)->public_key());  // kept across restarts
+  EXPECT_TRUE(discovery::ValidatePublicKey((*key)->public_key()).ok());
+
+  discovery::Advert a;
+  a.id = "cl-a";
+  a.cpu_free_millis = 1000;
+  a.cpu_total_millis = 2000;
+  a.mem_free_mb = 1;
+  a.mem_total_mb = 2;
+  a.isolation = {"vm"};
+  for (int i = 0; i < 40; ++i) a.base_vms.push_back(std::string(11, 'a') + "0123456789abcdef"[i % 16]);
+  a.seq = 9;
+  const auto txt = discovery::EncodeSignedTxt(a, (*key)->public_key(), [&](std::string_view m) { return (*key)->Sign(m); });
+  EXPECT_LE(discovery::TxtWireBytes(txt), discovery::kTxtRecordBudgetBytes);
+  auto decoded = discovery::DecodeTxt(txt);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->public_key, (*key)->public_key());
+  EXPECT_TRUE(auth::VerifyEd25519(decoded->public_key, discovery::TxtSigningInput(txt), decoded->signature));
+
+  // Order on the wire does not matter; any changed value (a replayed seq, a load) does.
+  auto shuffled = txt;
+  std::reverse(shuffled.begin(), shuffled.end());
+  EXPECT_EQ(discovery::TxtSigningInput(shuffled), discovery::TxtSigningInput(txt));
+  for (const char* key_name : {"seq=", "load=", "id="}) {
+    auto changed = txt;
+    for (auto& s : changed) {
+      if (s.rfind(key_name, 0) == 0) s += "1";
+    }
+    EXPECT_FALSE(auth::VerifyEd25519(decoded->public_key, discovery::TxtSigningInput(changed), decoded->signature))
+        << key_name;
+  }
+  auto other = auth::LoadOrCreateSigningKey(dir.File("other.key"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(auth::VerifyEd25519((*other)->public_key(), discovery::TxtSigningInput(txt), decoded->signature));
+  EXPECT_FALSE(auth::VerifyEd25519("not-a-key", "m", "not-a-signature"));
+}
+
+TEST(SignedAdvert, AFileThatIsNotAKeyIsAnErrorNamingIt) {
+  testing::TempDir dir;
+  ASSERT_TRUE(common::WriteFileAtomically(dir.File("advert.key"), "garbage").ok());
+  auto key = auth::LoadOrCreateSigningKey(dir.File("advert.key"));
+  ASSERT_FALSE(key.ok());
+  EXPECT_NE(key.status().message().find("advert.key"), std::string::npos);
 }
 
 }  // namespace

@@ -79,6 +79,25 @@ TEST_F(AuthHttpTest, AnAgentWritesOnlyItsOwnCloudlet) {
   EXPECT_EQ(d.Call("POST", "/v1/placements", PlacementRequest().dump(), agent.c_str()).status, 403);
 }
 
+TEST_F(AuthHttpTest, OnlyAnOperatorMayChangeACloudletsAdvertKey) {
+  CloudletdProcess d;
+  d.Start();
+  const std::string agent = Issue(d, {{"role", "agent"}, {"cloudlet", "cl-k"}});
+  json with_key = Cloudlet();
+  with_key["public_key"] = "A" + std::string(41, 'b') + "A";
+  ASSERT_EQ(d.Call("PUT", "/v1/cloudlets/cl-k", with_key.dump(), agent.c_str()).status, 201);
+  EXPECT_EQ(d.Call("PUT", "/v1/cloudlets/cl-k", with_key.dump(), agent.c_str()).status, 200);  // same key: fine
+  json other_key = Cloudlet();
+  other_key["public_key"] = "B" + std::string(41, 'c') + "A";
+  auto refused = d.Call("PUT", "/v1/cloudlets/cl-k", other_key.dump(), agent.c_str());
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_EQ(d.Json("GET", "/v1/cloudlets/cl-k")["public_key"], with_key["public_key"]);
+  EXPECT_EQ(d.Call("PUT", "/v1/cloudlets/cl-k", other_key.dump()).status, 200);  // the operator may
+  json bad_key = Cloudlet();
+  bad_key["public_key"] = "short";
+  EXPECT_EQ(d.Call("PUT", "/v1/cloudlets/cl-k", bad_key.dump()).status, 400);
+}
+
 TEST_F(AuthHttpTest, RevocationIsImmediateAndSurvivesRestart) {
   TempDir dir;
   const std::string db = dir.File("c.db");

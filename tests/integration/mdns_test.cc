@@ -278,6 +278,60 @@ TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) 
   EXPECT_EQ(registry->Call("GET", "/v1/cloudlets/cl-reg").status, 404);
 }
 
+TEST_F(MdnsTest, ARogueAdvertCopyingARealCloudletIsRejectedAndNeverPlaced) {
+  REQUIRE_LAB();
+  MakeLab(3);
+  auto registry = std::make_unique<CloudletdProcess>();
+  registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
+  registry->Start();
+  const std::string url = registry->url();
+  StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", url, "--token", kOperatorToken, "--insecure",
+                 "--geo", "40.44,-79.94"});
+  ASSERT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s))
+      << AgentLog(0);
+  const std::string real_key = registry->Json("GET", "/v1/cloudlets/cl-real")["public_key"];
+  ASSERT_EQ(real_key.size(), 43u);
+
+  // Two rogues in another namespace claim the real cloudlet's id: one copies its public key (but
+  // cannot sign), one does not sign at all.
+  std::vector<std::unique_ptr<ChildProcess>> rogues;
+  const std::vector<std::string> body = {"txtvers=1", "id=cl-real", "cpu=64000/64000", "mem=999999/999999", "load=0",
+                                         "iso=vm,container", "seq=99"};
+  for (const auto& [name, extra] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"rogue-copy", {"pk=" + real_key, "sig=" + std::string(86, 'A')}}, {"rogue-plain", {}}}) {
+    std::vector<std::string> argv = {"avahi-publish", "-s", name, "_cloudlet._tcp", "8471"};
+    argv.insert(argv.end(), body.begin(), body.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    rogues.push_back(std::make_unique<ChildProcess>(lab_->Exec(2, argv), dir_.File("rogue.log"), dir_.File("rogue.log")));
+    ASSERT_TRUE(rogues.back()->Start());
+  }
+  const std::vector<std::string> with_registry = {"--registry", url, "--token", kOperatorToken, "--insecure"};
+  const json rows = DiscoverUntil(0, [](const json& r) { return r.size() == 3; }, 30s, with_registry);
+  ASSERT_EQ(rows.size(), 3u) << rows.dump(2);
+  for (const auto& r : rows) {
+    if (r["name"] == "real") {
+      EXPECT_EQ(r["verification"], "verified") << r.dump(2);
+      EXPECT_EQ(r["source"], "lan+registry");
+    } else {
+      EXPECT_EQ(r["verification"], "rejected") << r.dump(2);
+      EXPECT_EQ(r["source"], "lan");
+    }
+  }
+  // Without a registry nothing can be checked: all unverified.
+  for (const auto& r : Discover(0)) EXPECT_EQ(r["verification"], "unverified") << r.dump(2);
+
+  // Placement draws from the registry, where only the real agent's record is.
+  const json placed = registry->Json(
+      "POST", "/v1/placements",
+      json{{"app", {{"name", "ar"}, {"base_vm", "sha256:" + std::string(64, 'd')}, {"base_vm_mb", 100},
+                    {"overlay_mb", 10}, {"cpu_millis", 100}, {"mem_mb", 64}, {"service_ms", 5}, {"req_rate_hz", 1},
+                    {"session_s", 60}, {"max_rtt_ms", 500}}},
+           {"client", {{"geo", {{"lat", 40.44}, {"lon", -79.94}}}}}}
+          .dump());
+  ASSERT_TRUE(placed["chosen"].is_object()) << placed.dump(2);
+  EXPECT_EQ(placed["chosen"]["endpoint"], "http://" + lab_->Address(1) + ":8471");
+}
+
 TEST_F(MdnsTest, HostileAdvertsNeitherCrashNorPoisonTheBrowser) {
   REQUIRE_LAB();
   MakeLab(3);

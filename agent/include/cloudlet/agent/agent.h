@@ -23,6 +23,7 @@
 #include "cloudlet/agent/host_sampler.h"
 #include "cloudlet/agent/registry_reporter.h"
 #include "cloudlet/api/http.h"
+#include "cloudlet/auth/ed25519.h"
 #include "cloudlet/common/geo.h"
 #include "cloudlet/discovery/lan.h"
 #include "cloudlet/discovery/txt_record.h"
@@ -79,11 +80,13 @@ class Agent {
   void Tick();
   void Advertise(const HostSample& sample);
   std::string ResourceJson() const;
+  std::vector<std::string> SignedTxt(const discovery::Advert& advert) const;
 
   AgentConfig config_;
   discovery::CloudletDescriptor descriptor_;
   HostSampler sampler_;
   std::unique_ptr<BaseVmCache> base_vms_;
+  std::unique_ptr<auth::SigningKey> key_;  // signs the adverts; its public half is registered
   std::unique_ptr<LocalApi> api_;
   std::unique_ptr<api::HttpServer> server_;
   std::unique_ptr<discovery::ServiceAdvertiser> advertiser_;

@@ -50,6 +50,9 @@ struct CloudletDescriptor {
   std::vector<BaseVm> base_vms;
   double wan_mbps = 0;
   std::map<std::string, std::string> labels;
+  // The agent's Ed25519 public key (base64url, 43 characters) that signs its mDNS adverts; empty
+  // when it does not sign.
+  std::string public_key = {};
 };
 
 struct FreeCapacity {
@@ -86,6 +89,8 @@ struct CloudletRecord {
 common::Status ValidateCloudletId(std::string_view id, std::string_view field = "id");
 common::Status ValidateDigest(std::string_view digest, std::string_view field);
 common::Status ValidateEndpoint(std::string_view url, std::string_view field = "endpoint");
+// 43 characters of base64url (32 bytes).
+common::Status ValidatePublicKey(std::string_view key, std::string_view field = "public_key");
 // Checks every field and the relations between them (duplicates, free <= capacity).
 common::Status ValidateDescriptor(const CloudletDescriptor& d);
 common::Status ValidateHeartbeat(const Heartbeat& hb, const CloudletDescriptor& d);

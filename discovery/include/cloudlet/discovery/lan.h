@@ -73,6 +73,7 @@ struct LanCloudlet {
   ServiceInstance instance;
   Advert advert;
   common::TimePoint updated_at;
+  std::vector<std::string> txt = {};  // the record as received, for checking its signature
 };
 
 // The live table of cloudlets on the LAN. A record that does not decode is dropped with a log line

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,5 +54,12 @@ size_t TxtWireBytes(const std::vector<std::string>& txt);  // length bytes inclu
 
 // Parses and validates every known key; the error is InvalidField naming the key.
 common::Result<Advert> DecodeTxt(const std::vector<std::string>& txt);
+
+// What an advert's signature covers: every string but `pk` and `sig`, sorted by key, joined by
+// '\n' (so the order on the wire does not matter, and `seq` is covered against replays).
+std::string TxtSigningInput(const std::vector<std::string>& txt);
+// Encodes `advert` carrying `public_key` and a signature made by `sign` over TxtSigningInput.
+std::vector<std::string> EncodeSignedTxt(Advert advert, const std::string& public_key,
+                                         const std::function<std::string(std::string_view)>& sign);
 
 }  // namespace cloudlet::discovery
