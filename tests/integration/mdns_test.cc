@@ -285,8 +285,10 @@ TEST_F(MdnsTest, ARogueAdvertCopyingARealCloudletIsRejectedAndNeverPlaced) {
   registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
   registry->Start();
   const std::string url = registry->url();
+  // Its load comes from a procfs stand-in, so that a busy test machine cannot leave it without room.
+  WriteProc(dir_.File("proc"), 100, 900);
   StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", url, "--token", kOperatorToken, "--insecure",
-                 "--geo", "40.44,-79.94"});
+                 "--geo", "40.44,-79.94", "--proc-dir", dir_.File("proc")});
   ASSERT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s))
       << AgentLog(0);
   const std::string real_key = registry->Json("GET", "/v1/cloudlets/cl-real")["public_key"];
