@@ -149,6 +149,11 @@ void AddPlacementRoutes(Router& router, placement::PlacementService& placements,
                 if (from.empty() || from.size() > 128) {
                   return respond(ProblemFromStatus(Status::InvalidField("from", "must be 1 to 128 characters")));
                 }
+                // An agent speaks for its own cloudlet only.
+                if (ctx.principal && ctx.principal->role == auth::Role::kAgent && from != ctx.principal->cloudlet_id) {
+                  return respond(ProblemFromStatus(
+                      Status::PermissionDenied("an agent token may post RTT samples from its own cloudlet only")));
+                }
                 if (samples->size() > 1000) {
                   return respond(ProblemFromStatus(Status::InvalidField("samples", "at most 1000 per request")));
                 }

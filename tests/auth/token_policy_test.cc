@@ -239,3 +239,57 @@ TEST_F(TokenPolicyTest, BadRequestsNameTheField) {
 
 }  // namespace
 }  // namespace cloudlet::auth
+
+namespace cloudlet::auth {
+namespace {
+
+TEST_F(TokenPolicyTest, MalformedTokensOfEveryShapeAreRejected) {
+  const std::string app = Issue({.role = Role::kApp, .tenant = "acme", .ttl = std::chrono::hours(1)});
+  const std::string tenant = Issue({.role = Role::kTenant, .tenant = "acme"});
+  ASSERT_TRUE(policy_->Authenticate(app).ok());
+  const std::string key = store_.tenants["acme"].signing_key;
+  auto claims = *ParseAppToken(app);
+
+  std::vector<std::pair<std::string, std::string>> bad = {
+      {"app token truncated", app.substr(0, app.size() - 5)},
+      {"app token without its MAC", app.substr(0, app.rfind('.'))},
+      {"app token padded", app + "=="},
+      {"app token with trailing junk", app + ".extra"},
+      {"long-lived token truncated", tenant.substr(0, tenant.size() - 1)},
+      {"long-lived token padded", tenant + "="},
+      {"long-lived token with a short accessor", "clt_abc_" + tenant.substr(21)},
+      {"bootstrap token padded", std::string(kBootstrap) + " "},
+      {"just the prefix", "cla."},
+      {"empty payload", "cla..abc"},
+  };
+  claims.version = 2;
+  bad.push_back({"wrong version", SignAppToken(claims, key)});
+  claims.version = 1;
+  bad.push_back({"wrong signature", SignAppToken(claims, std::string(64, 'f'))});
+  claims.key_id = "0000000000000000";
+  bad.push_back({"unknown key id", SignAppToken(claims, key)});
+  for (const auto& [what, token] : bad) {
+    auto p = policy_->Authenticate(token);
+    EXPECT_FALSE(p.ok()) << what;
+    if (!p.ok()) {
+      EXPECT_EQ(p.status().code(), common::StatusCode::kUnauthenticated) << what;
+    }
+  }
+}
+
+TEST(AppTokenFormat, RoundTripsItsClaims) {
+  AppTokenClaims c{1, "app-x", "acme", "k1", {"placement.read"}, 1000, 2000};
+  const std::string key(64, '7');
+  const std::string token = SignAppToken(c, key);
+  EXPECT_TRUE(LooksLikeAppToken(token));
+  EXPECT_TRUE(VerifyAppTokenMac(token, key));
+  auto parsed = ParseAppToken(token);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->tenant, "acme");
+  EXPECT_EQ(parsed->scopes, std::vector<std::string>{"placement.read"});
+  EXPECT_EQ(parsed->expires_at, 2000);
+  EXPECT_FALSE(VerifyAppTokenMac(token, std::string(64, '8')));
+}
+
+}  // namespace
+}  // namespace cloudlet::auth
