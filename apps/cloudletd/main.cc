@@ -192,10 +192,11 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{
-      "cloudletd: the cloudlet registry. Cloudlet agents register and heartbeat here; devices and the\n"
-      "`cloudlet` CLI list them. State lives in an embedded SQLite database; every /v1 call needs the\n"
-      "operator token (taken from CLOUDLET_BOOTSTRAP_TOKEN, else from --bootstrap-token-file, which is\n"
-      "created with a new random token on first start)."};
+      "cloudletd: the cloudlet registry and placement service. Cloudlet agents register and heartbeat\n"
+      "here; tenants' apps place themselves on cloudlets. State lives in an embedded SQLite database.\n"
+      "Every /v1 call needs a token: the first operator token comes from CLOUDLET_BOOTSTRAP_TOKEN, else\n"
+      "from --bootstrap-token-file (created with a new random token on first start); operators then\n"
+      "create tenants and tokens (`cloudlet tenants`, `cloudlet tokens`; docs/security.md)."};
   app.set_version_flag("--version", std::string("cloudletd ") + CLOUDLET_VERSION);
   app.set_config("--config", "", "Read options from a TOML/INI file (keys as the long flag names)");
   app.add_option("--listen", flags.listen, "HOST:PORT to serve HTTP on")->capture_default_str();
