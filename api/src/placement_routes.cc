@@ -53,7 +53,7 @@ placement::FleetSource::View RegistryFleetSource::Current() {
     last_heartbeat.push_back(r.last_heartbeat);
   }
   view_.snapshot = std::make_shared<const placement::FleetSnapshot>(placement::BuildSnapshot(states));
-  view_.last_heartbeat = std::move(last_heartbeat);
+  view_.last_heartbeat = std::make_shared<const std::vector<common::TimePoint>>(std::move(last_heartbeat));
   membership_ = membership;
   index_ = list.index;
   built_at_ = now;

@@ -2,6 +2,7 @@
 // JSON. Exit codes: 0 ok, 1 runtime failure (unreachable registry, error answer), 2 bad usage.
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -72,6 +73,16 @@ class RegistryClient {
     auto timeout = common::ParseDuration(o.timeout, "--timeout");
     if (!timeout.ok()) throw UsageError(timeout.status().message());
     timeout_ = *timeout;
+  }
+
+  // The body as text, for non-JSON answers (CSV).
+  std::string Raw(const std::string& method, const std::string& path) {
+    api::ClientRequest req{.method = method, .url = base_ + path, .body = {}, .headers = {}, .timeout = timeout_};
+    req.headers["Authorization"] = "Bearer " + token_;
+    auto r = http_->Send(req);
+    if (!r.ok()) throw Failure("cannot reach the registry at " + base_ + ": " + r.status().message());
+    if (r->status >= 400) throw Failure("the registry answered " + std::to_string(r->status) + ": " + r->body);
+    return r->body;
   }
 
   json Call(const std::string& method, const std::string& path, int* status_out = nullptr,
@@ -292,6 +303,22 @@ int main(int argc, char** argv) {
   audit->add_option("--limit", audit_limit, "How many, newest first")->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{10000}));
 
+  auto* report = app.add_subcommand("report", "Usage and cost (operators: every tenant; tenants: their own)");
+  std::string report_from, report_to, group_by = "tenant", report_tenant;
+  bool csv = false;
+  report->add_option("--from", report_from, "Start: YYYY-MM-DD or an RFC 3339 time (default: 30 days ago)");
+  report->add_option("--to", report_to, "End, exclusive (default: tomorrow)");
+  report->add_option("--group-by", group_by, "Any of tenant, cloudlet, day, hour, comma-separated")->capture_default_str();
+  report->add_option("--tenant", report_tenant, "Only this tenant (operators)");
+  report->add_flag("--csv", csv, "Print CSV (RFC 4180) instead of a table");
+
+  auto* prices = app.add_subcommand("prices", "Price versions (operators set them; tenants read them)");
+  prices->require_subcommand(1);
+  std::string price_file;
+  auto* prices_set = prices->add_subcommand("set", "Add a price version from a JSON file");
+  prices_set->add_option("file", price_file, "JSON: {effective, currency, prices, tiers}")->required()->check(CLI::ExistingFile);
+  auto* prices_list = prices->add_subcommand("list", "List the price versions");
+
   auto* discover = app.add_subcommand("discover", "Find cloudlets on the LAN over mDNS (and in the registry, if given)");
   std::string discover_timeout = "3s";
   bool watch = false;
@@ -411,6 +438,51 @@ int main(int argc, char** argv) {
         }
         cli::PrintTable(std::cout, {"AT", "ACTOR", "FROM", "ACTION", "TARGET", "DETAIL"}, rows);
       }
+    } else if (*report) {
+      auto day = [](std::chrono::system_clock::time_point t) {
+        const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+        char buf[16];
+        std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&tt));
+        return std::string(buf);
+      };
+      const auto now = std::chrono::system_clock::now();
+      std::string query = "?from=" + UrlEncode(report_from.empty() ? day(now - std::chrono::hours(24 * 30)) : report_from) +
+                          "&to=" + UrlEncode(report_to.empty() ? day(now + std::chrono::hours(24)) : report_to) +
+                          "&group_by=" + UrlEncode(group_by) + (csv ? "&format=csv" : "");
+      if (!report_tenant.empty()) query += "&tenant=" + UrlEncode(report_tenant);
+      if (csv) {
+        std::cout << client.Raw("GET", "/v1/reports/usage" + query);
+      } else {
+        json body = client.Call("GET", "/v1/reports/usage" + query);
+        if (o.json_output) {
+          std::cout << body.dump(2) << '\n';
+        } else {
+          std::vector<std::vector<std::string>> rows;
+          auto add = [&](const json& line, const std::string& label) {
+            const json& q = line["quantities"];
+            rows.push_back({label.empty() ? line.value("tenant", "") : label, line.value("cloudlet", ""),
+                            line.value("period", ""), Fixed(q.value("cpu_core_s", 0.0) / 3600, 3),
+                            Fixed(q.value("mem_mib_s", 0.0) / 1024 / 3600, 3),
+                            Fixed(q.value("net_in_bytes", 0.0) / (1 << 30), 3),
+                            Fixed(q.value("net_out_bytes", 0.0) / (1 << 30), 3), Fixed(q.value("gpu_s", 0.0) / 3600, 3),
+                            Fixed(q.value("instance_s", 0.0) / 3600, 3), Fixed(line.value("cost", 0.0), 2)});
+          };
+          for (const auto& line : body["lines"]) add(line, "");
+          add(body["total"], "TOTAL");
+          cli::PrintTable(std::cout, {"TENANT", "CLOUDLET", "PERIOD", "CPU core-h", "MEM GiB-h", "NET IN GiB",
+                                      "NET OUT GiB", "GPU h", "INSTANCE h", "COST " + body.value("currency", "")},
+                          rows);
+        }
+      }
+    } else if (*prices_set) {
+      std::ifstream in(price_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      json body = client.Call("PUT", "/v1/prices", nullptr, text.str());
+      std::cout << (o.json_output ? body.dump(2) : "price version from " + body.value("effective", "") + " saved") << '\n';
+    } else if (*prices_list) {
+      json body = client.Call("GET", "/v1/prices");
+      std::cout << body.dump(2) << '\n';
     } else if (*rm) {
       client.Call("DELETE", "/v1/cloudlets/" + UrlEncode(id));
       if (o.json_output) std::cout << json{{"id", id}, {"deleted", true}}.dump(2) << '\n';

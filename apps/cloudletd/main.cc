@@ -17,6 +17,7 @@
 #include "cloudlet/api/registry_routes.h"
 #include "cloudlet/api/router.h"
 #include "cloudlet/api/auth_routes.h"
+#include "cloudlet/api/usage_routes.h"
 #include "cloudlet/auth/token_policy.h"
 #include "cloudlet/auth/token.h"
 #include "cloudlet/common/clock.h"
@@ -161,6 +162,18 @@ int Run(const Flags& flags) {
   api::AddRegistryRoutes(router, service, timers, metrics, registry_routes);
   api::AddPlacementRoutes(router, placements, coordinates);
   api::AddAuthRoutes(router, tokens, admin);
+  common::TimerQueue ledger_worker;  // usage ingest and reports, off the HTTP threads
+  discovery::Registry& registry = service.registry();
+  auto usage = api::AddUsageRoutes(router, {.ledger = *stores->ledger, .prices = *stores->ledger,
+                                            .worker = ledger_worker, .clock = clock,
+                                            .tenant_exists = [&tokens](const std::string& t) { return tokens.HasTenant(t); },
+                                            .tier_of = [&registry](const std::string& id) {
+                                              auto r = registry.Get(id);
+                                              if (!r.ok()) return std::string();
+                                              auto it = r->descriptor.labels.find("tier");
+                                              return it == r->descriptor.labels.end() ? std::string() : it->second;
+                                            }});
+  if (!usage.ok()) return spdlog::error("{}", usage.message()), 1;
   auto server = api::MakeCpprestServer(
       {listen->host, listen->port, flags.max_body_bytes, flags.http_threads, flags.tls_cert, flags.tls_key}, router);
   if (auto s = server->Start(); !s.ok()) {
@@ -182,6 +195,7 @@ int Run(const Flags& flags) {
   placements.Stop();
   timers.Shutdown();
   admin.Shutdown();
+  ledger_worker.Shutdown();
   service.Stop();
   spdlog::info("stopped cleanly");
   return 0;

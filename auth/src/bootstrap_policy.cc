@@ -25,6 +25,8 @@ std::string Permission::ToString() const {
     case Kind::kPlacementRead: return "placement.read";
     case Kind::kRttWrite: return "rtt.write";
     case Kind::kTokenManage: return "token.manage";
+    case Kind::kUsageWrite: return "usage.write";
+    case Kind::kReportRead: return "report.read";
   }
   return "unknown";
 }
@@ -38,6 +40,8 @@ const char* Permission::ScopeName() const {
     case Kind::kPlacementRead: return "placement.read";
     case Kind::kRttWrite: return "rtt.write";
     case Kind::kTokenManage: return "token.manage";
+    case Kind::kUsageWrite: return "usage.write";
+    case Kind::kReportRead: return "report.read";
   }
   return "unknown";
 }

@@ -28,9 +28,9 @@ bool RoleAllows(const Principal& who, const Permission& what) {
       return true;
     case Role::kTenant:
       return what.kind == K::kCloudletRead || what.kind == K::kPlacementRead || what.kind == K::kPlacementWrite ||
-             what.kind == K::kRttWrite || what.kind == K::kTokenManage;
+             what.kind == K::kRttWrite || what.kind == K::kTokenManage || what.kind == K::kReportRead;
     case Role::kAgent:
-      return what.kind == K::kCloudletRead || what.kind == K::kRttWrite ||
+      return what.kind == K::kCloudletRead || what.kind == K::kRttWrite || what.kind == K::kUsageWrite ||
              (what.kind == K::kCloudletWrite && what.resource == who.cloudlet_id);
     case Role::kApp:
       return what.kind == K::kCloudletRead || what.kind == K::kPlacementRead || what.kind == K::kPlacementWrite ||
@@ -62,15 +62,17 @@ Status ValidateTenantId(std::string_view id) {
 }
 
 Status ValidateScopes(const std::vector<std::string>& scopes, Role role) {
-  static const std::set<std::string> kKnown = {"cloudlet.read", "cloudlet.write", "placement.read",
-                                               "placement.write", "rtt.write", "token.manage"};
+  static const std::set<std::string> kKnown = {"cloudlet.read",   "cloudlet.write", "placement.read",
+                                               "placement.write", "rtt.write",      "token.manage",
+                                               "usage.write",     "report.read"};
   if (scopes.size() > kMaxScopes) return Status::InvalidField("scopes", "at most 16");
   for (const auto& s : scopes) {
     if (!kKnown.count(s)) return Status::InvalidField("scopes", "unknown scope '" + s.substr(0, 32) + "'");
     Principal probe{"", role, "t", "c"};
     Permission p{Permission::Kind::kCloudletRead, "c"};
     for (auto kind : {Permission::Kind::kCloudletRead, Permission::Kind::kCloudletWrite, Permission::Kind::kPlacementRead,
-                      Permission::Kind::kPlacementWrite, Permission::Kind::kRttWrite, Permission::Kind::kTokenManage}) {
+                      Permission::Kind::kPlacementWrite, Permission::Kind::kRttWrite, Permission::Kind::kTokenManage,
+                      Permission::Kind::kUsageWrite, Permission::Kind::kReportRead}) {
       p.kind = kind;
       if (s == p.ScopeName() && !RoleAllows(probe, p)) {
         return Status::InvalidField("scopes", "this role's tokens cannot have '" + s + "'");
@@ -186,6 +188,11 @@ void TokenPolicy::Audit(const Caller& caller, const std::string& action, const s
 }
 
 Result<std::vector<AuditEntry>> TokenPolicy::RecentAudit(size_t limit) const { return store_.RecentAudit(limit); }
+
+bool TokenPolicy::HasTenant(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  return tenants_.count(id) > 0;
+}
 
 Result<Tenant> TokenPolicy::CreateTenant(const Caller& caller, const std::string& id, const std::string& name) {
   CLOUDLET_RETURN_IF_ERROR(ValidateTenantId(id));

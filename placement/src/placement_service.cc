@@ -151,8 +151,8 @@ Reservations PlacementService::ReservationsLocked(const FleetSource::View& view,
     auto row = fleet.row_of.find(cloudlet);
     if (row == fleet.row_of.end()) continue;
     const int i = row->second;
-    if (static_cast<size_t>(i) < view.last_heartbeat.size()) {
-      std::erase_if(recent, [&](const Recent& a) { return a.activated_at < view.last_heartbeat[i]; });
+    if (view.last_heartbeat && static_cast<size_t>(i) < view.last_heartbeat->size()) {
+      std::erase_if(recent, [&](const Recent& a) { return a.activated_at < (*view.last_heartbeat)[i]; });
     }
     for (const Recent& a : recent) {
       r.cpu_millis[i] += a.cpu_millis;

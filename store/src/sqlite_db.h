@@ -48,6 +48,8 @@ class Db {
   common::Result<Statement> Prepare(std::string_view sql);
   const std::string& path() const { return path_; }
   common::Status Error(std::string_view what) const;
+  // Rows the last INSERT, UPDATE or DELETE changed.
+  int64_t Changes() const { return sqlite3_changes64(db_); }
 
  private:
   sqlite3* db_ = nullptr;

@@ -67,6 +67,27 @@ const std::vector<const char*> kMigrations = {
         detail TEXT NOT NULL
       );
     )sql",
+    R"sql(
+      CREATE TABLE usage (
+        event_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        cloudlet TEXT NOT NULL,
+        placement TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        cpu_core_s REAL NOT NULL,
+        mem_mib_s REAL NOT NULL,
+        net_in_bytes REAL NOT NULL,
+        net_out_bytes REAL NOT NULL,
+        gpu_s REAL NOT NULL,
+        instance_s REAL NOT NULL,
+        received_ms INTEGER NOT NULL
+      );
+      CREATE INDEX usage_by_start ON usage (start_ms);
+      CREATE INDEX usage_by_tenant ON usage (tenant, start_ms);
+      CREATE TABLE prices (effective TEXT PRIMARY KEY, body TEXT NOT NULL);
+    )sql",
 };
 
 // An exclusive advisory lock held for the store's lifetime.
@@ -399,6 +420,103 @@ class SqliteCredentialStore final : public auth::CredentialStore {
   std::shared_ptr<SharedDb> shared_;
 };
 
+// The usage ledger: append-only (INSERT only; a duplicate event id changes nothing), and prices.
+class SqliteLedgerStore final : public SqliteLedgerStoreBase {
+ public:
+  explicit SqliteLedgerStore(std::shared_ptr<SharedDb> shared) : shared_(std::move(shared)) {}
+
+  Result<std::vector<metering::AppendOutcome>> Append(const std::vector<metering::UsageRecord>& records) override {
+    std::lock_guard lock(shared_->mu);
+    Db& db = shared_->db;
+    auto insert = db.Prepare(
+        "INSERT INTO usage (event_id, kind, tenant, cloudlet, placement, start_ms, end_ms, cpu_core_s, mem_mib_s, "
+        "net_in_bytes, net_out_bytes, gpu_s, instance_s, received_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (event_id) DO NOTHING");
+    if (!insert.ok()) return insert.status();
+    CLOUDLET_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE").WithContext(db.path()));
+    std::vector<metering::AppendOutcome> out;
+    const int64_t now = common::ToUnixMillis(std::chrono::system_clock::now());
+    for (const auto& r : records) {
+      Status s = insert->Bind(1, r.event_id)
+                     .Bind(2, r.kind)
+                     .Bind(3, r.tenant)
+                     .Bind(4, r.cloudlet)
+                     .Bind(5, r.placement_id)
+                     .Bind(6, common::ToUnixMillis(r.start))
+                     .Bind(7, common::ToUnixMillis(r.end))
+                     .Bind(8, r.q.cpu_core_s)
+                     .Bind(9, r.q.mem_mib_s)
+                     .Bind(10, r.q.net_in_bytes)
+                     .Bind(11, r.q.net_out_bytes)
+                     .Bind(12, r.q.gpu_s)
+                     .Bind(13, r.q.instance_s)
+                     .Bind(14, now)
+                     .Run();
+      if (!s.ok()) {
+        (void)db.Exec("ROLLBACK");
+        return s.WithContext(db.path());
+      }
+      out.push_back(db.Changes() == 1 ? metering::AppendOutcome::kAccepted : metering::AppendOutcome::kDuplicate);
+    }
+    if (Status s = db.Exec("COMMIT"); !s.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return s.WithContext(db.path());
+    }
+    return out;
+  }
+
+  Result<std::vector<metering::UsageSum>> Sum(common::TimePoint from, common::TimePoint to, const std::string& tenant,
+                                              bool by_hour) override {
+    std::lock_guard lock(shared_->mu);
+    const std::string period = by_hour ? "strftime('%Y-%m-%dT%H', start_ms / 1000, 'unixepoch')"
+                                       : "strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch')";
+    auto rows = shared_->db.Prepare(
+        "SELECT tenant, cloudlet, " + period +
+        " AS period, SUM(cpu_core_s), SUM(mem_mib_s), SUM(net_in_bytes), SUM(net_out_bytes), SUM(gpu_s), "
+        "SUM(instance_s) FROM usage WHERE start_ms >= ?1 AND start_ms < ?2 AND (?3 = '' OR tenant = ?3) "
+        "GROUP BY tenant, cloudlet, period ORDER BY tenant, cloudlet, period");
+    if (!rows.ok()) return rows.status();
+    rows->Bind(1, common::ToUnixMillis(from)).Bind(2, common::ToUnixMillis(to)).Bind(3, tenant);
+    std::vector<metering::UsageSum> out;
+    while (true) {
+      auto more = rows->Step();
+      if (!more.ok()) return more.status().WithContext(shared_->db.path());
+      if (!*more) break;
+      metering::UsageSum s{rows->Text(0), rows->Text(1), rows->Text(2), {}};
+      s.q = {rows->Double(3), rows->Double(4), rows->Double(5), rows->Double(6), rows->Double(7), rows->Double(8)};
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  Result<std::vector<metering::PriceVersion>> LoadPrices() override {
+    std::lock_guard lock(shared_->mu);
+    auto rows = shared_->db.Prepare("SELECT body FROM prices ORDER BY effective");
+    if (!rows.ok()) return rows.status();
+    std::vector<metering::PriceVersion> out;
+    while (true) {
+      auto more = rows->Step();
+      if (!more.ok()) return more.status().WithContext(shared_->db.path());
+      if (!*more) break;
+      auto v = metering::PriceVersionFromJson(nlohmann::json::parse(rows->Text(0), nullptr, false));
+      if (!v.ok()) return v.status().WithContext(shared_->db.path() + ": a stored price version");
+      out.push_back(std::move(*v));
+    }
+    return out;
+  }
+
+  Status PutPrice(const metering::PriceVersion& v) override {
+    std::lock_guard lock(shared_->mu);
+    auto stmt = shared_->db.Prepare(
+        "INSERT INTO prices (effective, body) VALUES (?1, ?2) ON CONFLICT (effective) DO UPDATE SET body = excluded.body");
+    if (!stmt.ok()) return stmt.status();
+    return stmt->Bind(1, v.effective).Bind(2, metering::PriceVersionToJson(v).dump()).Run().WithContext(shared_->db.path());
+  }
+
+ private:
+  std::shared_ptr<SharedDb> shared_;
+};
+
 Status Migrate(Db& db) {
   CLOUDLET_RETURN_IF_ERROR(db.Exec(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)"));
@@ -468,6 +586,7 @@ Result<SqliteStores> OpenSqliteStores(const std::string& path) {
   out.registry = std::move(registry);
   out.placements = std::make_unique<SqlitePlacementStore>(shared);
   out.credentials = std::make_unique<SqliteCredentialStore>(shared);
+  out.ledger = std::make_shared<SqliteLedgerStore>(shared);
   return out;
 }
 

@@ -131,6 +131,14 @@ TEST_F(AuthzMatrixTest, EveryRouteWithEveryCallerAnswersAsTheTableSays) {
       {"GET /v1/tokens",                   {U, U, U, U, 200, 200, 200, F, F, F}, [] { return Cell{"GET", "/v1/tokens", ""}; }},
       {"DELETE /v1/tokens/{id}",           {U, U, U, U, 204, 204, N, F, F, F}, [this] { return Cell{"DELETE", "/v1/tokens/" + AppTokenOfA(), ""}; }},
       {"GET /v1/audit",                    {U, U, U, U, 200, F, F, F, F, F}, [] { return Cell{"GET", "/v1/audit", ""}; }},
+      {"POST /v1/usage (cl-x, acme)",      {U, U, U, U, 200, F, F, 200, 200, F}, [&tenant_seq] {
+         // Agent Y is answered 200 with the record rejected: it may not speak for cl-x.
+         return Cell{"POST", "/v1/usage", json{{"records", {{{"event_id", "u" + std::to_string(tenant_seq++)},
+             {"tenant", "acme"}, {"cloudlet", "cl-x"}, {"start", "2026-11-01T00:00:00Z"},
+             {"end", "2026-11-01T01:00:00Z"}, {"quantities", {{"cpu_core_s", 1}}}}}}}.dump()}; }},
+      {"GET /v1/reports/usage",            {U, U, U, U, 200, 200, 200, F, F, F}, [] { return Cell{"GET", "/v1/reports/usage?from=2026-01-01&to=2026-12-31&group_by=tenant", ""}; }},
+      {"PUT /v1/prices",                   {U, U, U, U, 200, F, F, F, F, F}, [] { return Cell{"PUT", "/v1/prices", R"({"effective":"2026-01-01","prices":{"cpu_core_hour":0.1}})"}; }},
+      {"GET /v1/prices",                   {U, U, U, U, 200, 200, 200, F, F, F}, [] { return Cell{"GET", "/v1/prices", ""}; }},
   };
 
   std::vector<std::pair<std::string, std::string>> sent_to_b;  // (what B asked for, what B got)

@@ -18,7 +18,7 @@ class FixedFleet final : public FleetSource {
  public:
   explicit FixedFleet(std::vector<CloudletState> cloudlets) {
     view_.snapshot = std::make_shared<const FleetSnapshot>(BuildSnapshot(cloudlets));
-    view_.last_heartbeat.assign(cloudlets.size(), common::FromUnixMillis(0));
+    view_.last_heartbeat = std::make_shared<const std::vector<common::TimePoint>>(cloudlets.size(), common::FromUnixMillis(0));
   }
   View Current() override { return view_; }
 

@@ -47,7 +47,7 @@ TEST_F(SqliteRegistryStoreTest, CreatesDirectoryAndSchemaAndStartsEmpty) {
   struct stat st{};
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0077, 0u);  // no access for group or others
-  EXPECT_EQ(SqliteSchemaVersion(), 3);
+  EXPECT_EQ(SqliteSchemaVersion(), 4);
 }
 
 TEST_F(SqliteRegistryStoreTest, AppliedOpsSurviveReopening) {
@@ -129,6 +129,48 @@ TEST_F(SqliteRegistryStoreTest, UnwritableDirectoryNamesThePath) {
   auto store = OpenSqliteRegistryStore("/proc/cloudlet-test/x.db");
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("/proc/cloudlet-test"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cloudlet::store
+
+namespace cloudlet::store {
+namespace {
+
+TEST(SqliteLedgerTest, AReplayIsADuplicateAndCountsOnceAcrossReopen) {
+  testing::TempDir dir;
+  metering::UsageRecord r;
+  r.event_id = "e-1";
+  r.tenant = "acme";
+  r.cloudlet = "cl-a";
+  r.start = common::FromUnixMillis(1'800'000'000'000);
+  r.end = r.start + std::chrono::hours(1);
+  r.q.cpu_core_s = 3600;
+  {
+    auto stores = OpenSqliteStores(dir.File("c.db"));
+    ASSERT_TRUE(stores.ok());
+    auto first = stores->ledger->Append({r});
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ((*first)[0], metering::AppendOutcome::kAccepted);
+    metering::UsageRecord other = r;
+    other.event_id = "e-2";
+    auto again = stores->ledger->Append({r, other});
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ((*again)[0], metering::AppendOutcome::kDuplicate);
+    EXPECT_EQ((*again)[1], metering::AppendOutcome::kAccepted);
+  }
+  auto reopened = OpenSqliteStores(dir.File("c.db"));
+  ASSERT_TRUE(reopened.ok());
+  auto replay = reopened->ledger->Append({r});
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ((*replay)[0], metering::AppendOutcome::kDuplicate);
+  auto sums = reopened->ledger->Sum(r.start - std::chrono::hours(1), r.end, "", false);
+  ASSERT_TRUE(sums.ok());
+  ASSERT_EQ(sums->size(), 1u);
+  EXPECT_EQ((*sums)[0].q.cpu_core_s, 7200);  // e-1 and e-2, each once
+  auto none = reopened->ledger->Sum(r.start - std::chrono::hours(1), r.end, "globex", false);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
 }
 
 }  // namespace

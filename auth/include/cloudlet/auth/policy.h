@@ -36,6 +36,8 @@ struct Permission {
     kPlacementRead,  // read one's own placements
     kRttWrite,       // post RTT samples for network coordinates
     kTokenManage,    // tokens: operators all, tenants their own app tokens
+    kUsageWrite,     // report usage (agents: records of their own cloudlet)
+    kReportRead,     // usage reports and prices (tenants: their own usage)
   };
   Kind kind;
   std::string resource;
@@ -47,6 +49,8 @@ struct Permission {
   static Permission PlacementRead() { return {Kind::kPlacementRead, {}}; }
   static Permission RttWrite() { return {Kind::kRttWrite, {}}; }
   static Permission TokenManage() { return {Kind::kTokenManage, {}}; }
+  static Permission UsageWrite() { return {Kind::kUsageWrite, {}}; }
+  static Permission ReportRead() { return {Kind::kReportRead, {}}; }
   // The scope name a token is limited with: "cloudlet.write" for CloudletWrite("cl-a").
   const char* ScopeName() const;
   std::string ToString() const;

@@ -61,6 +61,7 @@ class TokenPolicy final : public Authenticator, public Authorizer {
 
   common::Result<Tenant> CreateTenant(const Caller& caller, const std::string& id, const std::string& name);
   std::vector<Tenant> ListTenants() const;
+  bool HasTenant(const std::string& id) const;
   // Disabling kills every token of the tenant and every app token it minted, at once.
   common::Result<Tenant> DisableTenant(const Caller& caller, const std::string& id);
   // A new signing key: every app token signed with the old one stops working.

@@ -56,7 +56,8 @@ class FleetSource {
   virtual ~FleetSource() = default;
   struct View {
     std::shared_ptr<const FleetSnapshot> snapshot;
-    std::vector<common::TimePoint> last_heartbeat;  // per row: capacity used before it is in `free`
+    // Per row: capacity used before it is in `free`. Shared, so that handing out a view copies no rows.
+    std::shared_ptr<const std::vector<common::TimePoint>> last_heartbeat;
   };
   virtual View Current() = 0;
 };

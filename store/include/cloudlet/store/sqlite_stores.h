@@ -15,6 +15,8 @@
 #include "cloudlet/auth/credentials.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/registry_store.h"
+#include "cloudlet/metering/rating.h"
+#include "cloudlet/metering/usage.h"
 #include "cloudlet/placement/placement_service.h"
 
 namespace cloudlet::store {
@@ -23,10 +25,14 @@ namespace cloudlet::store {
 // ones are refused.
 int SqliteSchemaVersion();
 
+// Both interfaces of the one SQLite ledger.
+class SqliteLedgerStoreBase : public metering::LedgerStore, public metering::PriceStore {};
+
 struct SqliteStores {
   std::unique_ptr<discovery::RegistryStore> registry;
   std::unique_ptr<placement::PlacementStore> placements;
   std::unique_ptr<auth::CredentialStore> credentials;
+  std::shared_ptr<SqliteLedgerStoreBase> ledger;  // the usage ledger and the price versions
 };
 
 common::Result<SqliteStores> OpenSqliteStores(const std::string& path);

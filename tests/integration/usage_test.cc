@@ -1,0 +1,143 @@
+// Usage and billing on the real cloudletd: ingest (exactly once over retries), reports to the
+// cent, tenant isolation, and no acknowledged record lost to kill -9.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "support/child_process.h"
+#include "support/cloudletd_process.h"
+
+namespace cloudlet::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+json Record(const std::string& id, const std::string& tenant, const std::string& cloudlet, const std::string& start,
+            json quantities) {
+  return {{"event_id", id}, {"tenant", tenant}, {"cloudlet", cloudlet}, {"start", start}, {"end", start},
+          {"quantities", quantities}};
+}
+
+class UsageHttpTest : public ::testing::Test {
+ protected:
+  std::string Issue(CloudletdProcess& d, const json& body) {
+    auto r = d.Call("POST", "/v1/tokens", body.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body)["token"];
+  }
+  json Post(CloudletdProcess& d, const std::string& token, const json& records) {
+    auto r = d.Call("POST", "/v1/usage", json{{"records", records}}.dump(), token.c_str());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+};
+
+TEST_F(UsageHttpTest, ReportsMatchHandComputedTotalsToTheCentAndRetriesCountOnce) {
+  CloudletdProcess d;
+  d.Start();
+  for (const char* t : {"acme", "globex"}) ASSERT_EQ(d.Call("POST", "/v1/tenants", json{{"id", t}}.dump()).status, 201);
+  // Prices: from Nov 1st, cpu 0.12 per core-hour, memory 0.004 per GiB-hour, egress 0.09 per GiB;
+  // from Nov 20th cpu costs 0.15.
+  ASSERT_EQ(d.Call("PUT", "/v1/prices", R"({"effective":"2026-11-01","prices":{"cpu_core_hour":0.12,
+      "mem_gib_hour":0.004,"net_out_gib":0.09}})").status, 200);
+  ASSERT_EQ(d.Call("PUT", "/v1/prices", R"({"effective":"2026-11-20","prices":{"cpu_core_hour":0.15,
+      "mem_gib_hour":0.004,"net_out_gib":0.09}})").status, 200);
+  const std::string agent_a = Issue(d, {{"role", "agent"}, {"cloudlet", "cl-a"}});
+  const std::string agent_b = Issue(d, {{"role", "agent"}, {"cloudlet", "cl-b"}});
+
+  const json batch_a = {
+      Record("a-1", "acme", "cl-a", "2026-11-10T10:00:00Z", {{"cpu_core_s", 36000}}),          // 10 core-h
+      Record("a-2", "acme", "cl-a", "2026-11-21T10:00:00Z", {{"cpu_core_s", 7200}}),           // 2 core-h
+      Record("a-3", "globex", "cl-a", "2026-11-21T11:00:00Z", {{"mem_mib_s", 1024.0 * 3600 * 50}}),  // 50 GiB-h
+  };
+  const json batch_b = {
+      Record("b-1", "acme", "cl-b", "2026-11-22T10:00:00Z", {{"net_out_bytes", 3.0 * (1 << 30)}}),  // 3 GiB out
+      Record("b-2", "globex", "cl-b", "2026-11-22T10:00:00Z", {{"cpu_core_s", 1800}}),               // 0.5 core-h
+  };
+  EXPECT_EQ(Post(d, agent_a, batch_a)["accepted"], 3);
+  EXPECT_EQ(Post(d, agent_b, batch_b)["accepted"], 2);
+  // At-least-once delivery: the same batches again change nothing.
+  json again = Post(d, agent_a, batch_a);
+  EXPECT_EQ(again["duplicate"], 3);
+  EXPECT_EQ(again["accepted"], 0);
+  EXPECT_EQ(Post(d, agent_b, json::array({batch_b[0], Record("b-3", "acme", "cl-a", "2026-11-22T10:00:00Z", {})}))
+                ["rejected"], 1);  // agent B may not report for cl-a
+
+  const json report = d.Json("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01&group_by=tenant");
+  ASSERT_EQ(report["lines"].size(), 2u) << report.dump(2);
+  // acme: 10 h x 0.12 = 1.20; 2 h x 0.15 = 0.30; 3 GiB x 0.09 = 0.27 -> 1.77
+  // globex: 50 GiB-h x 0.004 = 0.20; 0.5 h x 0.15 = 0.075 -> 0.275, rounded to 0.28 (one line)
+  EXPECT_EQ(report["lines"][0]["tenant"], "acme");
+  EXPECT_DOUBLE_EQ(report["lines"][0]["cost"].get<double>(), 1.77);
+  EXPECT_EQ(report["lines"][1]["tenant"], "globex");
+  EXPECT_DOUBLE_EQ(report["lines"][1]["cost"].get<double>(), 0.28);
+  EXPECT_DOUBLE_EQ(report["total"]["cost"].get<double>(), 2.05);
+
+  const std::string csv = d.Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01&group_by=tenant,cloudlet&format=csv").body;
+  EXPECT_NE(csv.find("acme,cl-b,,0,0,0,3221225472,0,0,0.27,USD\r\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("TOTAL,"), std::string::npos);
+}
+
+TEST_F(UsageHttpTest, ATenantReadsOnlyItsOwnReport) {
+  CloudletdProcess d;
+  d.Start();
+  for (const char* t : {"acme", "globex"}) ASSERT_EQ(d.Call("POST", "/v1/tenants", json{{"id", t}}.dump()).status, 201);
+  Post(d, kOperatorToken, {Record("x-1", "acme", "cl-a", "2026-11-10T10:00:00Z", {{"cpu_core_s", 3600}}),
+                           Record("x-2", "globex", "cl-a", "2026-11-10T10:00:00Z", {{"cpu_core_s", 7200}})});
+  const std::string globex = Issue(d, {{"role", "tenant"}, {"tenant", "globex"}});
+  // Asking for acme's usage still gives globex's own.
+  auto r = d.Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01&group_by=tenant&tenant=acme", {},
+                  globex.c_str());
+  ASSERT_EQ(r.status, 200);
+  const json report = json::parse(r.body);
+  ASSERT_EQ(report["lines"].size(), 1u) << r.body;
+  EXPECT_EQ(report["lines"][0]["tenant"], "globex");
+  EXPECT_EQ(r.body.find("acme"), std::string::npos);
+  EXPECT_EQ(d.Call("GET", "/v1/reports/usage?from=2026-12-01&to=2026-11-01").status, 400);
+  EXPECT_EQ(d.Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01&group_by=planet").status, 400);
+}
+
+TEST_F(UsageHttpTest, KillNineDuringIngestLosesNoAcknowledgedRecord) {
+  TempDir dir;
+  const std::string db = dir.File("c.db");
+  auto d = std::make_unique<CloudletdProcess>(std::vector<std::string>{}, db);
+  d->Start();
+  ASSERT_EQ(d->Call("POST", "/v1/tenants", json{{"id", "acme"}}.dump()).status, 201);
+  // One client posts batches of 20 records of 1 core-second each and remembers what was acknowledged.
+  std::atomic<int> acknowledged{0}, sent{0};
+  std::atomic<bool> stop{false};
+  std::thread client([&] {
+    auto http = api::MakeHttpClient();
+    for (int batch = 0; !stop; ++batch) {
+      json records = json::array();
+      for (int i = 0; i < 20; ++i) {
+        records.push_back(Record("k-" + std::to_string(batch) + "-" + std::to_string(i), "acme", "cl-a",
+                                 "2026-11-10T10:00:00Z", {{"cpu_core_s", 1}}));
+      }
+      sent = (batch + 1) * 20;
+      auto r = http->Send({.method = "POST", .url = d->url() + "/v1/usage",
+                           .body = json{{"records", records}}.dump(),
+                           .headers = {{"Authorization", std::string("Bearer ") + kOperatorToken}},
+                           .timeout = std::chrono::milliseconds(2000)});
+      if (!r.ok() || r->status != 200) break;  // the server died under us
+      acknowledged += json::parse(r->body)["accepted"].get<int>();
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return acknowledged >= 400; }, 20s));
+  d->Signal(SIGKILL);
+  d->Wait();
+  stop = true;
+  client.join();
+  d = std::make_unique<CloudletdProcess>(std::vector<std::string>{}, db);
+  d->Start();
+  const json report = d->Json("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01");
+  const double recorded = report["total"]["quantities"]["cpu_core_s"].get<double>();
+  EXPECT_GE(recorded, acknowledged.load());  // every acknowledged record is there
+  EXPECT_LE(recorded, sent.load());          // and nothing was counted twice
+}
+
+}  // namespace
+}  // namespace cloudlet::testing
