@@ -20,8 +20,12 @@ json TimeOrNull(const std::optional<common::TimePoint>& t) {
 
 // Never the signing key.
 json TenantJson(const auth::Tenant& t) {
+  json quotas = json::object();
+  if (t.quotas.max_placements) quotas["max_placements"] = *t.quotas.max_placements;
+  if (t.quotas.max_cpu_millis) quotas["max_cpu_millis"] = *t.quotas.max_cpu_millis;
+  if (t.quotas.max_monthly_spend) quotas["max_monthly_spend"] = *t.quotas.max_monthly_spend;
   return {{"id", t.id}, {"name", t.name}, {"created_at", common::FormatRfc3339(t.created_at)},
-          {"disabled_at", TimeOrNull(t.disabled_at)}, {"key_id", t.key_id}};
+          {"disabled_at", TimeOrNull(t.disabled_at)}, {"key_id", t.key_id}, {"quotas", quotas}};
 }
 
 // Never the secret or its hash: the accessor names the token.
@@ -112,6 +116,28 @@ void AddAuthRoutes(Router& router, auth::TokenPolicy& policy, common::TimerQueue
                   }, respond);
                 }});
   }
+
+  router.Add({"PUT", "/v1/tenants/{id}/quotas", operator_only, [&policy, on_admin](RouteContext& ctx, Responder respond) {
+                auto body = discovery::ParseJsonObject(ctx.request.body);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                common::JsonFields f(*body, "");
+                int64_t placements = -1, cpu = -1;
+                double spend = -1;
+                f.Int("max_placements", false, placements);
+                f.Int("max_cpu_millis", false, cpu);
+                f.Number("max_monthly_spend", false, spend);
+                if (!f.status().ok()) return respond(ProblemFromStatus(f.status()));
+                auth::TenantQuotas q;
+                // A field left out or null means no limit.
+                auto given = [&](const char* k) { return body->contains(k) && !(*body)[k].is_null(); };
+                if (given("max_placements")) q.max_placements = placements;
+                if (given("max_cpu_millis")) q.max_cpu_millis = cpu;
+                if (given("max_monthly_spend")) q.max_monthly_spend = spend;
+                on_admin([&policy, caller = CallerOf(ctx), id = ctx.params.at("id"), q] {
+                  auto t = policy.SetQuotas(caller, id, q);
+                  return t.ok() ? JsonResponse(200, TenantJson(*t)) : ProblemFromStatus(t.status());
+                }, respond);
+              }});
 
   router.Add({"POST", "/v1/tokens", manage, [&policy, on_admin](RouteContext& ctx, Responder respond) {
                 auto body = discovery::ParseJsonObject(ctx.request.body.empty() ? "{}" : ctx.request.body);

@@ -81,7 +81,11 @@ Status ValidatePlacementId(const std::string& id) {
 
 }  // namespace
 
-void AddPlacementRoutes(Router& router, placement::PlacementService& placements, placement::Vivaldi& coordinates) {
+void AddPlacementRoutes(Router& router, placement::PlacementService& placements, placement::Vivaldi& coordinates,
+                        metering::Metrics& metrics) {
+  metering::Counter& requests = metrics.AddCounter(
+      "cloudlet_placement_requests_total", "Placement requests by the tenant (or operator) that asked, and outcome",
+      {"owner", "outcome"});
   auto write = Access::Need([](const PathParams&) { return auth::Permission::PlacementWrite(); });
   auto read = Access::Need([](const PathParams&) { return auth::Permission::PlacementRead(); });
   auto done = [](Responder respond, int ok_status) {
@@ -97,12 +101,15 @@ void AddPlacementRoutes(Router& router, placement::PlacementService& placements,
     };
   };
 
-  router.Add({"POST", "/v1/placements", write, [&placements](RouteContext& ctx, Responder respond) {
+  router.Add({"POST", "/v1/placements", write, [&placements, &requests](RouteContext& ctx, Responder respond) {
                 auto body = Body(ctx);
                 if (!body.ok()) return respond(ProblemFromStatus(body.status()));
                 auto request = placement::PlacementRequestFromJson(*body);
                 if (!request.ok()) return respond(ProblemFromStatus(request.status()));
                 auto placed = placements.Place(OwnerOf(ctx), *request);
+                requests.Inc({OwnerOf(ctx), !placed.ok()                     ? "refused"
+                                            : placed->placement.has_value() ? "placed"
+                                                                             : "unplaced"});
                 if (!placed.ok()) return respond(ProblemFromStatus(placed.status()));
                 HttpResponse r = JsonResponse(placed->placement ? 201 : 200,
                                               placement::PlaceResultToJson(*placed, placements.engine().params()));

@@ -1,5 +1,6 @@
 #include "cloudlet/api/usage_routes.h"
 
+#include <ctime>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -18,12 +19,9 @@ using nlohmann::json;
 
 constexpr auto kMaxReportSpan = std::chrono::hours(24 * 367);
 
-// Shared by the routes: the deps and the price book held in memory.
 struct UsageState {
   explicit UsageState(UsageRoutesDeps d) : deps(std::move(d)) {}
   UsageRoutesDeps deps;
-  std::mutex mu;
-  metering::PriceBook book;
 };
 
 // "2026-11-27" (midnight UTC) or a full RFC 3339 time.
@@ -38,7 +36,7 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
   auto state = std::make_shared<UsageState>(std::move(deps));
   auto loaded = state->deps.prices.LoadPrices();
   if (!loaded.ok()) return loaded.status();
-  for (auto& v : *loaded) state->book.Add(std::move(v));
+  for (auto& v : *loaded) state->deps.book.Add(std::move(v));
 
   router.Add({"POST", "/v1/usage", Access::Need([](const PathParams&) { return auth::Permission::UsageWrite(); }),
               [state](RouteContext& ctx, Responder respond) {
@@ -82,10 +80,13 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                       spdlog::error("usage: {}", outcomes.status().ToString());
                       return respond(Problem(503, "the ledger could not record the batch; nothing was recorded"));
                     }
+                    bool added = false;
                     for (size_t i = 0; i < outcomes->size(); ++i) {
-                      results[slot[i]]["status"] =
-                          (*outcomes)[i] == metering::AppendOutcome::kAccepted ? "accepted" : "duplicate";
+                      const bool accepted = (*outcomes)[i] == metering::AppendOutcome::kAccepted;
+                      results[slot[i]]["status"] = accepted ? "accepted" : "duplicate";
+                      added |= accepted;
                     }
+                    if (added && state->deps.on_recorded) state->deps.on_recorded();
                   }
                   size_t counts[3] = {0, 0, 0};
                   for (const auto& r : results) {
@@ -135,11 +136,8 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                 state->deps.worker.Post([state, from = *from, to = *to, tenant, options, format, respond] {
                   auto sums = state->deps.ledger.Sum(from, to, tenant, options.by_hour);
                   if (!sums.ok()) return respond(ProblemFromStatus(sums.status()));
-                  metering::Report report;
-                  {
-                    std::lock_guard lock(state->mu);
-                    report = metering::Rate(*sums, state->book, state->deps.tier_of, options);
-                  }
+                  const metering::Report report =
+                      metering::Rate(*sums, state->deps.book.Copy(), state->deps.tier_of, options);
                   if (format == "csv") {
                     HttpResponse r{.status = 200, .content_type = "text/csv; charset=utf-8", .headers = {},
                                    .body = metering::ReportToCsv(report)};
@@ -161,21 +159,50 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                 if (!version.ok()) return respond(ProblemFromStatus(version.status()));
                 state->deps.worker.Post([state, version = *version, respond] {
                   if (Status s = state->deps.prices.PutPrice(version); !s.ok()) return respond(ProblemFromStatus(s));
-                  {
-                    std::lock_guard lock(state->mu);
-                    state->book.Add(version);
-                  }
+                  state->deps.book.Add(version);
                   respond(JsonResponse(200, metering::PriceVersionToJson(version)));
                 });
               }});
   router.Add({"GET", "/v1/prices", Access::Need([](const PathParams&) { return auth::Permission::ReportRead(); }),
               [state](RouteContext&, Responder respond) {
                 json versions = json::array();
-                std::lock_guard lock(state->mu);
-                for (const auto& v : state->book.Versions()) versions.push_back(metering::PriceVersionToJson(v));
+                for (const auto& v : state->deps.book.Copy().Versions()) versions.push_back(metering::PriceVersionToJson(v));
                 respond(JsonResponse(200, {{"versions", versions}}));
               }});
   return Status::Ok();
+}
+
+void SpendCache::Start(common::TimerQueue& worker, metering::LedgerStore& ledger,
+                       const metering::SharedPriceBook& prices, const common::Clock& clock,
+                       std::function<std::string(const std::string&)> tier_of) {
+  worker_ = &worker;
+  refresh_ = [this, &ledger, &prices, &clock, tier_of = std::move(tier_of)] {
+    const auto now = clock.Now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm = *std::gmtime(&t);
+    char month[16];
+    std::strftime(month, sizeof month, "%Y-%m-01", &tm);
+    auto from = common::ParseRfc3339(std::string(month) + "T00:00:00Z", "month");
+    auto sums = ledger.Sum(*from, now + std::chrono::hours(1), "", false);
+    if (!sums.ok()) return spdlog::warn("metering: spend not refreshed: {}", sums.status().ToString());
+    const auto report = metering::Rate(*sums, prices.Copy(), tier_of, {.by_tenant = true});
+    std::lock_guard lock(mu_);
+    spend_.clear();
+    for (const auto& line : report.lines) spend_[line.tenant] = line.cost;
+  };
+  worker.Post([this] { Tick(); });
+}
+
+double SpendCache::Of(const std::string& tenant) const {
+  std::lock_guard lock(mu_);
+  auto it = spend_.find(tenant);
+  return it == spend_.end() ? 0 : it->second;
+}
+
+void SpendCache::Tick() {
+  if (stopped_) return;
+  refresh_();
+  worker_->RunAfter(std::chrono::minutes(1), [this] { Tick(); });
 }
 
 }  // namespace cloudlet::api

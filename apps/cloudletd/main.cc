@@ -3,7 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -23,7 +28,10 @@
 #include "cloudlet/common/clock.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/host_port.h"
+#include "cloudlet/common/time_format.h"
 #include "cloudlet/common/timer_queue.h"
+#include "cloudlet/metering/rating.h"
+#include "cloudlet/metering/usage.h"
 #include "cloudlet/discovery/registry_service.h"
 #include "cloudlet/metering/metrics.h"
 #include "cloudlet/store/sqlite_stores.h"
@@ -141,15 +149,56 @@ int Run(const Flags& flags) {
   const size_t restored = service.registry().List({}).entries.size();
   api::RegistryFleetSource fleet(service.registry());
   placement::Vivaldi coordinates;
+  auth::TokenPolicy& tokens = **policy;
+  common::TimerQueue ledger_worker;  // usage ingest, reports and spend, off the HTTP threads
+  metering::SharedPriceBook prices;
+  api::SpendCache spend;
+  placement::PlacementOptions placement_options{.lease = *lease};
+  // Quotas: what the tenant holds now, and this month's spend as of the last refresh.
+  placement_options.quota = [&tokens, &spend](const std::string& owner, const placement::OwnerUsage& held,
+                                              const placement::PlacementRequest& request) -> common::Status {
+    auto q = tokens.QuotasOf(owner);
+    if (!q) return common::Status::Ok();  // operators hold no quota
+    if (q->max_placements && static_cast<int64_t>(held.live) + 1 > *q->max_placements) {
+      return common::Status::ResourceExhausted("quota: tenant '" + owner + "' may hold " +
+                                               std::to_string(*q->max_placements) + " live placements");
+    }
+    if (q->max_cpu_millis && held.cpu_millis + request.app.cpu_millis > *q->max_cpu_millis) {
+      return common::Status::ResourceExhausted("quota: tenant '" + owner + "' may reserve " +
+                                               std::to_string(*q->max_cpu_millis) + " millicores; it holds " +
+                                               std::to_string(held.cpu_millis));
+    }
+    if (q->max_monthly_spend && spend.Of(owner) >= *q->max_monthly_spend) {
+      return common::Status::ResourceExhausted("quota: tenant '" + owner + "' has spent its monthly limit of " +
+                                               std::to_string(*q->max_monthly_spend));
+    }
+    return common::Status::Ok();
+  };
+  // Metering of placements themselves: reservation and active time, recorded when one ends.
+  metering::LedgerStore& ledger = *stores->ledger;
+  placement_options.on_end = [&ledger, &ledger_worker, &tokens](const placement::Placement& p,
+                                                                common::TimePoint ended_at) {
+    if (!tokens.HasTenant(p.owner)) return;  // an operator's own placement is nobody's bill
+    metering::UsageRecord r;
+    r.event_id = "placement:" + p.id;
+    r.tenant = p.owner;
+    r.cloudlet = p.cloudlet_id;
+    r.placement_id = p.id;
+    r.start = p.created_at;
+    r.end = ended_at;
+    r.q.instance_s = std::chrono::duration<double>(ended_at - p.created_at).count();
+    ledger_worker.Post([&ledger, r] {
+      if (auto s = ledger.Append({r}); !s.ok()) spdlog::error("metering: placement {}: {}", r.placement_id, s.status().ToString());
+    });
+  };
   placement::PlacementService placements(clock, placement::Engine(flags.model),
                                          placement::MigrationAdvisor(flags.migration), fleet, *stores->placements,
-                                         coordinates, {.lease = *lease});
+                                         coordinates, placement_options);
   if (auto s = placements.Start(); !s.ok()) return spdlog::error("{}", s.message()), 1;
 
   metering::Metrics metrics;
   common::TimerQueue timers;
   common::TimerQueue admin;  // administration and audit writes, off the HTTP threads
-  auth::TokenPolicy& tokens = **policy;
   api::Router router(tokens, tokens, metrics,
                      {.per_token = {.per_second = flags.rate_limit, .burst = flags.rate_burst},
                       .bad_tokens = {.limit = flags.bad_token_limit,
@@ -160,20 +209,22 @@ int Run(const Flags& flags) {
     admin.Post([&tokens, caller = api::CallerOf(ctx), action, target] { tokens.Audit(caller, action, target, ""); });
   };
   api::AddRegistryRoutes(router, service, timers, metrics, registry_routes);
-  api::AddPlacementRoutes(router, placements, coordinates);
+  api::AddPlacementRoutes(router, placements, coordinates, metrics);
   api::AddAuthRoutes(router, tokens, admin);
-  common::TimerQueue ledger_worker;  // usage ingest and reports, off the HTTP threads
   discovery::Registry& registry = service.registry();
-  auto usage = api::AddUsageRoutes(router, {.ledger = *stores->ledger, .prices = *stores->ledger,
+  auto tier_of = [&registry](const std::string& id) {
+    auto r = registry.Get(id);
+    if (!r.ok()) return std::string();
+    auto it = r->descriptor.labels.find("tier");
+    return it == r->descriptor.labels.end() ? std::string() : it->second;
+  };
+  auto usage = api::AddUsageRoutes(router, {.ledger = *stores->ledger, .prices = *stores->ledger, .book = prices,
                                             .worker = ledger_worker, .clock = clock,
                                             .tenant_exists = [&tokens](const std::string& t) { return tokens.HasTenant(t); },
-                                            .tier_of = [&registry](const std::string& id) {
-                                              auto r = registry.Get(id);
-                                              if (!r.ok()) return std::string();
-                                              auto it = r->descriptor.labels.find("tier");
-                                              return it == r->descriptor.labels.end() ? std::string() : it->second;
-                                            }});
+                                            .tier_of = tier_of,
+                                            .on_recorded = [&spend] { spend.Refresh(); }});
   if (!usage.ok()) return spdlog::error("{}", usage.message()), 1;
+  spend.Start(ledger_worker, ledger, prices, clock, tier_of);
   auto server = api::MakeCpprestServer(
       {listen->host, listen->port, flags.max_body_bytes, flags.http_threads, flags.tls_cert, flags.tls_key}, router);
   if (auto s = server->Start(); !s.ok()) {
@@ -195,6 +246,7 @@ int Run(const Flags& flags) {
   placements.Stop();
   timers.Shutdown();
   admin.Shutdown();
+  spend.Stop();
   ledger_worker.Shutdown();
   service.Stop();
   spdlog::info("stopped cleanly");

@@ -189,6 +189,39 @@ void TokenPolicy::Audit(const Caller& caller, const std::string& action, const s
 
 Result<std::vector<AuditEntry>> TokenPolicy::RecentAudit(size_t limit) const { return store_.RecentAudit(limit); }
 
+Result<Tenant> TokenPolicy::SetQuotas(const Caller& caller, const std::string& id, const TenantQuotas& quotas) {
+  if ((quotas.max_placements && *quotas.max_placements < 0) || (quotas.max_cpu_millis && *quotas.max_cpu_millis < 0) ||
+      (quotas.max_monthly_spend && !(*quotas.max_monthly_spend >= 0))) {
+    return Status::InvalidField("quotas", "limits must not be negative");
+  }
+  std::lock_guard admin(admin_mu_);
+  Tenant t;
+  {
+    std::shared_lock lock(mu_);
+    auto it = tenants_.find(id);
+    if (it == tenants_.end()) return Status::NotFound("no tenant '" + id.substr(0, 64) + "'");
+    t = it->second;
+  }
+  t.quotas = quotas;
+  CLOUDLET_RETURN_IF_ERROR(store_.PutTenant(t));
+  {
+    std::unique_lock lock(mu_);
+    tenants_[id] = t;
+  }
+  auto show = [](const auto& v) { return v ? std::to_string(*v) : std::string("none"); };
+  Audit(caller, "tenant.quotas", id,
+        "placements=" + show(quotas.max_placements) + " cpu_millis=" + show(quotas.max_cpu_millis) +
+            " monthly_spend=" + show(quotas.max_monthly_spend));
+  return t;
+}
+
+std::optional<TenantQuotas> TokenPolicy::QuotasOf(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = tenants_.find(id);
+  if (it == tenants_.end()) return std::nullopt;
+  return it->second.quotas;
+}
+
 bool TokenPolicy::HasTenant(const std::string& id) const {
   std::shared_lock lock(mu_);
   return tenants_.count(id) > 0;

@@ -66,6 +66,12 @@ size_t PlacementService::live() const {
   return live_.size();
 }
 
+OwnerUsage PlacementService::UsageOf(const std::string& owner) const {
+  std::lock_guard lock(mu_);
+  auto it = by_owner_.find(owner);
+  return it == by_owner_.end() ? OwnerUsage{} : it->second;
+}
+
 std::string PlacementService::NewId() {
   char buf[24];
   std::snprintf(buf, sizeof buf, "pl-%016llx", static_cast<unsigned long long>(Mix(id_salt_ ^ ++seq_)));
@@ -81,6 +87,10 @@ std::string AppKey(const std::string& owner, const AppSpec& app) {
 }  // namespace
 
 void PlacementService::IndexLocked(const Placement& p, int sign) {
+  OwnerUsage& owned = by_owner_[p.owner];
+  owned.live = sign > 0 ? owned.live + 1 : owned.live - 1;
+  owned.cpu_millis += sign * p.request.app.cpu_millis;
+  if (owned.live == 0) by_owner_.erase(p.owner);
   const double cpu = sign * static_cast<double>(p.request.app.cpu_millis);
   const double mem = sign * static_cast<double>(p.request.app.mem_mb);
   if (p.state == PlacementState::kReserved) {
@@ -184,6 +194,7 @@ Reservations PlacementService::ReservationsLocked(const FleetSource::View& view,
 }
 
 void PlacementService::EndLocked(Placement p, PlacementState state) {
+  if (options_.on_end) options_.on_end(p, clock_.Now());
   p.state = state;
   if (ended_order_.size() >= kMaxEnded) {
     ended_.erase(ended_order_.front());
@@ -238,6 +249,10 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
     ExpireLeasesLocked(now);
     if (live_.size() >= options_.max_placements) {
       return Status::ResourceExhausted("the registry holds its maximum of live placements; release some");
+    }
+    if (options_.quota) {
+      auto it = by_owner_.find(owner);
+      CLOUDLET_RETURN_IF_ERROR(options_.quota(owner, it == by_owner_.end() ? OwnerUsage{} : it->second, request));
     }
     const Reservations reserved = ReservationsLocked(view, request, owner, nullptr);
     const uint64_t seed = Mix(id_salt_ + ++rank_seq_);

@@ -283,6 +283,14 @@ std::optional<common::TimePoint> OptionalTime(const nlohmann::json& j) {
   return common::FromUnixMillis(j.get<int64_t>());
 }
 
+nlohmann::json QuotasToJson(const auth::TenantQuotas& q) {
+  nlohmann::json j = nlohmann::json::object();
+  if (q.max_placements) j["max_placements"] = *q.max_placements;
+  if (q.max_cpu_millis) j["max_cpu_millis"] = *q.max_cpu_millis;
+  if (q.max_monthly_spend) j["max_monthly_spend"] = *q.max_monthly_spend;
+  return j;
+}
+
 class SqliteCredentialStore final : public auth::CredentialStore {
  public:
   explicit SqliteCredentialStore(std::shared_ptr<SharedDb> shared) : shared_(std::move(shared)) {}
@@ -290,8 +298,15 @@ class SqliteCredentialStore final : public auth::CredentialStore {
   Result<std::vector<auth::Tenant>> LoadTenants() override {
     std::vector<auth::Tenant> out;
     CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM tenants ORDER BY id", [&](const nlohmann::json& j) {
-      out.push_back({j.value("id", ""), j.value("name", ""), common::FromUnixMillis(j.value("created_at_ms", int64_t{0})),
-                     OptionalTime(j["disabled_at_ms"]), j.value("key_id", ""), j.value("signing_key", "")});
+      auth::Tenant t{j.value("id", ""), j.value("name", ""), common::FromUnixMillis(j.value("created_at_ms", int64_t{0})),
+                     OptionalTime(j["disabled_at_ms"]), j.value("key_id", ""), j.value("signing_key", ""), {}};
+      const nlohmann::json& q = j["quotas"];
+      if (q.is_object()) {
+        if (q["max_placements"].is_number_integer()) t.quotas.max_placements = q["max_placements"].get<int64_t>();
+        if (q["max_cpu_millis"].is_number_integer()) t.quotas.max_cpu_millis = q["max_cpu_millis"].get<int64_t>();
+        if (q["max_monthly_spend"].is_number()) t.quotas.max_monthly_spend = q["max_monthly_spend"].get<double>();
+      }
+      out.push_back(std::move(t));
     }));
     return out;
   }
@@ -329,7 +344,7 @@ class SqliteCredentialStore final : public auth::CredentialStore {
   Status PutTenant(const auth::Tenant& t) override {
     const nlohmann::json j = {{"id", t.id}, {"name", t.name}, {"created_at_ms", common::ToUnixMillis(t.created_at)},
                               {"disabled_at_ms", TimeOrNull(t.disabled_at)}, {"key_id", t.key_id},
-                              {"signing_key", t.signing_key}};
+                              {"signing_key", t.signing_key}, {"quotas", QuotasToJson(t.quotas)}};
     return Put("INSERT INTO tenants (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
                {t.id, j.dump()});
   }

@@ -126,6 +126,7 @@ TEST_F(AuthzMatrixTest, EveryRouteWithEveryCallerAnswersAsTheTableSays) {
          const std::string id = "d" + std::to_string(tenant_seq++);
          d_->Call("POST", "/v1/tenants", json{{"id", id}}.dump());
          return Cell{"POST", "/v1/tenants/" + id + "/disable", ""}; }},
+      {"PUT /v1/tenants/{id}/quotas",      {U, U, U, U, 200, F, F, F, F, F}, [] { return Cell{"PUT", "/v1/tenants/globex/quotas", R"({"max_placements":1000})"}; }},
       {"POST /v1/tokens (app)",            {U, U, U, U, 201, 201, 201, F, F, F}, [] { return Cell{"POST", "/v1/tokens", R"({"role":"app","tenant":"acme","ttl":"1h"})"}; }},
       {"POST /v1/tokens (tenant)",         {U, U, U, U, 201, F, F, F, F, F}, [] { return Cell{"POST", "/v1/tokens", R"({"role":"tenant","tenant":"acme"})"}; }},
       {"GET /v1/tokens",                   {U, U, U, U, 200, 200, 200, F, F, F}, [] { return Cell{"GET", "/v1/tokens", ""}; }},

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <ctime>
 #include <thread>
 
 #include "support/child_process.h"
@@ -137,6 +138,99 @@ TEST_F(UsageHttpTest, KillNineDuringIngestLosesNoAcknowledgedRecord) {
   const double recorded = report["total"]["quantities"]["cpu_core_s"].get<double>();
   EXPECT_GE(recorded, acknowledged.load());  // every acknowledged record is there
   EXPECT_LE(recorded, sent.load());          // and nothing was counted twice
+}
+
+}  // namespace
+}  // namespace cloudlet::testing
+
+namespace cloudlet::testing {
+namespace {
+
+json App(int cpu_millis) {
+  return {{"app", {{"name", "ar"}, {"base_vm", "sha256:" + std::string(64, 'f')}, {"base_vm_mb", 100},
+                   {"overlay_mb", 10}, {"cpu_millis", cpu_millis}, {"mem_mb", 64}, {"service_ms", 5},
+                   {"req_rate_hz", 1}, {"session_s", 60}, {"max_rtt_ms", 500}}},
+          {"client", {{"geo", {{"lat", 40.44}, {"lon", -79.94}}}}}};
+}
+
+std::string Iso(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+  return buf;
+}
+
+class QuotaHttpTest : public UsageHttpTest {
+ protected:
+  void SetUp() override {
+    d_.Start();
+    ASSERT_EQ(d_.Call("POST", "/v1/tenants", json{{"id", "acme"}}.dump()).status, 201);
+    ASSERT_EQ(d_.Call("PUT", "/v1/cloudlets/cl-a",
+                      json{{"endpoint", "http://10.1.0.1:8471"}, {"geo", {{"lat", 40.44}, {"lon", -79.94}}},
+                           {"capacity", {{"cpu_millis", 64000}, {"mem_mb", 65536}}}, {"isolation", {"vm"}},
+                           {"wan_mbps", 1000}}
+                          .dump())
+                  .status,
+              201);
+    tenant_ = Issue(d_, {{"role", "tenant"}, {"tenant", "acme"}});
+  }
+  api::ClientResponse Place(int cpu) { return d_.Call("POST", "/v1/placements", App(cpu).dump(), tenant_.c_str()); }
+  CloudletdProcess d_;
+  std::string tenant_;
+};
+
+TEST_F(QuotaHttpTest, PlacementBeyondAQuotaIs429WithTheReason) {
+  ASSERT_EQ(d_.Call("PUT", "/v1/tenants/acme/quotas", R"({"max_placements":2,"max_cpu_millis":2500})").status, 200);
+  auto first = Place(1000);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(Place(1000).status, 201);
+  auto third = Place(100);
+  EXPECT_EQ(third.status, 429);
+  EXPECT_NE(third.body.find("2 live placements"), std::string::npos) << third.body;
+  // Releasing one makes room; the CPU quota then speaks.
+  const std::string id = json::parse(first.body)["placement_id"];
+  ASSERT_EQ(d_.Call("DELETE", "/v1/placements/" + id, {}, tenant_.c_str()).status, 204);
+  auto cpu = Place(1600);  // 1000 held + 1600 > 2500
+  EXPECT_EQ(cpu.status, 429);
+  EXPECT_NE(cpu.body.find("2500 millicores"), std::string::npos) << cpu.body;
+  EXPECT_EQ(Place(500).status, 201);
+  EXPECT_EQ(d_.Call("PUT", "/v1/tenants/acme/quotas", R"({"max_placements":-1})").status, 400);
+  EXPECT_EQ(d_.Call("PUT", "/v1/tenants/acme/quotas", R"({"max_placements":1})", tenant_.c_str()).status, 403);
+}
+
+TEST_F(QuotaHttpTest, TheMonthlySpendQuotaFollowsRecordedUsage) {
+  ASSERT_EQ(d_.Call("PUT", "/v1/prices", R"({"effective":"2020-01-01","prices":{"cpu_core_hour":0.10}})").status, 200);
+  ASSERT_EQ(d_.Call("PUT", "/v1/tenants/acme/quotas", R"({"max_monthly_spend":0.5})").status, 200);
+  EXPECT_EQ(Place(100).status, 201);
+  // $1.00 of usage this month: 10 core-hours at 0.10.
+  const std::string start = Iso(std::chrono::system_clock::now() - std::chrono::minutes(1));
+  EXPECT_EQ(Post(d_, kOperatorToken, json::array({Record("spend-1", "acme", "cl-a", start, {{"cpu_core_s", 36000}})}))
+                ["accepted"],
+            1);
+  auto refused = Place(100);
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_NE(refused.body.find("monthly"), std::string::npos) << refused.body;
+}
+
+TEST_F(QuotaHttpTest, PlacementsAreMeteredThemselves) {
+  auto placed = Place(100);
+  ASSERT_EQ(placed.status, 201);
+  const std::string id = json::parse(placed.body)["placement_id"];
+  std::this_thread::sleep_for(1200ms);
+  ASSERT_EQ(d_.Call("DELETE", "/v1/placements/" + id, {}, tenant_.c_str()).status, 204);
+  json report;
+  ASSERT_TRUE(WaitFor([&] {
+    const auto now = std::chrono::system_clock::now();
+    report = d_.Json("GET", "/v1/reports/usage?from=" + Iso(now - std::chrono::hours(24)) +
+                                "&to=" + Iso(now + std::chrono::hours(24)) + "&group_by=tenant");
+    return !report["lines"].empty();
+  }, 10s));
+  const double seconds = report["lines"][0]["quantities"]["instance_s"];
+  EXPECT_GE(seconds, 1.2);
+  EXPECT_LT(seconds, 30);
+  const std::string metrics = d_.Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("cloudlet_placement_requests_total{owner=\"acme\",outcome=\"placed\"} 1"), std::string::npos)
+      << metrics.substr(0, 2000);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "cloudlet/api/router.h"
+#include "cloudlet/metering/metrics.h"
 #include "cloudlet/discovery/registry.h"
 #include "cloudlet/placement/placement_service.h"
 #include "cloudlet/placement/vivaldi.h"
@@ -37,6 +38,8 @@ class RegistryFleetSource final : public placement::FleetSource {
   std::chrono::steady_clock::time_point built_at_;
 };
 
-void AddPlacementRoutes(Router& router, placement::PlacementService& placements, placement::Vivaldi& coordinates);
+// `metrics` counts placement requests per tenant (cloudlet_placement_requests_total).
+void AddPlacementRoutes(Router& router, placement::PlacementService& placements, placement::Vivaldi& coordinates,
+                        metering::Metrics& metrics);
 
 }  // namespace cloudlet::api

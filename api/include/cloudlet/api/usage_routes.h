@@ -7,7 +7,9 @@
 // Reads and writes of the ledger run on `worker`, never on an HTTP thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -22,13 +24,37 @@ namespace cloudlet::api {
 struct UsageRoutesDeps {
   metering::LedgerStore& ledger;
   metering::PriceStore& prices;
+  metering::SharedPriceBook& book;  // loaded from `prices` by AddUsageRoutes
   common::TimerQueue& worker;
   const common::Clock& clock;
   std::function<bool(const std::string& tenant)> tenant_exists;
   std::function<std::string(const std::string& cloudlet)> tier_of;  // the cloudlet's `tier` label
+  std::function<void()> on_recorded = {};  // on the worker, after a batch added usage
 };
 
 // Loads the price versions; fails when the stored ones cannot be read.
 common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps);
+
+// Each tenant's spend this calendar month (UTC), refreshed every minute on the ledger's worker, so
+// that a spend quota needs no database read when a placement is asked for. Thread-safe.
+class SpendCache {
+ public:
+  void Start(common::TimerQueue& worker, metering::LedgerStore& ledger, const metering::SharedPriceBook& prices,
+             const common::Clock& clock, std::function<std::string(const std::string&)> tier_of);
+  void Stop() { stopped_ = true; }
+  // Recomputes now; call on the worker.
+  void Refresh() {
+    if (refresh_) refresh_();
+  }
+  double Of(const std::string& tenant) const;
+
+ private:
+  void Tick();
+  common::TimerQueue* worker_ = nullptr;
+  std::function<void()> refresh_;
+  std::atomic<bool> stopped_{false};
+  mutable std::mutex mu_;
+  std::map<std::string, double> spend_;
+};
 
 }  // namespace cloudlet::api

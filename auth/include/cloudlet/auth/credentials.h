@@ -21,6 +21,15 @@ inline constexpr size_t kMaxTenantIdLength = 64;
 inline constexpr size_t kMaxDescriptionBytes = 256;
 inline constexpr size_t kMaxScopes = 16;
 
+// Limits on what a tenant may hold; unset means no limit.
+struct TenantQuotas {
+  std::optional<int64_t> max_placements;     // live (reserved or active) placements
+  std::optional<int64_t> max_cpu_millis;     // CPU those placements take
+  std::optional<double> max_monthly_spend;   // cost of this calendar month's usage (UTC), in the price currency
+
+  bool operator==(const TenantQuotas&) const = default;
+};
+
 struct Tenant {
   std::string id;    // 1-64 of [a-z0-9-]
   std::string name;  // free text, at most 256 bytes
@@ -28,6 +37,7 @@ struct Tenant {
   std::optional<common::TimePoint> disabled_at;  // a disabled tenant's tokens all stop working
   std::string key_id;       // the current app-token signing key's id
   std::string signing_key;  // 32 random bytes, hex; rotating it kills every app token signed before
+  TenantQuotas quotas = {};
 };
 
 struct TokenRecord {

@@ -62,6 +62,10 @@ class TokenPolicy final : public Authenticator, public Authorizer {
   common::Result<Tenant> CreateTenant(const Caller& caller, const std::string& id, const std::string& name);
   std::vector<Tenant> ListTenants() const;
   bool HasTenant(const std::string& id) const;
+  // NotFound for an unknown tenant.
+  common::Result<Tenant> SetQuotas(const Caller& caller, const std::string& id, const TenantQuotas& quotas);
+  // Quotas of `id`; none for an unknown tenant (operators own no quota).
+  std::optional<TenantQuotas> QuotasOf(const std::string& id) const;
   // Disabling kills every token of the tenant and every app token it minted, at once.
   common::Result<Tenant> DisableTenant(const Caller& caller, const std::string& id);
   // A new signing key: every app token signed with the old one stops working.

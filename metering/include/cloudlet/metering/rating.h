@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,23 @@ class PriceBook {
 
  private:
   std::map<std::string, PriceVersion> versions_;  // by effective day
+};
+
+// A PriceBook shared between threads: writers add versions, readers rate against a copy.
+class SharedPriceBook {
+ public:
+  void Add(PriceVersion v) {
+    std::lock_guard lock(mu_);
+    book_.Add(std::move(v));
+  }
+  PriceBook Copy() const {
+    std::lock_guard lock(mu_);
+    return book_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  PriceBook book_;
 };
 
 // Durable price versions.

@@ -71,9 +71,22 @@ class PlacementStore {
   virtual common::Status Remove(const std::string& id) = 0;
 };
 
+// What one owner holds now: live (reserved or active) placements and the CPU they take.
+struct OwnerUsage {
+  size_t live = 0;
+  int64_t cpu_millis = 0;
+};
+
 struct PlacementOptions {
   common::Millis lease{30'000};
   size_t max_placements = 1'000'000;  // live (reserved + active) at most; beyond, ResourceExhausted
+  // Asked before ranking, with what the owner holds now: a ResourceExhausted status (saying which
+  // quota) refuses the request. Runs under the service's lock: it must not block.
+  std::function<common::Status(const std::string& owner, const OwnerUsage& held, const PlacementRequest& request)>
+      quota = {};
+  // Told when a placement ends (released or its lease expired), for metering. Runs under the
+  // service's lock: it must not block.
+  std::function<void(const Placement& placement, common::TimePoint ended_at)> on_end = {};
 };
 
 struct PlaceResult {
@@ -115,6 +128,7 @@ class PlacementService {
 
   const Engine& engine() const { return engine_; }
   size_t live() const;
+  OwnerUsage UsageOf(const std::string& owner) const;
 
  private:
   Reservations ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
@@ -139,6 +153,7 @@ class PlacementService {
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Placement> live_;  // reserved and active
+  std::unordered_map<std::string, OwnerUsage> by_owner_;
   // Indexes over live_, so that a placement costs O(cloudlets), not O(placements):
   struct Held {
     double cpu_millis = 0, mem_mb = 0;
