@@ -18,6 +18,9 @@
 #include "cloudlet/common/time_format.h"
 #include "cloudlet/discovery/avahi.h"
 #include "cloudlet/discovery/cloudlet_json.h"
+#include "cloudlet/api/router.h"
+#include "cloudlet/metering/usage.h"
+#include "cloudlet/store/sqlite_stores.h"
 
 namespace cloudlet::agent {
 namespace {
@@ -95,13 +98,25 @@ bool AdvertMoved(const discovery::Advert& advertised, const discovery::Advert& n
          advertised.base_vms != next.base_vms || advertised.isolation != next.isolation || advertised.geo != next.geo;
 }
 
-// GET /v1/ping and GET /v1/resource; anything else is 404 or 405. Public: it tells what the advert
-// already tells.
+// GET /v1/ping and GET /v1/resource, open to all: they tell what the advert already tells. POST
+// /v1/usage, from loopback only: the host's own hypervisor or container runtime reports usage.
+// Anything else is 404 or 405.
 class Agent::LocalApi final : public api::HttpHandler {
  public:
-  explicit LocalApi(const Agent& agent) : agent_(agent) {}
+  explicit LocalApi(Agent& agent) : agent_(agent) {}
 
   void Handle(api::HttpRequest request, api::Responder respond) override {
+    if (request.path == "/v1/usage") {
+      if (request.method != "POST") {
+        auto r = api::Problem(405, "use POST");
+        r.headers["Allow"] = "POST";
+        return respond(std::move(r));
+      }
+      if (!api::IsLoopbackAddress(request.remote_address)) {
+        return respond(api::Problem(403, "usage is taken from this host only"));
+      }
+      return respond(agent_.SpoolUsage(request.body));
+    }
     const bool known = request.path == "/v1/ping" || request.path == "/v1/resource";
     if (!known) return respond(api::Problem(404, "no such resource: " + request.path.substr(0, 200)));
     if (request.method != "GET") {
@@ -117,7 +132,7 @@ class Agent::LocalApi final : public api::HttpHandler {
   }
 
  private:
-  const Agent& agent_;
+  Agent& agent_;
 };
 
 Agent::Agent(AgentConfig config) : config_(std::move(config)), sampler_(config_.sampler) {}
@@ -200,6 +215,9 @@ Status Agent::Start() {
   descriptor_.capacity = {sample_.cpu_total_millis, sample_.mem_total_mb, config_.gpus};
   CLOUDLET_RETURN_IF_ERROR(discovery::ValidateDescriptor(descriptor_));
 
+  auto spool = store::OpenSqliteUsageSpool(config_.state_dir + "/usage-spool.db");
+  if (!spool.ok()) return spool.status();
+  spool_ = std::move(*spool);
   api_ = std::make_unique<LocalApi>(*this);
   server_ = api::MakeCpprestServer({.host = config_.listen_host, .port = config_.port, .max_body_bytes = 4096, .threads = 2},
                                    *api_);
@@ -220,6 +238,9 @@ Status Agent::Start() {
     reporter_ = std::make_unique<RegistryReporter>(config_.reporter, api::MakeHttpClient({.ca_file = config_.reporter.ca_file}),
                                                    std::random_device{}());
     reporter_->Start(descriptor_, {sample_.load, sample_.cpu_free_millis, sample_.mem_free_mb});
+    forwarder_ = std::make_unique<UsageForwarder>(
+        *spool_, config_.reporter, api::MakeHttpClient({.ca_file = config_.reporter.ca_file}), std::random_device{}());
+    forwarder_->Start();
   }
   spdlog::info("agent: cloudlet {} ('{}') at {}: {} millicores, {} MiB, {} base VMs, registry {}", descriptor_.id,
                descriptor_.name, descriptor_.endpoint, descriptor_.capacity.cpu_millis, descriptor_.capacity.mem_mb,
@@ -299,8 +320,46 @@ std::string Agent::ResourceJson() const {
   return j.dump();
 }
 
+api::HttpResponse Agent::SpoolUsage(const std::string& body) {
+  auto parsed = discovery::ParseJsonObject(body);
+  if (!parsed.ok()) return api::ProblemFromStatus(parsed.status());
+  const json& records = (*parsed)["records"];
+  if (!records.is_array() || records.empty() || records.size() > metering::kMaxUsageBatch) {
+    return api::ProblemFromStatus(Status::InvalidField("records", "must be an array of 1 to 1000 records"));
+  }
+  std::vector<metering::SpooledRecord> valid;
+  json rejected = json::array();
+  for (size_t i = 0; i < records.size(); ++i) {
+    json r = records[i];
+    if (r.is_object() && !r.contains("cloudlet")) r["cloudlet"] = descriptor_.id;  // this cloudlet's usage
+    auto record = metering::UsageRecordFromJson(r, "records[" + std::to_string(i) + "]", std::chrono::system_clock::now());
+    Status why = record.ok() ? Status::Ok() : record.status();
+    if (why.ok() && record->cloudlet != descriptor_.id) {
+      why = Status::InvalidField("records[" + std::to_string(i) + "].cloudlet", "must be this cloudlet, " + descriptor_.id);
+    }
+    if (!why.ok()) {
+      rejected.push_back({{"event_id", r.is_object() ? r.value("event_id", "") : ""}, {"reason", why.message()}});
+      continue;
+    }
+    valid.push_back({record->event_id, r});
+  }
+  if (!valid.empty()) {
+    if (Status s = spool_->Add(valid); !s.ok()) {
+      spdlog::error("usage: cannot spool: {}", s.ToString());
+      return api::Problem(503, "the usage spool cannot be written; nothing was kept");
+    }
+    if (forwarder_) forwarder_->Wake();
+  }
+  // Accepted means durable here, not yet at the registry.
+  return api::JsonResponse(valid.empty() ? 400 : 202, {{"spooled", valid.size()}, {"rejected", rejected}});
+}
+
 void Agent::Shutdown(bool deregister) {
   if (advertiser_) advertiser_.reset();  // withdraws the advert
+  if (forwarder_) {
+    forwarder_->Stop();
+    forwarder_.reset();
+  }
   if (reporter_) {
     reporter_->Stop(deregister);
     reporter_.reset();

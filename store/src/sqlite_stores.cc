@@ -611,4 +611,93 @@ Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const 
   return std::move(stores->registry);
 }
 
+namespace {
+
+class SqliteUsageSpool final : public metering::UsageSpool {
+ public:
+  SqliteUsageSpool(LockFile lock, Db db) : lock_(std::move(lock)), db_(std::move(db)) {}
+
+  Status Add(const std::vector<metering::SpooledRecord>& records) override {
+    std::lock_guard lock(mu_);
+    auto insert = db_.Prepare("INSERT INTO spool (event_id, body) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING");
+    if (!insert.ok()) return insert.status();
+    CLOUDLET_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE").WithContext(db_.path()));
+    for (const auto& r : records) {
+      if (Status s = insert->Bind(1, r.event_id).Bind(2, r.body.dump()).Run(); !s.ok()) {
+        (void)db_.Exec("ROLLBACK");
+        return s.WithContext(db_.path());
+      }
+    }
+    if (Status s = db_.Exec("COMMIT"); !s.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return s.WithContext(db_.path());
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<metering::SpooledRecord>> Oldest(size_t limit) override {
+    std::lock_guard lock(mu_);
+    auto rows = db_.Prepare("SELECT event_id, body FROM spool ORDER BY seq LIMIT ?1");
+    if (!rows.ok()) return rows.status();
+    rows->Bind(1, static_cast<int64_t>(limit));
+    std::vector<metering::SpooledRecord> out;
+    while (true) {
+      auto more = rows->Step();
+      if (!more.ok()) return more.status().WithContext(db_.path());
+      if (!*more) break;
+      out.push_back({rows->Text(0), nlohmann::json::parse(rows->Text(1), nullptr, false)});
+    }
+    return out;
+  }
+
+  Status Remove(const std::vector<std::string>& event_ids) override {
+    std::lock_guard lock(mu_);
+    auto del = db_.Prepare("DELETE FROM spool WHERE event_id = ?1");
+    if (!del.ok()) return del.status();
+    CLOUDLET_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE").WithContext(db_.path()));
+    for (const auto& id : event_ids) {
+      if (Status s = del->Bind(1, id).Run(); !s.ok()) {
+        (void)db_.Exec("ROLLBACK");
+        return s.WithContext(db_.path());
+      }
+    }
+    return db_.Exec("COMMIT").WithContext(db_.path());
+  }
+
+  Result<size_t> Size() override {
+    std::lock_guard lock(mu_);
+    auto rows = db_.Prepare("SELECT COUNT(*) FROM spool");
+    if (!rows.ok()) return rows.status();
+    auto more = rows->Step();
+    if (!more.ok()) return more.status();
+    return static_cast<size_t>(rows->Int(0));
+  }
+
+ private:
+  LockFile lock_;
+  Db db_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<metering::UsageSpool>> OpenSqliteUsageSpool(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  auto lock = LockFile::Acquire(path + ".lock");
+  if (!lock.ok()) return lock.status();
+  auto db = Db::Open(path);
+  if (!db.ok()) return db.status();
+  ::chmod(path.c_str(), 0600);
+  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = 5000"));
+  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = WAL"));
+  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
+  CLOUDLET_RETURN_IF_ERROR(db->Exec(
+      "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, "
+      "body TEXT NOT NULL)"));
+  return std::unique_ptr<metering::UsageSpool>(new SqliteUsageSpool(std::move(*lock), std::move(*db)));
+}
+
 }  // namespace cloudlet::store

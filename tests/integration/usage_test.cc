@@ -235,3 +235,76 @@ TEST_F(QuotaHttpTest, PlacementsAreMeteredThemselves) {
 
 }  // namespace
 }  // namespace cloudlet::testing
+
+namespace cloudlet::testing {
+namespace {
+
+TEST(AgentUsageTest, TheAgentSpoolsUsageAndDeliversItOnceAfterOutagesAndRestarts) {
+  TempDir dir;
+  const std::string db = dir.File("c.db");
+  auto registry = std::make_unique<CloudletdProcess>(std::vector<std::string>{}, db);
+  registry->Start();
+  const std::string url = registry->url();
+  ASSERT_EQ(registry->Call("POST", "/v1/tenants", json{{"id", "acme"}}.dump()).status, 201);
+  const std::string agent_token =
+      json::parse(registry->Call("POST", "/v1/tokens", json{{"role", "agent"}, {"cloudlet", "cl-spool"}}.dump()).body)["token"];
+  const int port = FreeLoopbackPort();
+  const std::string agent_url = "http://127.0.0.1:" + std::to_string(port);
+  auto start_agent = [&] {
+    auto agent = std::make_unique<ChildProcess>(
+        std::vector<std::string>{CLOUDLET_AGENT_BIN, "--no-mdns", "--listen", "127.0.0.1:" + std::to_string(port),
+                                 "--state-dir", dir.File("agent"), "--id", "cl-spool", "--registry", url, "--token",
+                                 agent_token, "--heartbeat-interval", "1s"},
+        dir.File("agent.log"), dir.File("agent.log"));
+    EXPECT_TRUE(agent->Start());
+    EXPECT_TRUE(WaitFor([&] {
+      auto r = api::MakeHttpClient()->Send({.method = "GET", .url = agent_url + "/v1/ping", .body = {}, .headers = {},
+                                            .timeout = std::chrono::milliseconds(500)});
+      return r.ok() && r->status == 200;
+    }));
+    return agent;
+  };
+  // What the cloudlet's hypervisor does: POST usage to the agent on the same host.
+  auto report_usage = [&](std::vector<std::string> ids) {
+    json records = json::array();
+    for (const auto& id : ids) {
+      records.push_back({{"event_id", id}, {"tenant", "acme"}, {"start", "2026-11-10T10:00:00Z"},
+                         {"end", "2026-11-10T11:00:00Z"}, {"quantities", {{"cpu_core_s", 3600}}}});
+    }
+    auto r = api::MakeHttpClient()->Send({.method = "POST", .url = agent_url + "/v1/usage",
+                                          .body = json{{"records", records}}.dump(), .headers = {},
+                                          .timeout = std::chrono::milliseconds(5000)});
+    EXPECT_TRUE(r.ok() && r->status == 202) << (r.ok() ? r->body : r.status().ToString());
+  };
+  auto recorded_core_hours = [&]() -> double {
+    auto r = registry->Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01", {}, kOperatorToken,
+                            std::chrono::milliseconds(2000));
+    if (r.status != 200) return -1;
+    return json::parse(r.body)["total"]["quantities"]["cpu_core_s"].get<double>() / 3600;
+  };
+
+  auto agent = start_agent();
+  report_usage({"u-1", "u-2"});
+  report_usage({"u-2", "u-3"});  // u-2 reported twice by the hypervisor
+  EXPECT_TRUE(WaitFor([&] { return recorded_core_hours() == 3; }, 20s)) << ReadFileOrEmpty(dir.File("agent.log"));
+
+  // The registry goes away; usage keeps arriving; the agent itself restarts meanwhile.
+  registry->Signal(SIGKILL);
+  registry->Wait();
+  report_usage({"u-4", "u-5"});
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(20s), 0);
+  agent = start_agent();
+  report_usage({"u-3", "u-6"});  // u-3 was delivered before the outage
+  const int registry_port = std::stoi(url.substr(url.rfind(':') + 1));
+  registry = std::make_unique<CloudletdProcess>(std::vector<std::string>{}, db);
+  registry->UsePort(registry_port);
+  registry->Start();
+  EXPECT_TRUE(WaitFor([&] { return recorded_core_hours() == 6; }, 60s)) << ReadFileOrEmpty(dir.File("agent.log"));
+  std::this_thread::sleep_for(3s);  // nothing more arrives: each record counted once
+  EXPECT_EQ(recorded_core_hours(), 6);
+  EXPECT_NE(ReadFileOrEmpty(dir.File("agent.log")).find("wait in the spool"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cloudlet::testing

@@ -49,7 +49,7 @@ void CloudletdProcess::Start() { ASSERT_TRUE(TryStart()) << "cloudletd did not c
 
 bool CloudletdProcess::TryStart() {
   if (running()) return false;
-  port_ = netns_.empty() ? FreeLoopbackPort() : 8470;
+  port_ = fixed_port_ > 0 ? fixed_port_ : netns_.empty() ? FreeLoopbackPort() : 8470;
   if (port_ <= 0) return false;
   std::vector<std::string> args = prefix_;
   for (std::string a : {std::string(CLOUDLETD_BIN), std::string("--listen"), host_ + ":" + std::to_string(port_),

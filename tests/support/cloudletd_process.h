@@ -27,6 +27,8 @@ class CloudletdProcess {
   // Runs the daemon in network namespace `netns` (command `prefix` from NetnsLab::Exec) listening on
   // `host`:8470; calls from the test are made from inside that namespace. Before Start().
   void UseNamespace(std::string netns, std::vector<std::string> prefix, std::string host);
+  // Listens on this port rather than a fresh one (to come back where clients expect it).
+  void UsePort(int port) { fixed_port_ = port; }
   // Serves HTTPS with `cert` and `key`; the test's calls verify it against `ca`. Before Start().
   void UseTls(const std::string& cert, const std::string& key, std::string ca);
 
@@ -61,6 +63,7 @@ class CloudletdProcess {
   std::string host_ = "127.0.0.1";
   std::string ca_;
   int port_ = 0;
+  int fixed_port_ = 0;
   std::unique_ptr<ChildProcess> process_;
   int exit_code_ = -1;
 };

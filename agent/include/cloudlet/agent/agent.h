@@ -1,5 +1,6 @@
 // cloudlet-agent's work: measure the host, advertise it over mDNS, keep it registered, and serve
-// the local API (/v1/ping, /v1/resource).
+// the local API (/v1/ping, /v1/resource, and POST /v1/usage for the host's hypervisor or runtime,
+// spooled and forwarded to the registry).
 //
 //   Agent agent(config);
 //   CLOUDLET_RETURN_IF_ERROR(agent.Start());   // state file, base VM scan, HTTP, advert, registry
@@ -22,6 +23,8 @@
 #include "cloudlet/agent/base_vm_cache.h"
 #include "cloudlet/agent/host_sampler.h"
 #include "cloudlet/agent/registry_reporter.h"
+#include "cloudlet/agent/usage_forwarder.h"
+#include "cloudlet/metering/spool.h"
 #include "cloudlet/api/http.h"
 #include "cloudlet/auth/ed25519.h"
 #include "cloudlet/common/geo.h"
@@ -80,6 +83,8 @@ class Agent {
   void Tick();
   void Advertise(const HostSample& sample);
   std::string ResourceJson() const;
+  // POST /v1/usage from the host's hypervisor or runtime: validated, then spooled durably.
+  api::HttpResponse SpoolUsage(const std::string& body);
   std::vector<std::string> SignedTxt(const discovery::Advert& advert) const;
 
   AgentConfig config_;
@@ -91,6 +96,8 @@ class Agent {
   std::unique_ptr<api::HttpServer> server_;
   std::unique_ptr<discovery::ServiceAdvertiser> advertiser_;
   std::unique_ptr<RegistryReporter> reporter_;
+  std::unique_ptr<metering::UsageSpool> spool_;
+  std::unique_ptr<UsageForwarder> forwarder_;
 
   mutable std::mutex mu_;  // guards what the local API reads: advertised_, sample_, descriptor_
   std::condition_variable stop_cv_;

@@ -16,6 +16,7 @@
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/registry_store.h"
 #include "cloudlet/metering/rating.h"
+#include "cloudlet/metering/spool.h"
 #include "cloudlet/metering/usage.h"
 #include "cloudlet/placement/placement_service.h"
 
@@ -36,6 +37,9 @@ struct SqliteStores {
 };
 
 common::Result<SqliteStores> OpenSqliteStores(const std::string& path);
+
+// The agent's usage spool, in its own small database file (WAL, synchronous=FULL).
+common::Result<std::unique_ptr<metering::UsageSpool>> OpenSqliteUsageSpool(const std::string& path);
 // The registry's store alone (the placement store is closed).
 common::Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path);
 

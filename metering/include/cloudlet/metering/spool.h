@@ -1,0 +1,32 @@
+// The agent's durable queue of usage records not yet acknowledged by the registry, so that a
+// registry outage or an agent restart loses nothing.
+//
+//   spool.Add(records);                 // durable when it returns; an event id already queued is ignored
+//   auto batch = spool.Oldest(100);     // to send
+//   spool.Remove(ids);                  // once the registry has answered for them
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cloudlet/common/status.h"
+
+namespace cloudlet::metering {
+
+struct SpooledRecord {
+  std::string event_id;
+  nlohmann::json body;  // the record as the registry's POST /v1/usage takes it
+};
+
+class UsageSpool {
+ public:
+  virtual ~UsageSpool() = default;
+  virtual common::Status Add(const std::vector<SpooledRecord>& records) = 0;
+  virtual common::Result<std::vector<SpooledRecord>> Oldest(size_t limit) = 0;
+  virtual common::Status Remove(const std::vector<std::string>& event_ids) = 0;
+  virtual common::Result<size_t> Size() = 0;
+};
+
+}  // namespace cloudlet::metering
