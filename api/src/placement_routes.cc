@@ -116,6 +116,22 @@ void AddPlacementRoutes(Router& router, placement::PlacementService& placements,
                 if (placed->placement) r.headers["Location"] = "/v1/placements/" + placed->placement->id;
                 respond(std::move(r));
               }});
+  router.Add({"GET", "/v1/placements", read, [&placements](RouteContext& ctx, Responder respond) {
+                size_t limit = 1000;
+                if (auto it = ctx.request.query.find("limit"); it != ctx.request.query.end()) {
+                  try {
+                    limit = std::stoul(it->second);
+                  } catch (const std::exception&) {
+                    limit = 0;
+                  }
+                  if (limit < 1 || limit > 10'000) {
+                    return respond(ProblemFromStatus(Status::InvalidField("limit", "must be 1 to 10000")));
+                  }
+                }
+                json list = json::array();
+                for (const auto& p : placements.List(ViewerOf(ctx), limit)) list.push_back(placement::PlacementToJson(p));
+                respond(JsonResponse(200, {{"placements", list}}));
+              }});
   router.Add({"GET", "/v1/placements/{id}", read, [&placements](RouteContext& ctx, Responder respond) {
                 const std::string& id = ctx.params.at("id");
                 if (Status s = ValidatePlacementId(id); !s.ok()) return respond(ProblemFromStatus(s));

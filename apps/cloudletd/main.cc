@@ -22,6 +22,7 @@
 #include "cloudlet/api/registry_routes.h"
 #include "cloudlet/api/router.h"
 #include "cloudlet/api/auth_routes.h"
+#include "cloudlet/api/dashboard.h"
 #include "cloudlet/api/usage_routes.h"
 #include "cloudlet/auth/token_policy.h"
 #include "cloudlet/auth/token.h"
@@ -103,6 +104,7 @@ void PrintBanner(const Flags& flags, const Token& token, size_t restored) {
             << "  build/bin/cloudlet place --app app.json --geo 40.44,-79.94   # app.json: see README's tour\n"
             << "  curl -s -H \"Authorization: Bearer $CLOUDLET_TOKEN\" " << url << "/v1/cloudlets\n"
             << "  curl -s " << url << "/metrics\n"
+            << "Operator dashboard: " << url << "/ui/ (log in with the operator token)\n"
             << "Stop with Ctrl-C.\n"
             << std::endl;
 }
@@ -211,6 +213,7 @@ int Run(const Flags& flags) {
   api::AddRegistryRoutes(router, service, timers, metrics, registry_routes);
   api::AddPlacementRoutes(router, placements, coordinates, metrics);
   api::AddAuthRoutes(router, tokens, admin);
+  api::AddDashboardRoutes(router);
   discovery::Registry& registry = service.registry();
   auto tier_of = [&registry](const std::string& id) {
     auto r = registry.Get(id);

@@ -287,6 +287,20 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
 
 Result<Placement> PlacementService::Get(const std::string& owner, const std::string& id) { return CopyOf(owner, id); }
 
+std::vector<Placement> PlacementService::List(const std::string& owner, size_t limit) {
+  std::vector<Placement> out;
+  {
+    std::lock_guard lock(mu_);
+    ExpireLeasesLocked(clock_.Now());
+    for (const auto& [id, p] : live_) {
+      if (Owns(owner, p)) out.push_back(p);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Placement& a, const Placement& b) { return a.created_at > b.created_at; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
 void PlacementService::Confirm(const std::string& owner, const std::string& id, Done done) {
   Placement copy;
   {

@@ -106,6 +106,7 @@ TEST_F(AuthzMatrixTest, EveryRouteWithEveryCallerAnswersAsTheTableSays) {
       //                                     none bad exp rev  op  tA  tB  aX  aY app
       {"GET /healthz",                     {200, 200, 200, 200, 200, 200, 200, 200, 200, 200}, [] { return Cell{"GET", "/healthz", ""}; }},
       {"GET /metrics (loopback)",          {200, 200, 200, 200, 200, 200, 200, 200, 200, 200}, [] { return Cell{"GET", "/metrics", ""}; }},
+      {"GET /ui/ (no data in it)",         {200, 200, 200, 200, 200, 200, 200, 200, 200, 200}, [] { return Cell{"GET", "/ui/", ""}; }},
       {"GET /v1/cloudlets",                {U, U, U, U, 200, 200, 200, 200, 200, 200}, [] { return Cell{"GET", "/v1/cloudlets", ""}; }},
       {"GET /v1/cloudlets/{id}",           {U, U, U, U, 200, 200, 200, 200, 200, 200}, [] { return Cell{"GET", "/v1/cloudlets/cl-x", ""}; }},
       {"PUT /v1/cloudlets/{id}",           {U, U, U, U, 200, F, F, 200, F, F}, [] { return Cell{"PUT", "/v1/cloudlets/cl-x", Cloudlet().dump()}; }},
@@ -114,6 +115,7 @@ TEST_F(AuthzMatrixTest, EveryRouteWithEveryCallerAnswersAsTheTableSays) {
          d_->Call("PUT", "/v1/cloudlets/cl-x", Cloudlet().dump());  // back for the next caller
          return Cell{"DELETE", "/v1/cloudlets/cl-x", ""}; }},
       {"POST /v1/placements",              {U, U, U, U, 201, 201, 201, F, F, 201}, [] { return Cell{"POST", "/v1/placements", PlacementRequest().dump()}; }},
+      {"GET /v1/placements",               {U, U, U, U, 200, 200, 200, F, F, 200}, [] { return Cell{"GET", "/v1/placements", ""}; }},
       {"GET /v1/placements/{id}",          {U, U, U, U, 200, 200, N, F, F, 200}, [this] { return Cell{"GET", "/v1/placements/" + PlacementOfA(), ""}; }},
       {"POST /v1/placements/{id}/confirm", {U, U, U, U, 200, 200, N, F, F, 200}, [this] { return Cell{"POST", "/v1/placements/" + PlacementOfA() + "/confirm", ""}; }},
       {"POST /v1/placements/{id}/location", {U, U, U, U, 200, 200, N, F, F, 200}, [this, loc] { return Cell{"POST", "/v1/placements/" + PlacementOfA() + "/location", loc}; }},

@@ -118,6 +118,8 @@ class PlacementService {
   common::Result<PlaceResult> Place(const std::string& owner, const PlacementRequest& request);
   // `owner` empty means an operator: sees every placement.
   common::Result<Placement> Get(const std::string& owner, const std::string& id);
+  // Live placements of `owner` ("" = everyone's), newest first, at most `limit`.
+  std::vector<Placement> List(const std::string& owner, size_t limit);
   // Reserved -> active once stored; FailedPrecondition when the lease expired or it was released.
   void Confirm(const std::string& owner, const std::string& id, Done done);
   void Release(const std::string& owner, const std::string& id, Done done);
