@@ -30,6 +30,7 @@ bench:
 	@cmake --build --preset bench -j $(JOBS)
 	bench/run-registry-bench
 	build-bench/bin/discovery_bench
+	bench/run-usage-bench
 
 clean:
 	rm -rf build build-debug build-asan build-bench
