@@ -17,18 +17,7 @@ const char* RoleName(Role r) {
 }
 
 std::string Permission::ToString() const {
-  switch (kind) {
-    case Kind::kCloudletRead: return "cloudlet.read";
-    case Kind::kCloudletWrite: return "cloudlet.write:" + resource;
-    case Kind::kOperator: return "operator";
-    case Kind::kPlacementWrite: return "placement.write";
-    case Kind::kPlacementRead: return "placement.read";
-    case Kind::kRttWrite: return "rtt.write";
-    case Kind::kTokenManage: return "token.manage";
-    case Kind::kUsageWrite: return "usage.write";
-    case Kind::kReportRead: return "report.read";
-  }
-  return "unknown";
+  return kind == Kind::kCloudletWrite ? std::string(ScopeName()) + ":" + resource : std::string(ScopeName());
 }
 
 const char* Permission::ScopeName() const {

@@ -195,19 +195,8 @@ Result<Tenant> TokenPolicy::SetQuotas(const Caller& caller, const std::string& i
     return Status::InvalidField("quotas", "limits must not be negative");
   }
   std::lock_guard admin(admin_mu_);
-  Tenant t;
-  {
-    std::shared_lock lock(mu_);
-    auto it = tenants_.find(id);
-    if (it == tenants_.end()) return Status::NotFound("no tenant '" + id.substr(0, 64) + "'");
-    t = it->second;
-  }
-  t.quotas = quotas;
-  CLOUDLET_RETURN_IF_ERROR(store_.PutTenant(t));
-  {
-    std::unique_lock lock(mu_);
-    tenants_[id] = t;
-  }
+  auto t = UpdateTenant(id, [&quotas](Tenant& t) { t.quotas = quotas; });
+  if (!t.ok()) return t;
   auto show = [](const auto& v) { return v ? std::to_string(*v) : std::string("none"); };
   Audit(caller, "tenant.quotas", id,
         "placements=" + show(quotas.max_placements) + " cpu_millis=" + show(quotas.max_cpu_millis) +
@@ -252,8 +241,7 @@ std::vector<Tenant> TokenPolicy::ListTenants() const {
   return out;
 }
 
-Result<Tenant> TokenPolicy::DisableTenant(const Caller& caller, const std::string& id) {
-  std::lock_guard admin(admin_mu_);
+Result<Tenant> TokenPolicy::UpdateTenant(const std::string& id, const std::function<void(Tenant&)>& change) {
   Tenant t;
   {
     std::shared_lock lock(mu_);
@@ -261,33 +249,29 @@ Result<Tenant> TokenPolicy::DisableTenant(const Caller& caller, const std::strin
     if (it == tenants_.end()) return Status::NotFound("no tenant '" + id.substr(0, 64) + "'");
     t = it->second;
   }
-  if (!t.disabled_at) t.disabled_at = clock_.Now();
+  change(t);
   CLOUDLET_RETURN_IF_ERROR(store_.PutTenant(t));
-  {
-    std::unique_lock lock(mu_);
-    tenants_[id] = t;
-  }
-  Audit(caller, "tenant.disable", id, "");
+  std::unique_lock lock(mu_);
+  tenants_[id] = t;
+  return t;
+}
+
+Result<Tenant> TokenPolicy::DisableTenant(const Caller& caller, const std::string& id) {
+  std::lock_guard admin(admin_mu_);
+  auto t = UpdateTenant(id, [this](Tenant& t) {
+    if (!t.disabled_at) t.disabled_at = clock_.Now();
+  });
+  if (t.ok()) Audit(caller, "tenant.disable", id, "");
   return t;
 }
 
 Result<Tenant> TokenPolicy::RotateSigningKey(const Caller& caller, const std::string& id) {
   std::lock_guard admin(admin_mu_);
-  Tenant t;
-  {
-    std::shared_lock lock(mu_);
-    auto it = tenants_.find(id);
-    if (it == tenants_.end()) return Status::NotFound("no tenant '" + id.substr(0, 64) + "'");
-    t = it->second;
-  }
-  t.key_id = RandomHex(8);
-  t.signing_key = RandomHex(32);
-  CLOUDLET_RETURN_IF_ERROR(store_.PutTenant(t));
-  {
-    std::unique_lock lock(mu_);
-    tenants_[id] = t;
-  }
-  Audit(caller, "tenant.rotate-key", id, "new key " + t.key_id);
+  auto t = UpdateTenant(id, [](Tenant& t) {
+    t.key_id = RandomHex(8);
+    t.signing_key = RandomHex(32);
+  });
+  if (t.ok()) Audit(caller, "tenant.rotate-key", id, "new key " + t->key_id);
   return t;
 }
 

@@ -122,6 +122,18 @@ struct SharedDb {
   std::mutex mu;
 };
 
+// Runs `body` in one IMMEDIATE transaction: committed if it succeeds, rolled back if not.
+Status InTransaction(Db& db, const std::function<Status()>& body) {
+  CLOUDLET_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE").WithContext(db.path()));
+  Status s = body();
+  if (s.ok()) s = db.Exec("COMMIT");
+  if (!s.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return s.WithContext(db.path());
+  }
+  return Status::Ok();
+}
+
 class SqliteRegistryStore final : public discovery::RegistryStore {
  public:
   explicit SqliteRegistryStore(std::shared_ptr<SharedDb> shared) : shared_(std::move(shared)), db_(shared_->db) {}
@@ -448,35 +460,29 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
         "net_in_bytes, net_out_bytes, gpu_s, instance_s, received_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (event_id) DO NOTHING");
     if (!insert.ok()) return insert.status();
-    CLOUDLET_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE").WithContext(db.path()));
     std::vector<metering::AppendOutcome> out;
     const int64_t now = common::ToUnixMillis(std::chrono::system_clock::now());
-    for (const auto& r : records) {
-      Status s = insert->Bind(1, r.event_id)
-                     .Bind(2, r.kind)
-                     .Bind(3, r.tenant)
-                     .Bind(4, r.cloudlet)
-                     .Bind(5, r.placement_id)
-                     .Bind(6, common::ToUnixMillis(r.start))
-                     .Bind(7, common::ToUnixMillis(r.end))
-                     .Bind(8, r.q.cpu_core_s)
-                     .Bind(9, r.q.mem_mib_s)
-                     .Bind(10, r.q.net_in_bytes)
-                     .Bind(11, r.q.net_out_bytes)
-                     .Bind(12, r.q.gpu_s)
-                     .Bind(13, r.q.instance_s)
-                     .Bind(14, now)
-                     .Run();
-      if (!s.ok()) {
-        (void)db.Exec("ROLLBACK");
-        return s.WithContext(db.path());
+    CLOUDLET_RETURN_IF_ERROR(InTransaction(db, [&]() -> Status {
+      for (const auto& r : records) {
+        CLOUDLET_RETURN_IF_ERROR(insert->Bind(1, r.event_id)
+                                     .Bind(2, r.kind)
+                                     .Bind(3, r.tenant)
+                                     .Bind(4, r.cloudlet)
+                                     .Bind(5, r.placement_id)
+                                     .Bind(6, common::ToUnixMillis(r.start))
+                                     .Bind(7, common::ToUnixMillis(r.end))
+                                     .Bind(8, r.q.cpu_core_s)
+                                     .Bind(9, r.q.mem_mib_s)
+                                     .Bind(10, r.q.net_in_bytes)
+                                     .Bind(11, r.q.net_out_bytes)
+                                     .Bind(12, r.q.gpu_s)
+                                     .Bind(13, r.q.instance_s)
+                                     .Bind(14, now)
+                                     .Run());
+        out.push_back(db.Changes() == 1 ? metering::AppendOutcome::kAccepted : metering::AppendOutcome::kDuplicate);
       }
-      out.push_back(db.Changes() == 1 ? metering::AppendOutcome::kAccepted : metering::AppendOutcome::kDuplicate);
-    }
-    if (Status s = db.Exec("COMMIT"); !s.ok()) {
-      (void)db.Exec("ROLLBACK");
-      return s.WithContext(db.path());
-    }
+      return Status::Ok();
+    }));
     return out;
   }
 
@@ -621,18 +627,10 @@ class SqliteUsageSpool final : public metering::UsageSpool {
     std::lock_guard lock(mu_);
     auto insert = db_.Prepare("INSERT INTO spool (event_id, body) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING");
     if (!insert.ok()) return insert.status();
-    CLOUDLET_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE").WithContext(db_.path()));
-    for (const auto& r : records) {
-      if (Status s = insert->Bind(1, r.event_id).Bind(2, r.body.dump()).Run(); !s.ok()) {
-        (void)db_.Exec("ROLLBACK");
-        return s.WithContext(db_.path());
-      }
-    }
-    if (Status s = db_.Exec("COMMIT"); !s.ok()) {
-      (void)db_.Exec("ROLLBACK");
-      return s.WithContext(db_.path());
-    }
-    return Status::Ok();
+    return InTransaction(db_, [&]() -> Status {
+      for (const auto& r : records) CLOUDLET_RETURN_IF_ERROR(insert->Bind(1, r.event_id).Bind(2, r.body.dump()).Run());
+      return Status::Ok();
+    });
   }
 
   Result<std::vector<metering::SpooledRecord>> Oldest(size_t limit) override {
@@ -654,14 +652,10 @@ class SqliteUsageSpool final : public metering::UsageSpool {
     std::lock_guard lock(mu_);
     auto del = db_.Prepare("DELETE FROM spool WHERE event_id = ?1");
     if (!del.ok()) return del.status();
-    CLOUDLET_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE").WithContext(db_.path()));
-    for (const auto& id : event_ids) {
-      if (Status s = del->Bind(1, id).Run(); !s.ok()) {
-        (void)db_.Exec("ROLLBACK");
-        return s.WithContext(db_.path());
-      }
-    }
-    return db_.Exec("COMMIT").WithContext(db_.path());
+    return InTransaction(db_, [&]() -> Status {
+      for (const auto& id : event_ids) CLOUDLET_RETURN_IF_ERROR(del->Bind(1, id).Run());
+      return Status::Ok();
+    });
   }
 
   Result<size_t> Size() override {

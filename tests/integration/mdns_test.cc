@@ -89,6 +89,14 @@ class MdnsTest : public ::testing::Test {
     return nullptr;
   }
 
+  // A cloudletd in node 0's namespace, listening on its bridge address.
+  std::unique_ptr<CloudletdProcess> StartRegistry() {
+    auto registry = std::make_unique<CloudletdProcess>();
+    registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
+    registry->Start();
+    return registry;
+  }
+
   std::string AvahiBrowse(int node) {
     return RunCommand(lab_->Exec(node, {"avahi-browse", "-rtp", "_cloudlet._tcp"}), 20s).out;
   }
@@ -239,9 +247,7 @@ TEST_F(MdnsTest, TwoAgentsWithTheSameNameAreBothVisibleOneUnderTheAlternativeNam
 TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) {
   REQUIRE_LAB();
   MakeLab(3);
-  auto registry = std::make_unique<CloudletdProcess>();
-  registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
-  registry->Start();
+  auto registry = StartRegistry();
   const std::string url = registry->url();
   // Plain HTTP across the lab's bridge, so --insecure (the TLS test covers https).
   ChildProcess& agent = StartAgent(1, {"--name", "registered", "--id", "cl-reg", "--registry", url, "--token",
@@ -264,9 +270,7 @@ TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) 
   registry->Wait();
   ASSERT_TRUE(WaitFor([&] { return AgentLog(0).find("heartbeat failed") != std::string::npos; }, 30s)) << AgentLog(0);
   std::this_thread::sleep_for(2s);  // down for a while
-  registry = std::make_unique<CloudletdProcess>();
-  registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
-  registry->Start();
+  registry = StartRegistry();
   EXPECT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-reg").status == 200; }, 60s))
       << AgentLog(0);
   EXPECT_NE(AgentLog(0).find("registering again"), std::string::npos) << AgentLog(0);
@@ -281,9 +285,7 @@ TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) 
 TEST_F(MdnsTest, ARogueAdvertCopyingARealCloudletIsRejectedAndNeverPlaced) {
   REQUIRE_LAB();
   MakeLab(3);
-  auto registry = std::make_unique<CloudletdProcess>();
-  registry->UseNamespace(lab_->Namespace(0), lab_->Exec(0, {}), lab_->Address(0));
-  registry->Start();
+  auto registry = StartRegistry();
   const std::string url = registry->url();
   // Its load comes from a procfs stand-in, so that a busy test machine cannot leave it without room.
   WriteProc(dir_.File("proc"), 100, 900);

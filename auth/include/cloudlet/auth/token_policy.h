@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -92,6 +93,8 @@ class TokenPolicy final : public Authenticator, public Authorizer {
   common::Result<Principal> AuthenticateLongLived(std::string_view token) const;
   common::Result<Principal> AuthenticateApp(std::string_view token) const;
   bool TenantActive(const std::string& id) const;  // with mu_ held
+  // Applies `change` to a copy of the tenant, stores it, then shows it. With admin_mu_ held.
+  common::Result<Tenant> UpdateTenant(const std::string& id, const std::function<void(Tenant&)>& change);
 
   std::array<unsigned char, 32> bootstrap_digest_;
   std::string bootstrap_subject_;
