@@ -193,6 +193,15 @@ void SpendCache::Start(common::TimerQueue& worker, metering::LedgerStore& ledger
   worker.Post([this] { Tick(); });
 }
 
+void SpendCache::RefreshSoon() {
+  if (pending_ || !worker_) return;
+  pending_ = true;
+  worker_->RunAfter(std::chrono::seconds(1), [this] {
+    pending_ = false;
+    if (!stopped_) refresh_();
+  });
+}
+
 double SpendCache::Of(const std::string& tenant) const {
   std::lock_guard lock(mu_);
   auto it = spend_.find(tenant);

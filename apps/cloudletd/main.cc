@@ -225,7 +225,7 @@ int Run(const Flags& flags) {
                                             .worker = ledger_worker, .clock = clock,
                                             .tenant_exists = [&tokens](const std::string& t) { return tokens.HasTenant(t); },
                                             .tier_of = tier_of,
-                                            .on_recorded = [&spend] { spend.Refresh(); }});
+                                            .on_recorded = [&spend] { spend.RefreshSoon(); }});
   if (!usage.ok()) return spdlog::error("{}", usage.message()), 1;
   spend.Start(ledger_worker, ledger, prices, clock, tier_of);
   auto server = api::MakeCpprestServer(

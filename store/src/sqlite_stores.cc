@@ -88,6 +88,24 @@ const std::vector<const char*> kMigrations = {
       CREATE INDEX usage_by_tenant ON usage (tenant, start_ms);
       CREATE TABLE prices (effective TEXT PRIMARY KEY, body TEXT NOT NULL);
     )sql",
+    R"sql(
+      CREATE TABLE usage_daily (
+        day_ms INTEGER NOT NULL,
+        tenant TEXT NOT NULL,
+        cloudlet TEXT NOT NULL,
+        cpu_core_s REAL NOT NULL,
+        mem_mib_s REAL NOT NULL,
+        net_in_bytes REAL NOT NULL,
+        net_out_bytes REAL NOT NULL,
+        gpu_s REAL NOT NULL,
+        instance_s REAL NOT NULL,
+        PRIMARY KEY (day_ms, tenant, cloudlet)
+      );
+      INSERT INTO usage_daily
+        SELECT start_ms - start_ms % 86400000, tenant, cloudlet, SUM(cpu_core_s), SUM(mem_mib_s),
+               SUM(net_in_bytes), SUM(net_out_bytes), SUM(gpu_s), SUM(instance_s)
+        FROM usage GROUP BY 1, 2, 3;
+    )sql",
 };
 
 // An exclusive advisory lock held for the store's lifetime.
@@ -447,6 +465,8 @@ class SqliteCredentialStore final : public auth::CredentialStore {
   std::shared_ptr<SharedDb> shared_;
 };
 
+constexpr int64_t kDayMs = 86'400'000;
+
 // The usage ledger: append-only (INSERT only; a duplicate event id changes nothing), and prices.
 class SqliteLedgerStore final : public SqliteLedgerStoreBase {
  public:
@@ -460,6 +480,13 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
         "net_in_bytes, net_out_bytes, gpu_s, instance_s, received_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (event_id) DO NOTHING");
     if (!insert.ok()) return insert.status();
+    auto roll = db.Prepare(
+        "INSERT INTO usage_daily (day_ms, tenant, cloudlet, cpu_core_s, mem_mib_s, net_in_bytes, net_out_bytes, gpu_s, "
+        "instance_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (day_ms, tenant, cloudlet) DO UPDATE SET "
+        "cpu_core_s = cpu_core_s + excluded.cpu_core_s, mem_mib_s = mem_mib_s + excluded.mem_mib_s, "
+        "net_in_bytes = net_in_bytes + excluded.net_in_bytes, net_out_bytes = net_out_bytes + excluded.net_out_bytes, "
+        "gpu_s = gpu_s + excluded.gpu_s, instance_s = instance_s + excluded.instance_s");
+    if (!roll.ok()) return roll.status();
     std::vector<metering::AppendOutcome> out;
     const int64_t now = common::ToUnixMillis(std::chrono::system_clock::now());
     CLOUDLET_RETURN_IF_ERROR(InTransaction(db, [&]() -> Status {
@@ -479,7 +506,21 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
                                      .Bind(13, r.q.instance_s)
                                      .Bind(14, now)
                                      .Run());
-        out.push_back(db.Changes() == 1 ? metering::AppendOutcome::kAccepted : metering::AppendOutcome::kDuplicate);
+        const bool accepted = db.Changes() == 1;
+        out.push_back(accepted ? metering::AppendOutcome::kAccepted : metering::AppendOutcome::kDuplicate);
+        if (!accepted) continue;
+        // The daily roll-up that reports read: kept in the same transaction as the record.
+        const int64_t start = common::ToUnixMillis(r.start);
+        CLOUDLET_RETURN_IF_ERROR(roll->Bind(1, start - ((start % kDayMs) + kDayMs) % kDayMs)
+                                     .Bind(2, r.tenant)
+                                     .Bind(3, r.cloudlet)
+                                     .Bind(4, r.q.cpu_core_s)
+                                     .Bind(5, r.q.mem_mib_s)
+                                     .Bind(6, r.q.net_in_bytes)
+                                     .Bind(7, r.q.net_out_bytes)
+                                     .Bind(8, r.q.gpu_s)
+                                     .Bind(9, r.q.instance_s)
+                                     .Run());
       }
       return Status::Ok();
     }));
@@ -489,15 +530,23 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
   Result<std::vector<metering::UsageSum>> Sum(common::TimePoint from, common::TimePoint to, const std::string& tenant,
                                               bool by_hour) override {
     std::lock_guard lock(shared_->mu);
-    const std::string period = by_hour ? "strftime('%Y-%m-%dT%H', start_ms / 1000, 'unixepoch')"
-                                       : "strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch')";
-    auto rows = shared_->db.Prepare(
-        "SELECT tenant, cloudlet, " + period +
-        " AS period, SUM(cpu_core_s), SUM(mem_mib_s), SUM(net_in_bytes), SUM(net_out_bytes), SUM(gpu_s), "
-        "SUM(instance_s) FROM usage WHERE start_ms >= ?1 AND start_ms < ?2 AND (?3 = '' OR tenant = ?3) "
-        "GROUP BY tenant, cloudlet, period ORDER BY tenant, cloudlet, period");
+    const int64_t from_ms = common::ToUnixMillis(from), to_ms = common::ToUnixMillis(to);
+    // Whole days come from the daily roll-up (a row per tenant, cloudlet and day); hours and
+    // partial days from the records themselves.
+    const bool daily = !by_hour && from_ms % kDayMs == 0 && to_ms % kDayMs == 0;
+    const std::string sql =
+        daily ? "SELECT tenant, cloudlet, strftime('%Y-%m-%d', day_ms / 1000, 'unixepoch'), cpu_core_s, mem_mib_s, "
+                "net_in_bytes, net_out_bytes, gpu_s, instance_s FROM usage_daily "
+                "WHERE day_ms >= ?1 AND day_ms < ?2 AND (?3 = '' OR tenant = ?3) ORDER BY tenant, cloudlet, day_ms"
+              : std::string("SELECT tenant, cloudlet, ") +
+                    (by_hour ? "strftime('%Y-%m-%dT%H', start_ms / 1000, 'unixepoch')"
+                             : "strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch')") +
+                    " AS period, SUM(cpu_core_s), SUM(mem_mib_s), SUM(net_in_bytes), SUM(net_out_bytes), SUM(gpu_s), "
+                    "SUM(instance_s) FROM usage WHERE start_ms >= ?1 AND start_ms < ?2 AND (?3 = '' OR tenant = ?3) "
+                    "GROUP BY tenant, cloudlet, period ORDER BY tenant, cloudlet, period";
+    auto rows = shared_->db.Prepare(sql);
     if (!rows.ok()) return rows.status();
-    rows->Bind(1, common::ToUnixMillis(from)).Bind(2, common::ToUnixMillis(to)).Bind(3, tenant);
+    rows->Bind(1, from_ms).Bind(2, to_ms).Bind(3, tenant);
     std::vector<metering::UsageSum> out;
     while (true) {
       auto more = rows->Step();

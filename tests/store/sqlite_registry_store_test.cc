@@ -47,7 +47,7 @@ TEST_F(SqliteRegistryStoreTest, CreatesDirectoryAndSchemaAndStartsEmpty) {
   struct stat st{};
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0077, 0u);  // no access for group or others
-  EXPECT_EQ(SqliteSchemaVersion(), 4);
+  EXPECT_EQ(SqliteSchemaVersion(), 5);
 }
 
 TEST_F(SqliteRegistryStoreTest, AppliedOpsSurviveReopening) {
@@ -168,6 +168,13 @@ TEST(SqliteLedgerTest, AReplayIsADuplicateAndCountsOnceAcrossReopen) {
   ASSERT_TRUE(sums.ok());
   ASSERT_EQ(sums->size(), 1u);
   EXPECT_EQ((*sums)[0].q.cpu_core_s, 7200);  // e-1 and e-2, each once
+  // Whole days are read from the daily roll-up; it agrees with the records.
+  const int64_t day_ms = common::ToUnixMillis(r.start) / 86'400'000 * 86'400'000;
+  auto daily = reopened->ledger->Sum(common::FromUnixMillis(day_ms), common::FromUnixMillis(day_ms + 86'400'000), "", false);
+  ASSERT_TRUE(daily.ok());
+  ASSERT_EQ(daily->size(), 1u);
+  EXPECT_EQ((*daily)[0].q.cpu_core_s, 7200);
+  EXPECT_EQ((*daily)[0].period, (*sums)[0].period);
   auto none = reopened->ledger->Sum(r.start - std::chrono::hours(1), r.end, "globex", false);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());

@@ -35,17 +35,16 @@ struct UsageRoutesDeps {
 // Loads the price versions; fails when the stored ones cannot be read.
 common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps);
 
-// Each tenant's spend this calendar month (UTC), refreshed every minute on the ledger's worker, so
-// that a spend quota needs no database read when a placement is asked for. Thread-safe.
+// Each tenant's spend this calendar month (UTC), refreshed every minute on the ledger's worker and
+// within a second of new usage, so that a spend quota needs no database read when a placement is
+// asked for. Thread-safe.
 class SpendCache {
  public:
   void Start(common::TimerQueue& worker, metering::LedgerStore& ledger, const metering::SharedPriceBook& prices,
              const common::Clock& clock, std::function<std::string(const std::string&)> tier_of);
   void Stop() { stopped_ = true; }
-  // Recomputes now; call on the worker.
-  void Refresh() {
-    if (refresh_) refresh_();
-  }
+  // Recomputes within a second (once, however many batches arrive meanwhile); call on the worker.
+  void RefreshSoon();
   double Of(const std::string& tenant) const;
 
  private:
@@ -53,6 +52,7 @@ class SpendCache {
   common::TimerQueue* worker_ = nullptr;
   std::function<void()> refresh_;
   std::atomic<bool> stopped_{false};
+  bool pending_ = false;  // a refresh is scheduled; only touched on the worker
   mutable std::mutex mu_;
   std::map<std::string, double> spend_;
 };
