@@ -19,9 +19,68 @@ using nlohmann::json;
 
 constexpr auto kMaxReportSpan = std::chrono::hours(24 * 367);
 
-struct UsageState {
+// One batch waiting for the ledger: its valid records, where their results go, and the answer.
+struct PendingBatch {
+  std::vector<metering::UsageRecord> records;
+  std::vector<size_t> slot;  // results index of each record
+  json results;
+  Responder respond;
+};
+
+struct UsageState : std::enable_shared_from_this<UsageState> {
   explicit UsageState(UsageRoutesDeps d) : deps(std::move(d)) {}
   UsageRoutesDeps deps;
+  std::mutex mu;
+  std::vector<PendingBatch> pending;
+  bool flush_scheduled = false;
+
+  // Group commit: the batches that arrive while one commit is on disk share the next one, so that
+  // concurrent agents share each fsync.
+  void Enqueue(PendingBatch batch) {
+    std::lock_guard lock(mu);
+    pending.push_back(std::move(batch));
+    if (flush_scheduled) return;
+    flush_scheduled = true;
+    deps.worker.Post([self = shared_from_this()] { self->Flush(); });
+  }
+
+  void Flush() {
+    std::vector<PendingBatch> batches;
+    {
+      std::lock_guard lock(mu);
+      batches.swap(pending);
+      flush_scheduled = false;
+    }
+    std::vector<metering::UsageRecord> all;
+    for (auto& b : batches) all.insert(all.end(), b.records.begin(), b.records.end());
+    std::vector<metering::AppendOutcome> outcomes;
+    if (!all.empty()) {
+      auto appended = deps.ledger.Append(all);
+      if (!appended.ok()) {
+        spdlog::error("usage: {}", appended.status().ToString());
+        for (auto& b : batches) b.respond(Problem(503, "the ledger could not record the batch; nothing was recorded"));
+        return;
+      }
+      outcomes = std::move(*appended);
+    }
+    bool added = false;
+    size_t next = 0;
+    for (auto& b : batches) {
+      for (size_t i = 0; i < b.records.size(); ++i, ++next) {
+        const bool accepted = outcomes[next] == metering::AppendOutcome::kAccepted;
+        b.results[b.slot[i]]["status"] = accepted ? "accepted" : "duplicate";
+        added |= accepted;
+      }
+      size_t counts[3] = {0, 0, 0};
+      for (const auto& r : b.results) {
+        const std::string st = r["status"];
+        ++counts[st == "accepted" ? 0 : st == "duplicate" ? 1 : 2];
+      }
+      b.respond(JsonResponse(200, {{"accepted", counts[0]}, {"duplicate", counts[1]}, {"rejected", counts[2]},
+                                   {"results", b.results}}));
+    }
+    if (added && deps.on_recorded) deps.on_recorded();
+  }
 };
 
 // "2026-11-27" (midnight UTC) or a full RFC 3339 time.
@@ -72,30 +131,7 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                   }
                   results.push_back(std::move(result));
                 }
-                state->deps.worker.Post([state, valid = std::move(valid), slot = std::move(slot),
-                                         results = std::move(results), respond]() mutable {
-                  if (!valid.empty()) {
-                    auto outcomes = state->deps.ledger.Append(valid);
-                    if (!outcomes.ok()) {
-                      spdlog::error("usage: {}", outcomes.status().ToString());
-                      return respond(Problem(503, "the ledger could not record the batch; nothing was recorded"));
-                    }
-                    bool added = false;
-                    for (size_t i = 0; i < outcomes->size(); ++i) {
-                      const bool accepted = (*outcomes)[i] == metering::AppendOutcome::kAccepted;
-                      results[slot[i]]["status"] = accepted ? "accepted" : "duplicate";
-                      added |= accepted;
-                    }
-                    if (added && state->deps.on_recorded) state->deps.on_recorded();
-                  }
-                  size_t counts[3] = {0, 0, 0};
-                  for (const auto& r : results) {
-                    const std::string s = r["status"];
-                    ++counts[s == "accepted" ? 0 : s == "duplicate" ? 1 : 2];
-                  }
-                  respond(JsonResponse(200, {{"accepted", counts[0]}, {"duplicate", counts[1]}, {"rejected", counts[2]},
-                                             {"results", results}}));
-                });
+                state->Enqueue({std::move(valid), std::move(slot), std::move(results), std::move(respond)});
               }});
 
   router.Add({"GET", "/v1/reports/usage", Access::Need([](const PathParams&) { return auth::Permission::ReportRead(); }),
