@@ -229,6 +229,24 @@ void SpendCache::Start(common::TimerQueue& worker, metering::LedgerStore& ledger
   worker.Post([this] { Tick(); });
 }
 
+common::Status CheckQuotas(const std::string& tenant, const auth::TenantQuotas& q, int64_t live, int64_t cpu_held,
+                           int64_t cpu_asked, double spent) {
+  if (q.max_placements && live + 1 > *q.max_placements) {
+    return Status::ResourceExhausted("quota: tenant '" + tenant + "' may hold " + std::to_string(*q.max_placements) +
+                                     " live placements");
+  }
+  if (q.max_cpu_millis && cpu_held + cpu_asked > *q.max_cpu_millis) {
+    return Status::ResourceExhausted("quota: tenant '" + tenant + "' may reserve " + std::to_string(*q.max_cpu_millis) +
+                                     " millicores; it holds " + std::to_string(cpu_held));
+  }
+  if (q.max_monthly_spend && spent >= *q.max_monthly_spend) {
+    char limit[32];
+    std::snprintf(limit, sizeof limit, "%.2f", *q.max_monthly_spend);
+    return Status::ResourceExhausted("quota: tenant '" + tenant + "' has spent its monthly limit of " + limit);
+  }
+  return Status::Ok();
+}
+
 void SpendCache::RefreshSoon() {
   if (pending_ || !worker_) return;
   pending_ = true;

@@ -161,20 +161,8 @@ int Run(const Flags& flags) {
                                               const placement::PlacementRequest& request) -> common::Status {
     auto q = tokens.QuotasOf(owner);
     if (!q) return common::Status::Ok();  // operators hold no quota
-    if (q->max_placements && static_cast<int64_t>(held.live) + 1 > *q->max_placements) {
-      return common::Status::ResourceExhausted("quota: tenant '" + owner + "' may hold " +
-                                               std::to_string(*q->max_placements) + " live placements");
-    }
-    if (q->max_cpu_millis && held.cpu_millis + request.app.cpu_millis > *q->max_cpu_millis) {
-      return common::Status::ResourceExhausted("quota: tenant '" + owner + "' may reserve " +
-                                               std::to_string(*q->max_cpu_millis) + " millicores; it holds " +
-                                               std::to_string(held.cpu_millis));
-    }
-    if (q->max_monthly_spend && spend.Of(owner) >= *q->max_monthly_spend) {
-      return common::Status::ResourceExhausted("quota: tenant '" + owner + "' has spent its monthly limit of " +
-                                               std::to_string(*q->max_monthly_spend));
-    }
-    return common::Status::Ok();
+    return api::CheckQuotas(owner, *q, static_cast<int64_t>(held.live), held.cpu_millis, request.app.cpu_millis,
+                            q->max_monthly_spend ? spend.Of(owner) : 0);
   };
   // Metering of placements themselves: reservation and active time, recorded when one ends.
   metering::LedgerStore& ledger = *stores->ledger;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "cloudlet/api/router.h"
+#include "cloudlet/auth/credentials.h"
 #include "cloudlet/common/clock.h"
 #include "cloudlet/common/timer_queue.h"
 #include "cloudlet/metering/rating.h"
@@ -34,6 +35,12 @@ struct UsageRoutesDeps {
 
 // Loads the price versions; fails when the stored ones cannot be read.
 common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps);
+
+// Whether a tenant holding `live` placements with `cpu_held` millicores, and having spent `spent`
+// this month, may place an app asking for `cpu_asked`: Ok, or ResourceExhausted naming the quota.
+// Exactly at a limit is allowed; beyond it is not.
+common::Status CheckQuotas(const std::string& tenant, const auth::TenantQuotas& quotas, int64_t live, int64_t cpu_held,
+                           int64_t cpu_asked, double spent);
 
 // Each tenant's spend this calendar month (UTC), refreshed every minute on the ledger's worker and
 // within a second of new usage, so that a spend quota needs no database read when a placement is
