@@ -66,16 +66,17 @@ json LanRow(const discovery::LanCloudlet& c) {
 
 json RegistryRow(const json& r) {
   const auto [address, port] = HostAndPort(r.value("endpoint", ""));
+  const json free = r.value("free", json::object()), capacity = r.value("capacity", json::object());
   std::vector<std::string> prefixes;
   for (const auto& vm : r.value("base_vms", json::array())) {
-    prefixes.push_back(discovery::BaseVmPrefix(vm.value("digest", "")));
+    if (vm.is_object()) prefixes.push_back(discovery::BaseVmPrefix(vm.value("digest", "")));
   }
   json row = {{"name", r.value("name", "")},
               {"address", address},
               {"port", port},
               {"id", r.value("id", "")},
-              {"cpu", {{"free_millis", r["free"].value("cpu_millis", 0)}, {"total_millis", r["capacity"].value("cpu_millis", 0)}}},
-              {"mem", {{"free_mb", r["free"].value("mem_mb", 0)}, {"total_mb", r["capacity"].value("mem_mb", 0)}}},
+              {"cpu", {{"free_millis", free.value("cpu_millis", 0)}, {"total_millis", capacity.value("cpu_millis", 0)}}},
+              {"mem", {{"free_mb", free.value("mem_mb", 0)}, {"total_mb", capacity.value("mem_mb", 0)}}},
               {"load_percent", static_cast<int>(r.value("load", 0.0) * 100 + 0.5)},
               {"isolation", r.value("isolation", json::array())},
               {"base_vms", prefixes},
@@ -123,7 +124,7 @@ json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const json*
   std::map<std::string, const json*> registered;
   if (registry) {
     for (const auto& r : *registry) {
-      if (r.is_object() && r["id"].is_string()) registered[r["id"].get<std::string>()] = &r;
+      if (r.is_object() && r.contains("id") && r["id"].is_string()) registered[r["id"].get<std::string>()] = &r;
     }
   }
   json rows = json::array();

@@ -209,7 +209,7 @@ void PrintPlacement(const json& r) {
                     Fixed(c["provision"].value("seconds", 0.0)), Fixed(c.value("cost_ms", 0.0), 2),
                     c.value("sla_met", false) ? "yes" : "no", c.value("endpoint", "")});
   }
-  if (r["placement_id"].is_string()) {
+  if ((r.contains("placement_id") && r["placement_id"].is_string())) {
     std::cout << "placement " << r["placement_id"].get<std::string>() << " reserved on "
               << r["chosen"]["cloudlet"].get<std::string>() << " until " << r.value("expires_at", "")
               << " (confirm with POST /v1/placements/{id}/confirm)\n\n";
@@ -380,7 +380,7 @@ int main(int argc, char** argv) {
         std::vector<std::vector<std::string>> rows;
         for (const auto& t : body.contains("tenants") ? body["tenants"] : json::array({body})) {
           rows.push_back({t.value("id", ""), t.value("name", ""), t.value("created_at", ""),
-                          t["disabled_at"].is_string() ? "disabled " + t["disabled_at"].get<std::string>() : "active",
+                          (t.contains("disabled_at") && t["disabled_at"].is_string()) ? "disabled " + t["disabled_at"].get<std::string>() : "active",
                           t.value("key_id", "")});
         }
         cli::PrintTable(std::cout, {"ID", "NAME", "CREATED", "STATE", "SIGNING KEY ID"}, rows);
@@ -403,7 +403,7 @@ int main(int argc, char** argv) {
       } else {
         std::cout << body.value("token", "") << '\n';
         std::cerr << "created " << body.value("role", "") << " token " << body.value("id", "")
-                  << (body["expires_at"].is_string() ? ", expires " + body["expires_at"].get<std::string>() : "")
+                  << ((body.contains("expires_at") && body["expires_at"].is_string()) ? ", expires " + body["expires_at"].get<std::string>() : "")
                   << "; the secret above is shown only now\n";
       }
     } else if (*tokens_list) {
@@ -417,8 +417,8 @@ int main(int argc, char** argv) {
           for (const auto& s : t.value("scopes", json::array())) scope_text += (scope_text.empty() ? "" : ",") + s.get<std::string>();
           rows.push_back({t.value("id", ""), t.value("role", ""), t.value("tenant", ""), t.value("cloudlet", ""),
                           scope_text.empty() ? "(role)" : scope_text,
-                          t["expires_at"].is_string() ? t["expires_at"].get<std::string>() : "never",
-                          t["revoked_at"].is_string() ? "revoked" : "active", t.value("description", "")});
+                          (t.contains("expires_at") && t["expires_at"].is_string()) ? t["expires_at"].get<std::string>() : "never",
+                          (t.contains("revoked_at") && t["revoked_at"].is_string()) ? "revoked" : "active", t.value("description", "")});
         }
         cli::PrintTable(std::cout, {"ID", "ROLE", "TENANT", "CLOUDLET", "SCOPES", "EXPIRES", "STATE", "DESCRIPTION"}, rows);
       }
@@ -459,7 +459,7 @@ int main(int argc, char** argv) {
         } else {
           std::vector<std::vector<std::string>> rows;
           auto add = [&](const json& line, const std::string& label) {
-            const json& q = line["quantities"];
+            const json q = line.value("quantities", json::object());
             rows.push_back({label.empty() ? line.value("tenant", "") : label, line.value("cloudlet", ""),
                             line.value("period", ""), Fixed(q.value("cpu_core_s", 0.0) / 3600, 3),
                             Fixed(q.value("mem_mib_s", 0.0) / 1024 / 3600, 3),
@@ -467,8 +467,8 @@ int main(int argc, char** argv) {
                             Fixed(q.value("net_out_bytes", 0.0) / (1 << 30), 3), Fixed(q.value("gpu_s", 0.0) / 3600, 3),
                             Fixed(q.value("instance_s", 0.0) / 3600, 3), Fixed(line.value("cost", 0.0), 2)});
           };
-          for (const auto& line : body["lines"]) add(line, "");
-          add(body["total"], "TOTAL");
+          for (const auto& line : body.value("lines", json::array())) add(line, "");
+          add(body.value("total", json::object()), "TOTAL");
           cli::PrintTable(std::cout, {"TENANT", "CLOUDLET", "PERIOD", "CPU core-h", "MEM GiB-h", "NET IN GiB",
                                       "NET OUT GiB", "GPU h", "INSTANCE h", "COST " + body.value("currency", "")},
                           rows);

@@ -308,6 +308,14 @@ class SqlitePlacementStore final : public placement::PlacementStore {
 nlohmann::json TimeOrNull(const std::optional<common::TimePoint>& t) {
   return t ? nlohmann::json(common::ToUnixMillis(*t)) : nlohmann::json();
 }
+// A member of a stored body, or null when absent (never operator[] on a const object: a missing
+// key there is undefined behaviour).
+const nlohmann::json& Member(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
 std::optional<common::TimePoint> OptionalTime(const nlohmann::json& j) {
   if (!j.is_number_integer()) return std::nullopt;
   return common::FromUnixMillis(j.get<int64_t>());
@@ -329,12 +337,15 @@ class SqliteCredentialStore final : public auth::CredentialStore {
     std::vector<auth::Tenant> out;
     CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM tenants ORDER BY id", [&](const nlohmann::json& j) {
       auth::Tenant t{j.value("id", ""), j.value("name", ""), common::FromUnixMillis(j.value("created_at_ms", int64_t{0})),
-                     OptionalTime(j["disabled_at_ms"]), j.value("key_id", ""), j.value("signing_key", ""), {}};
-      const nlohmann::json& q = j["quotas"];
+                     OptionalTime(Member(j, "disabled_at_ms")), j.value("key_id", ""), j.value("signing_key", ""), {}};
+      const nlohmann::json& q = Member(j, "quotas");
       if (q.is_object()) {
-        if (q["max_placements"].is_number_integer()) t.quotas.max_placements = q["max_placements"].get<int64_t>();
-        if (q["max_cpu_millis"].is_number_integer()) t.quotas.max_cpu_millis = q["max_cpu_millis"].get<int64_t>();
-        if (q["max_monthly_spend"].is_number()) t.quotas.max_monthly_spend = q["max_monthly_spend"].get<double>();
+        const nlohmann::json& placements = Member(q, "max_placements");
+        const nlohmann::json& cpu = Member(q, "max_cpu_millis");
+        const nlohmann::json& spend = Member(q, "max_monthly_spend");
+        if (placements.is_number_integer()) t.quotas.max_placements = placements.get<int64_t>();
+        if (cpu.is_number_integer()) t.quotas.max_cpu_millis = cpu.get<int64_t>();
+        if (spend.is_number()) t.quotas.max_monthly_spend = spend.get<double>();
       }
       out.push_back(std::move(t));
     }));
@@ -354,8 +365,8 @@ class SqliteCredentialStore final : public auth::CredentialStore {
       t.description = j.value("description", "");
       t.created_by = j.value("created_by", "");
       t.created_at = common::FromUnixMillis(j.value("created_at_ms", int64_t{0}));
-      t.expires_at = OptionalTime(j["expires_at_ms"]);
-      t.revoked_at = OptionalTime(j["revoked_at_ms"]);
+      t.expires_at = OptionalTime(Member(j, "expires_at_ms"));
+      t.revoked_at = OptionalTime(Member(j, "revoked_at_ms"));
       out.push_back(std::move(t));
     }));
     return out;
@@ -366,7 +377,7 @@ class SqliteCredentialStore final : public auth::CredentialStore {
     CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM app_tokens ORDER BY id", [&](const nlohmann::json& j) {
       out.push_back({j.value("id", ""), j.value("tenant", ""), j.value("scopes", std::vector<std::string>{}),
                      j.value("created_by", ""), common::FromUnixMillis(j.value("created_at_ms", int64_t{0})),
-                     common::FromUnixMillis(j.value("expires_at_ms", int64_t{0})), OptionalTime(j["revoked_at_ms"])});
+                     common::FromUnixMillis(j.value("expires_at_ms", int64_t{0})), OptionalTime(Member(j, "revoked_at_ms"))});
     }));
     return out;
   }
