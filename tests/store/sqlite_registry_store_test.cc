@@ -182,3 +182,39 @@ TEST(SqliteLedgerTest, AReplayIsADuplicateAndCountsOnceAcrossReopen) {
 
 }  // namespace
 }  // namespace cloudlet::store
+
+namespace cloudlet::store {
+namespace {
+
+TEST(SqliteCredentialStoreTest, BodiesWithoutOptionalMembersLoad) {
+  testing::TempDir dir;
+  {
+    auto stores = OpenSqliteStores(dir.File("c.db"));
+    ASSERT_TRUE(stores.ok());
+  }
+  // A tenant and a token as an older build (or a hand edit) may have left them: members missing.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("c.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO tenants (id, body) VALUES ('old', '{\"id\":\"old\",\"key_id\":\"k\"}');"
+                         "INSERT INTO tokens (accessor, body) VALUES ('aaaaaaaaaaaaaaaa', '{\"accessor\":\"aaaaaaaaaaaaaaaa\"}');"
+                         "INSERT INTO app_tokens (id, tenant, body) VALUES ('app-1', 'old', '{\"id\":\"app-1\"}');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto stores = OpenSqliteStores(dir.File("c.db"));
+  ASSERT_TRUE(stores.ok());
+  auto tenants = stores->credentials->LoadTenants();
+  ASSERT_TRUE(tenants.ok());
+  ASSERT_EQ(tenants->size(), 1u);
+  EXPECT_FALSE((*tenants)[0].disabled_at);
+  EXPECT_FALSE((*tenants)[0].quotas.max_placements);
+  auto tokens = stores->credentials->LoadTokens();
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_FALSE((*tokens)[0].expires_at);
+  EXPECT_EQ((*tokens)[0].role, auth::Role::kApp);  // an unknown role is the least privileged
+  EXPECT_TRUE(stores->credentials->LoadAppTokens().ok());
+}
+
+}  // namespace
+}  // namespace cloudlet::store
