@@ -13,6 +13,12 @@
 
 namespace cloudlet::apps {
 
+// --version and --config, as every daemon has them.
+inline void AddStandardFlags(CLI::App& app, const std::string& name, const char* version) {
+  app.set_version_flag("--version", name + " " + version);
+  app.set_config("--config", "", "Read options from a TOML/INI file (keys as the long flag names)");
+}
+
 inline void AddLogLevelOption(CLI::App& app, std::string& level) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error")
       ->capture_default_str()

@@ -59,6 +59,21 @@ double Millis(common::TimePoint from, const std::string& rfc3339) {
   return t.ok() ? std::chrono::duration<double, std::milli>(*t - from).count() : -1;
 }
 
+// Milliseconds from `start` to the first new watcher line where `row` of cloudlet `id` satisfies
+// `wanted` (by the line's own timestamp); -1 when none came within 30 s.
+template <typename F>
+double MillisUntil(ChildProcess& watch, size_t& seen, const std::string& id, common::TimePoint start, F wanted) {
+  double ms = -1;
+  WaitFor([&] {
+    for (const auto& line : NewLines(watch, seen)) {
+      const json* c = Find(line, id);
+      if (ms < 0 && c && wanted(*c)) ms = Millis(start, line["time"]);
+    }
+    return ms >= 0;
+  }, 30s);
+  return ms;
+}
+
 void WriteStat(const std::string& dir, uint64_t busy, uint64_t idle) {
   std::ofstream(dir + "/stat.tmp") << "cpu  " << busy << " 0 0 " << idle << " 0 0 0 0 0 0\ncpu0 0\ncpu1 0\n";
   std::filesystem::rename(dir + "/stat.tmp", dir + "/stat");
@@ -100,13 +115,7 @@ int main(int argc, char** argv) {
                        dir.File("agent.log"), dir.File("agent.log"));
     const auto start = std::chrono::system_clock::now();
     agent.Start();
-    double ms = -1;
-    WaitFor([&] {
-      for (const auto& line : NewLines(watch, seen)) {
-        if (ms < 0 && Find(line, id)) ms = Millis(start, line["time"]);
-      }
-      return ms >= 0;
-    }, 30s);
+    const double ms = MillisUntil(watch, seen, id, start, [](const json&) { return true; });
     if (ms < 0) {
       std::cerr << "discovery_bench: run " << i << ": not discovered\n" << ReadFileOrEmpty(dir.File("agent.log"));
       return 1;
@@ -130,14 +139,10 @@ int main(int argc, char** argv) {
                                   "--state-dir", dir.File("state-update"), "--proc-dir", proc,
                                   "--sample-interval", "50ms"}),
                      dir.File("agent.log"), dir.File("agent.log"));
-  agent.Start();
   int load = 10;
-  WaitFor([&] {
-    for (const auto& line : NewLines(watch, seen)) {
-      if (const json* c = Find(line, "cl-bench-update"); c && (*c)["load_percent"] == load) return true;
-    }
-    return false;
-  }, 30s);
+  const auto started = std::chrono::system_clock::now();
+  agent.Start();
+  MillisUntil(watch, seen, "cl-bench-update", started, [&](const json& c) { return c["load_percent"] == load; });
   std::vector<double> update;
   for (int i = 0; i < runs; ++i) {
     std::this_thread::sleep_for(1500ms);  // past the agent's one update a second
@@ -146,14 +151,8 @@ int main(int argc, char** argv) {
     idle += static_cast<uint64_t>(100 - load) * 10;
     const auto start = std::chrono::system_clock::now();
     WriteStat(proc, busy, idle);
-    double ms = -1;
-    WaitFor([&] {
-      for (const auto& line : NewLines(watch, seen)) {
-        const json* c = Find(line, "cl-bench-update");
-        if (ms < 0 && c && (*c)["load_percent"] == load) ms = Millis(start, line["time"]);
-      }
-      return ms >= 0;
-    }, 30s);
+    const double ms =
+        MillisUntil(watch, seen, "cl-bench-update", start, [&](const json& c) { return c["load_percent"] == load; });
     if (ms < 0) {
       std::cerr << "discovery_bench: update " << i << " did not arrive\n" << ReadFileOrEmpty(dir.File("agent.log"));
       return 1;

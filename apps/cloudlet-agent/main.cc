@@ -122,8 +122,7 @@ int main(int argc, char** argv) {
       "Avahi daemon (TXT record: id, free cpu and memory, load, isolation, cached base VMs), registers and\n"
       "heartbeats with cloudletd when --registry is given (else LAN only), and serves GET /v1/ping and\n"
       "GET /v1/resource. Its cloudlet id is kept in --state-dir across restarts."};
-  app.set_version_flag("--version", std::string("cloudlet-agent ") + CLOUDLET_VERSION);
-  app.set_config("--config", "", "Read options from a TOML/INI file (keys as the long flag names)");
+  apps::AddStandardFlags(app, "cloudlet-agent", CLOUDLET_VERSION);
   app.add_option("--name", config.name, "mDNS instance name (default: the host name)");
   app.add_option("--id", config.id, "Cloudlet id, 1-64 of [a-z0-9-] (default: made on first start and kept)");
   app.add_option("--state-dir", config.state_dir, "Where the id and base VM digests are kept")->capture_default_str();

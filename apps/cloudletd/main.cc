@@ -254,8 +254,7 @@ int main(int argc, char** argv) {
       "Every /v1 call needs a token: the first operator token comes from CLOUDLET_BOOTSTRAP_TOKEN, else\n"
       "from --bootstrap-token-file (created with a new random token on first start); operators then\n"
       "create tenants and tokens (`cloudlet tenants`, `cloudlet tokens`; docs/security.md)."};
-  app.set_version_flag("--version", std::string("cloudletd ") + CLOUDLET_VERSION);
-  app.set_config("--config", "", "Read options from a TOML/INI file (keys as the long flag names)");
+  apps::AddStandardFlags(app, "cloudletd", CLOUDLET_VERSION);
   app.add_option("--listen", flags.listen, "HOST:PORT to serve HTTP on")->capture_default_str();
   app.add_option("--db", flags.db, "SQLite database file (its directory is created)")->capture_default_str();
   app.add_option("--heartbeat-interval", flags.heartbeat_interval,
