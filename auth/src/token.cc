@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -110,8 +111,12 @@ std::string GenerateToken(std::string_view prefix) {
 }
 
 std::array<unsigned char, 32> Sha256(std::string_view data) {
+  // Fetched once: SHA256() looks the algorithm up on every call, which showed in request profiles.
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   std::array<unsigned char, 32> out{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  if (!md || EVP_Digest(data.data(), data.size(), out.data(), nullptr, md, nullptr) != 1) {
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  }
   return out;
 }
 

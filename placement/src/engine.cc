@@ -208,7 +208,10 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
     if (auto it = fleet.row_of.find(id); it != fleet.row_of.end()) measured.emplace_back(it->second, rtt);
   }
   // Provisioning mode per row for this app: 0 full, 1 overlay (base VM cached), 2 warm.
-  ArrayXd mode = ArrayXd::Zero(n);
+  // Per-thread scratch, reused across calls: a request allocates nothing proportional to the fleet.
+  thread_local ArrayXd mode, zeros;
+  thread_local std::vector<double> bound, floor_rtt, provision, headroom;
+  mode.setZero(n);
   if (auto it = fleet.by_base_vm.find(app.base_vm); it != fleet.by_base_vm.end()) {
     for (int row : it->second) mode[row] = 1;
   }
@@ -235,7 +238,7 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
   //  2. a scan that keeps the best k; only rows whose bound beats the k-th cost so far are costed
   //     exactly, so most rows cost one comparison.
   const bool has_client_geo = request.client.geo.has_value();
-  const Eigen::ArrayXd zeros = has_reserved ? Eigen::ArrayXd() : Eigen::ArrayXd::Zero(n);
+  if (!has_reserved) zeros.setZero(n);
   const double* __restrict res_cpu = has_reserved ? reserved.cpu_millis.data() : zeros.data();
   const double* __restrict res_mem = has_reserved ? reserved.mem_mb.data() : zeros.data();
   const double* __restrict coords = use_coordinates ? coordinate_rtt_ms->data() : nullptr;
@@ -279,7 +282,7 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
 
   constexpr Eigen::Index kBlock = 512;
   const size_t block_size = static_cast<size_t>(std::min(kBlock, n));
-  std::vector<double> bound(block_size), floor_rtt(block_size), provision(block_size), headroom(block_size);
+  for (auto* v : {&bound, &floor_rtt, &provision, &headroom}) v->resize(block_size);
   double threshold = kInf;
   for (Eigen::Index start = 0; start < n; start += kBlock) {
     const Eigen::Index len = std::min(kBlock, n - start);

@@ -93,6 +93,13 @@ void PlacementService::IndexLocked(const Placement& p, int sign) {
   if (owned.live == 0) by_owner_.erase(p.owner);
   const double cpu = sign * static_cast<double>(p.request.app.cpu_millis);
   const double mem = sign * static_cast<double>(p.request.app.mem_mb);
+  // Only additions matter to a placement ranked meanwhile: a release leaves its choice valid.
+  if (sign > 0 && rows_of_) {
+    ++change_seq_;
+    if (auto row = rows_of_->row_of.find(p.cloudlet_id); row != rows_of_->row_of.end()) {
+      row_changed_at_[static_cast<size_t>(row->second)] = change_seq_;
+    }
+  }
   if (p.state == PlacementState::kReserved) {
     Held& h = reserved_by_cloudlet_[p.cloudlet_id];
     h.cpu_millis += cpu;
@@ -137,8 +144,8 @@ Placement PlacementService::RemoveLocked(const std::string& id) {
   return p;
 }
 
-Reservations PlacementService::ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
-                                                  const std::string& owner, const std::string* except_id) {
+void PlacementService::ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
+                                          const std::string& owner, const std::string* except_id, Reservations& r) {
   const FleetSnapshot& fleet = *view.snapshot;
   const auto n = static_cast<Eigen::Index>(fleet.size());
   // Reserved capacity is in no heartbeat yet. The by-row sums are rebuilt when the snapshot changes.
@@ -147,6 +154,7 @@ Reservations PlacementService::ReservationsLocked(const FleetSource::View& view,
     rows_snapshot_ = view.snapshot;
     rows_of_ = &fleet;
     reserved_cpu_by_row_.setZero(n);
+    row_changed_at_.assign(static_cast<size_t>(n), ++change_seq_);
     reserved_mem_by_row_.setZero(n);
     for (const auto& [cloudlet, held] : reserved_by_cloudlet_) {
       auto row = fleet.row_of.find(cloudlet);
@@ -155,7 +163,10 @@ Reservations PlacementService::ReservationsLocked(const FleetSource::View& view,
       reserved_mem_by_row_[row->second] += held.mem_mb;
     }
   }
-  Reservations r{reserved_cpu_by_row_, reserved_mem_by_row_, {}};
+  // Assignment into arrays of the same size reuses their storage.
+  r.cpu_millis = reserved_cpu_by_row_;
+  r.mem_mb = reserved_mem_by_row_;
+  r.warm_rows.clear();
   // An active app is in its cloudlet's `free` once the cloudlet has heartbeated since it started.
   for (auto& [cloudlet, recent] : recent_by_cloudlet_) {
     auto row = fleet.row_of.find(cloudlet);
@@ -190,7 +201,6 @@ Reservations PlacementService::ReservationsLocked(const FleetSource::View& view,
       if (auto row = fleet.row_of.find(cloudlet); row != fleet.row_of.end()) r.warm_rows.push_back(row->second);
     }
   }
-  return r;
 }
 
 void PlacementService::EndLocked(Placement p, PlacementState state) {
@@ -254,8 +264,10 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
       auto it = by_owner_.find(owner);
       CLOUDLET_RETURN_IF_ERROR(options_.quota(owner, it == by_owner_.end() ? OwnerUsage{} : it->second, request));
     }
-    const Reservations reserved = ReservationsLocked(view, request, owner, nullptr);
+    thread_local Reservations reserved;  // scratch, reused by this thread's requests
+    ReservationsLocked(view, request, owner, nullptr, reserved);
     const uint64_t seed = Mix(id_salt_ + ++rank_seq_);
+    const uint64_t ranked_at = change_seq_;
     if (!locked_path) lock.unlock();
     auto ranking = engine_.Rank(*view.snapshot, request, reserved, seed, coords_ptr);
     if (!ranking.ok()) return ranking.status();
@@ -265,8 +277,8 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
       lock.lock();
       ExpireLeasesLocked(clock_.Now());
       const int row = out.ranking.candidates.front().row;
-      const bool unchanged = rows_of_ == view.snapshot.get() && reserved_cpu_by_row_[row] == reserved.cpu_millis[row] &&
-                             reserved_mem_by_row_[row] == reserved.mem_mb[row];
+      // Nothing placed, confirmed or released on the chosen cloudlet since the ranking read it.
+      const bool unchanged = rows_of_ == view.snapshot.get() && row_changed_at_[static_cast<size_t>(row)] <= ranked_at;
       if (!unchanged) continue;
     }
     Placement p;
@@ -385,7 +397,8 @@ Result<LocationResult> PlacementService::Location(const std::string& owner, cons
   if (!p) return NotFound(id);
   p->request.client = moved.client;
   // This placement's own hold is not counted against the cloudlets it is compared on.
-  const Reservations reserved = ReservationsLocked(view, moved, p->owner, &id);  // warm for its owner
+  thread_local Reservations reserved;
+  ReservationsLocked(view, moved, p->owner, &id, reserved);  // warm for its owner
   const Eigen::ArrayXd* coord_ptr = coords.size() ? &coords : nullptr;
   auto best = engine_.Rank(*view.snapshot, moved, reserved, Mix(id_salt_ ^ seq_), coord_ptr);
   if (!best.ok()) return best.status();

@@ -17,7 +17,6 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -133,8 +132,9 @@ class PlacementService {
   OwnerUsage UsageOf(const std::string& owner) const;
 
  private:
-  Reservations ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request,
-                                  const std::string& owner, const std::string* except_id);
+  // Fills `out` (reusing its storage) with what is held on each row for ranking `request`.
+  void ReservationsLocked(const FleetSource::View& view, const PlacementRequest& request, const std::string& owner,
+                          const std::string* except_id, Reservations& out);
   // Keep live_ and the indexes below in step.
   void AddLocked(Placement p);
   Placement RemoveLocked(const std::string& id);
@@ -166,6 +166,10 @@ class PlacementService {
   std::shared_ptr<const FleetSnapshot> rows_snapshot_;
   const FleetSnapshot* rows_of_ = nullptr;
   Eigen::ArrayXd reserved_cpu_by_row_, reserved_mem_by_row_;
+  // When each row's holdings last changed (a count of changes), so that an optimistic placement can
+  // tell whether its cloudlet was taken from under it without comparing copies.
+  std::vector<uint64_t> row_changed_at_;
+  uint64_t change_seq_ = 0;
   // Active placements per cloudlet, until a heartbeat newer than their activation shows them.
   struct Recent {
     std::string id;
