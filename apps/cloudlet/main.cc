@@ -14,6 +14,7 @@
 #include "cloudlet/api/http_client.h"
 #include "cloudlet/common/duration.h"
 #include "discover.h"
+#include "sim.h"
 #include "table.h"
 
 namespace {
@@ -325,6 +326,17 @@ int main(int argc, char** argv) {
   discover->add_option("--timeout", discover_timeout, "How long to browse before printing")->capture_default_str();
   discover->add_flag("--watch", watch, "Keep browsing; print the table again whenever it changes (Ctrl-C stops)");
 
+  auto* sim = app.add_subcommand("sim", "Simulate users moving through an area and compare placement policies (docs/sim.md)");
+  cli::SimCliOptions sim_options;
+  uint64_t sim_seed = 0;
+  sim->add_option("--scenario", sim_options.scenario, "Scenario JSON file (bundled: sim/scenarios/)")->required();
+  sim->add_option("--out", sim_options.out, "Directory for summary.{csv,json,md}, timeseries.csv, plots")->required();
+  sim->add_option("--policies", sim_options.policies,
+                  "Comma-separated subset of cost,cost-predict,nearest,sinfonia,k8s,random,optimal (default: all)");
+  auto* seed_option = sim->add_option("--seed", sim_seed, "Override the scenario's seed");
+  sim->add_option("--live", sim_options.live_url, "Run against this cloudletd instead of in virtual time");
+  sim->add_flag("--quiet", sim_options.quiet, "No progress bar");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -333,6 +345,12 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*sim) {
+      if (*seed_option) sim_options.seed = sim_seed;
+      sim_options.token = o.token;
+      sim_options.ca_file = o.ca_file;
+      return cli::RunSim(sim_options);
+    }
     if (*discover) {
       auto timeout = common::ParseDuration(discover_timeout, "--timeout");
       if (!timeout.ok() || timeout->count() <= 0) throw UsageError("--timeout: must be a duration > 0, e.g. 3s");

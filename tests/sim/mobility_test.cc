@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "cloudlet/sim/random_waypoint.h"
+#include "cloudlet/sim/mobility.h"
 
 namespace cloudlet::sim {
 namespace {

@@ -1,0 +1,24 @@
+// `cloudlet sim`: run a scenario in virtual time under several placement policies and write the
+// comparison (docs/sim.md).
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace cloudlet::cli {
+
+struct SimCliOptions {
+  std::string scenario;
+  std::string out;
+  std::string policies;           // comma-separated; empty: all
+  std::optional<uint64_t> seed;   // overrides the scenario's
+  std::string live_url;           // run against a cloudletd instead of in virtual time
+  std::string token;
+  std::string ca_file;
+  bool quiet = false;
+};
+
+// Returns the exit code: 0 done, 1 the run failed, 2 bad scenario or flags.
+int RunSim(const SimCliOptions& options);
+
+}  // namespace cloudlet::cli

@@ -1,0 +1,62 @@
+#include "world.h"
+
+namespace cloudlet::sim {
+
+common::Result<std::unique_ptr<World>> World::Create(const Scenario& s) {
+  std::unique_ptr<World> w(new World(s));
+  for (const auto& c : s.cloudlets) w->geo_.push_back(ToGeo(s, c.at));
+  // Apps by share, in contiguous runs of user numbers (largest remainder for rounding).
+  const size_t n = static_cast<size_t>(s.users);
+  std::vector<size_t> counts(s.apps.size());
+  size_t given = 0;
+  for (size_t a = 0; a < s.apps.size(); ++a) {
+    counts[a] = static_cast<size_t>(std::floor(s.apps[a].share * static_cast<double>(n)));
+    given += counts[a];
+  }
+  for (size_t a = 0; given < n; a = (a + 1) % s.apps.size()) {
+    ++counts[a];
+    ++given;
+  }
+  for (size_t a = 0; a < s.apps.size(); ++a) w->app_of_.insert(w->app_of_.end(), counts[a], static_cast<int>(a));
+  for (size_t u = 0; u < n; ++u) {
+    auto m = MakeMobility(s.mobility, s.area, s.seed, u);
+    if (!m.ok()) return m.status();
+    w->walkers_.push_back(std::move(*m));
+  }
+  return w;
+}
+
+void World::Positions(double dt_s, std::vector<Position>& at) {
+  for (size_t u = 0; u < walkers_.size(); ++u) at[u] = dt_s > 0 ? walkers_[u]->Advance(dt_s) : walkers_[u]->position();
+}
+
+placement::EngineParams World::EngineParamsFor() const {
+  placement::EngineParams p;
+  p.geo.access_ms = s_.network.access_ms;
+  p.geo.path_stretch = 1;
+  p.geo.fibre_km_per_ms = 2 / s_.network.per_km_ms;  // the engine's round trip per km is 2 * stretch / fibre
+  p.cloud_rtt_ms = s_.network.cloud_rtt_ms;
+  p.cloud_endpoint = "cloud";
+  p.suspect_penalty_ms = 0;
+  return p;
+}
+
+placement::PlacementRequest World::RequestFor(size_t app) const {
+  const SimApp& a = s_.apps[app];
+  placement::PlacementRequest r;
+  r.app.name = a.name;
+  r.app.base_vm = a.base_vm_digest;
+  r.app.base_vm_mb = a.base_vm_mb;
+  r.app.overlay_mb = a.overlay_mb;
+  r.app.cpu_millis = a.cpu_millis;
+  r.app.mem_mb = a.mem_mb;
+  r.app.isolation = a.isolation;
+  r.app.service_ms = a.service_ms;
+  r.app.req_rate_hz = a.req_rate_hz;
+  r.app.session_s = a.session_s;
+  r.app.max_rtt_ms = a.max_rtt_ms;
+  r.k = 1;
+  return r;
+}
+
+}  // namespace cloudlet::sim

@@ -1,0 +1,55 @@
+// The parts of the simulated world every policy shares: where users are, which app each runs,
+// distances and network delay. Internal to the simulator.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "cloudlet/placement/cost_model.h"
+#include "cloudlet/placement/engine.h"
+#include "cloudlet/sim/scenario.h"
+
+namespace cloudlet::sim {
+
+// M/M/1 time in system, the engine's building block; utilisation is capped at 0.99 so that an
+// overloaded cloudlet shows a long but finite delay.
+inline double QueueDelayMs(double service_ms, double rho) {
+  auto q = placement::QueueMs(service_ms, std::clamp(rho, 0.0, 0.99));
+  return q.ok() ? *q : service_ms * 100;
+}
+
+class World {
+ public:
+  static common::Result<std::unique_ptr<World>> Create(const Scenario& s);
+
+  // Moves every user dt_s forward (0: where they start) into `at`.
+  void Positions(double dt_s, std::vector<Position>& at);
+
+  const SimApp& AppOf(size_t user) const { return s_.apps[static_cast<size_t>(app_of_[user])]; }
+  int AppIndexOf(size_t user) const { return app_of_[user]; }
+  common::GeoPoint GeoOf(size_t cloudlet) const { return geo_[cloudlet]; }
+  double DistanceM(Position p, size_t cloudlet) const {
+    const Position c = s_.cloudlets[cloudlet].at;
+    const double dx = p.x_m - c.x_m, dy = p.y_m - c.y_m;
+    return std::sqrt(dx * dx + dy * dy);
+  }
+  // Round trip to a cloudlet without jitter: the access hop plus distance.
+  double NetworkMs(Position p, size_t cloudlet) const {
+    return s_.network.access_ms + s_.network.per_km_ms * DistanceM(p, cloudlet) / 1000;
+  }
+  // The engine's parameters for this world: its geo model is the scenario's network model.
+  placement::EngineParams EngineParamsFor() const;
+  placement::PlacementRequest RequestFor(size_t app) const;
+
+ private:
+  explicit World(const Scenario& s) : s_(s) {}
+
+  const Scenario& s_;
+  std::vector<int> app_of_;
+  std::vector<common::GeoPoint> geo_;
+  std::vector<std::unique_ptr<Mobility>> walkers_;
+};
+
+}  // namespace cloudlet::sim
