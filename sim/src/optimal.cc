@@ -25,7 +25,6 @@ double DistanceToCell(const Position& c, double x0, double y0, double size) {
 }  // namespace
 
 common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, const std::vector<double>& jitter, double weight_s) {
-  (void)t;
   const auto started = std::chrono::steady_clock::now();
   const size_t n_users = at.size(), n_cl = s_.cloudlets.size();
   // Groups of users: (app, cell) when cells are used, else one per user.
@@ -121,7 +120,7 @@ common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, cons
     }
   }
   double sum = 0, sla_w = 0, viol = 0;
-  on_cloud_ = 0;
+  int on_cloud = 0;
   for (size_t u = 0; u < n_users; ++u) {
     const SimApp& app = w_.AppOf(u);
     const double w = app.req_rate_hz * weight_s;
@@ -131,7 +130,7 @@ common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, cons
       ms = w_.NetworkMs(at[u], j) + jitter[u] + QueueDelayMs(app.service_ms, utilisation(j));
     } else {
       ms = s_.network.cloud_rtt_ms + jitter[u] + app.service_ms;
-      ++on_cloud_;
+      ++on_cloud;
       cloud_weight_ += w;
     }
     response_.Add(ms, w);
@@ -146,14 +145,16 @@ common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, cons
   previous_ = std::move(where);
   sla_weight_ += sla_w;
   violations_ += viol;
-  step_mean_ms_ = all_weight_ > 0 && weight > 0 ? sum / (weight * weight_s) : 0;
-  step_sla_pct_ = sla_w > 0 ? 100 * viol / sla_w : 0;
   double s1 = 0, s2 = 0;
   for (size_t j = 0; j < n_cl; ++j) {
     s1 += utilisation(j);
     s2 += utilisation(j) * utilisation(j);
   }
   jain_sum_ += s2 > 0 ? s1 * s1 / (static_cast<double>(n_cl) * s2) : 0;
+  Solved solved{t, lower_bound_ms_, weight > 0 ? sum / (weight * weight_s) : 0, sla_w > 0 ? 100 * viol / sla_w : 0, on_cloud,
+                migrations_, std::vector<float>(n_cl)};
+  for (size_t j = 0; j < n_cl; ++j) solved.utilisation[j] = static_cast<float>(utilisation(j));
+  history_.push_back(std::move(solved));
   ++solves_;
   solve_ns_ += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
   return common::Status::Ok();

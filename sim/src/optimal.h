@@ -23,25 +23,34 @@ class OptimalRun {
   // Solves the step at time t; its samples count for `weight_s` seconds of requests.
   common::Status Solve(double t, const std::vector<Position>& at, const std::vector<double>& jitter, double weight_s);
 
-  bool solved() const { return solves_ > 0; }
-  double lower_bound_ms() const { return lower_bound_ms_; }
-  double utilisation(size_t j) const {
-    return s_.cloudlets[j].base_load + assigned_cpu_[j] / static_cast<double>(s_.cloudlets[j].cpu_millis);
-  }
-  SeriesRow Row(double t, int index) const { return {t, index, step_mean_ms_, step_mean_ms_, step_sla_pct_, on_cloud_, migrations_}; }
+  // What each solve found, in time order.
+  struct Solved {
+    double t_s;
+    double lower_bound_ms;  // the flow's value: a lower bound on the mean
+    double mean_ms;         // the mean of the assignment that realises it
+    double sla_violation_pct;
+    int on_cloud;
+    uint64_t migrations;  // so far
+    std::vector<float> utilisation;
+  };
+  const std::vector<Solved>& history() const { return history_; }
   PolicySummary Summary() const;
   const Histogram& response() const { return response_; }
 
  private:
   const Scenario& s_;
   const World& w_;
+  double utilisation(size_t j) const {
+    return s_.cloudlets[j].base_load + assigned_cpu_[j] / static_cast<double>(s_.cloudlets[j].cpu_millis);
+  }
+
   std::vector<double> assigned_cpu_;
+  std::vector<Solved> history_;
   std::vector<int> previous_;  // by user: cloudlet (-2 cloud) at the last solve
   Histogram response_;
-  double lower_bound_ms_ = 0, step_mean_ms_ = 0, step_sla_pct_ = 0;
+  double lower_bound_ms_ = 0;
   double sla_weight_ = 0, violations_ = 0, all_weight_ = 0, cloud_weight_ = 0;
   double jain_sum_ = 0, solve_ns_ = 0;
-  int on_cloud_ = 0;
   uint64_t migrations_ = 0, solves_ = 0;
 };
 

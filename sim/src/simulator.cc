@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include <Eigen/Core>
 
@@ -15,6 +17,7 @@
 #include "histogram.h"
 #include "kalman.h"
 #include "optimal.h"
+#include "step_pool.h"
 #include "world.h"
 
 namespace cloudlet::sim {
@@ -96,6 +99,9 @@ class PolicyRun {
     for (size_t u = 0; u < users_.size(); ++u) {
       if (users_[u].cloudlet >= 0) cloudlets_[static_cast<size_t>(users_[u].cloudlet)].assigned_cpu += w_.AppOf(u).cpu_millis;
     }
+    // Queueing per cloudlet this step: the delay is linear in the service time.
+    queue_per_service_ms_.resize(cloudlets_.size());
+    for (size_t j = 0; j < cloudlets_.size(); ++j) queue_per_service_ms_[j] = QueueDelayMs(1, utilisation(j));
     Measure(t, at, jitter);
   }
 
@@ -409,7 +415,7 @@ class PolicyRun {
       double response;
       if (r.cloudlet >= 0) {
         const size_t j = static_cast<size_t>(r.cloudlet);
-        response = w_.NetworkMs(at[u], j) + jitter[u] + QueueDelayMs(app.service_ms, utilisation(j));
+        response = w_.NetworkMs(at[u], j) + jitter[u] + app.service_ms * queue_per_service_ms_[j];
       } else {
         response = s_.network.cloud_rtt_ms + jitter[u] + app.service_ms;
         ++on_cloud_;
@@ -457,7 +463,8 @@ class PolicyRun {
   std::vector<UserRun> users_;
   std::vector<CloudletRun> cloudlets_;
   std::vector<PositionFilter> filters_;
-  std::vector<PlacementRequest> requests_;  // one per app: only the client's position changes
+  std::vector<PlacementRequest> requests_;
+  std::vector<double> queue_per_service_ms_;  // one per app: only the client's position changes
   std::mt19937_64 rng_;
   FleetSnapshot snapshot_;
   Reservations reserved_;
@@ -504,6 +511,7 @@ Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
     }
   }
   OptimalRun optimal(s, w);
+  StepPool pool(std::clamp(options.threads ? options.threads : std::thread::hardware_concurrency(), 1u, 64u));
   const size_t steps = s.steps();
   const size_t load_every = std::max<size_t>(1, steps / kLoadSamples);
   const size_t series_every = std::max<size_t>(1, steps / 2000);
@@ -515,41 +523,73 @@ Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
   std::vector<double> jitter(static_cast<size_t>(s.users));
   std::mt19937_64 jitter_rng(s.seed ^ 0x6A6974746572ULL);
   std::exponential_distribution<double> jitter_dist(s.network.jitter_ms > 0 ? 1 / s.network.jitter_ms : 1);
+  // The optimum is solved on its own thread from a copy of the step's positions while the policies
+  // go on; its figures are joined to the others by time at the end (the latest solve at or before).
+  std::vector<Position> solve_at;
+  std::vector<double> solve_jitter;
+  std::future<Status> solving;
+  auto finish_solve = [&]() -> Status { return solving.valid() ? solving.get() : Status::Ok(); };
+  std::vector<double> series_times;
 
   for (size_t step = 0; step < steps; ++step) {
     const double t = static_cast<double>(step) * s.step_s;
     w.Positions(step == 0 ? 0 : s.step_s, at);
     for (auto& j : jitter) j = s.network.jitter_ms > 0 ? jitter_dist(jitter_rng) : 0;
-    const bool solve = optimal_index >= 0 && step % optimal_every == 0;
-    for (size_t i = 0; i < runs.size(); ++i) {
+    // Policies are independent given the users' positions and jitter: they step in parallel.
+    pool.Run(runs.size(), [&](size_t i) {
       if (runs[i]) runs[i]->Step(t, at, jitter);
-    }
-    if (solve) {
-      CLOUDLET_RETURN_IF_ERROR(optimal.Solve(t, at, jitter, s.step_s * static_cast<double>(optimal_every)));
-      OptimalCheck check{t, optimal.lower_bound_ms(), {}};
+    });
+    if (optimal_index >= 0 && step % optimal_every == 0) {
+      CLOUDLET_RETURN_IF_ERROR(finish_solve());
+      solve_at = at;
+      solve_jitter = jitter;
+      const double weight_s = s.step_s * static_cast<double>(optimal_every);
+      solving = std::async(std::launch::async, [&optimal, &solve_at, &solve_jitter, t, weight_s] {
+        return optimal.Solve(t, solve_at, solve_jitter, weight_s);
+      });
+      OptimalCheck check{t, std::numeric_limits<double>::quiet_NaN(), {}};
       for (size_t i = 0; i < runs.size(); ++i) {
         check.policy_mean_ms.push_back(runs[i] ? runs[i]->step_mean_ms() : std::numeric_limits<double>::quiet_NaN());
       }
       out.optimal_checks.push_back(std::move(check));
     }
     if (step % series_every == 0) {
+      series_times.push_back(t);
       for (size_t i = 0; i < runs.size(); ++i) {
         if (runs[i]) out.series.push_back(runs[i]->Row(t, static_cast<int>(i)));
-        else if (optimal.solved()) out.series.push_back(optimal.Row(t, static_cast<int>(i)));
       }
     }
     if (step % load_every == 0) {
-      if (!out.load.empty()) out.load_times.push_back(t);
+      out.load_times.push_back(t);
       for (size_t i = 0; i < runs.size(); ++i) {
         std::vector<float> loads(s.cloudlets.size());
-        for (size_t j = 0; j < loads.size(); ++j) {
-          loads[j] = static_cast<float>(runs[i] ? runs[i]->utilisation(j) : optimal.utilisation(j));
-        }
+        for (size_t j = 0; runs[i] && j < loads.size(); ++j) loads[j] = static_cast<float>(runs[i]->utilisation(j));
         out.load[i].push_back(std::move(loads));
       }
       for (size_t u = 0; u < tracked; ++u) out.tracks[u].push_back(at[u]);
     }
     if (options.progress && (step % 16 == 0 || step + 1 == steps)) options.progress(static_cast<double>(step + 1) / static_cast<double>(steps));
+  }
+  CLOUDLET_RETURN_IF_ERROR(finish_solve());
+  if (optimal_index >= 0) {
+    const auto& history = optimal.history();
+    auto latest = [&](double t) {  // the last solve at or before t
+      auto it = std::upper_bound(history.begin(), history.end(), t, [](double v, const OptimalRun::Solved& h) { return v < h.t_s; });
+      return it == history.begin() ? history.end() : std::prev(it);
+    };
+    for (size_t k = 0; k < out.optimal_checks.size(); ++k) out.optimal_checks[k].optimal_mean_ms = history[k].lower_bound_ms;
+    for (double t : series_times) {
+      if (auto h = latest(t); h != history.end()) {
+        out.series.push_back({t, optimal_index, h->mean_ms, h->mean_ms, h->sla_violation_pct, h->on_cloud, h->migrations});
+      }
+    }
+    std::stable_sort(out.series.begin(), out.series.end(), [](const SeriesRow& a, const SeriesRow& b) {
+      return a.t_s != b.t_s ? a.t_s < b.t_s : a.policy < b.policy;
+    });
+    auto& loads = out.load[static_cast<size_t>(optimal_index)];
+    for (size_t k = 0; k < out.load_times.size(); ++k) {
+      if (auto h = latest(out.load_times[k]); h != history.end()) loads[k] = h->utilisation;
+    }
   }
   for (size_t i = 0; i < runs.size(); ++i) {
     out.summary.push_back(runs[i] ? runs[i]->Summary() : optimal.Summary());

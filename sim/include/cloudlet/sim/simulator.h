@@ -79,6 +79,7 @@ struct SimOptions {
   std::vector<std::string> policies;  // empty: all
   // Told the share done (0..1) now and then; may print a progress bar.
   std::function<void(double done)> progress;
+  unsigned threads = 0;  // policies stepped in parallel on this many threads; 0: one per core
 };
 
 common::Result<SimResult> Simulate(const Scenario& scenario, const SimOptions& options);
