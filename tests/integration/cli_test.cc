@@ -4,8 +4,11 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "support/cloudletd_process.h"
+#include "support/temp_dir.h"
 
 #ifndef CLOUDLET_CLI_BIN
 #error "CLOUDLET_CLI_BIN must name the cloudlet binary"
@@ -93,6 +96,39 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
   auto help = RunCli(env_, "--help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.output.find("cloudlets"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cloudlet::testing
+
+namespace cloudlet::testing {
+namespace {
+
+// `cloudlet sim` as a new user runs it: the bundled campus scenario, then a broken one.
+TEST(CliSimTest, RunsTheCampusScenarioAndReportsBadScenariosByFieldAndFile) {
+  TempDir dir;
+  const std::string scenario = std::string(CLOUDLET_SOURCE_DIR) + "/sim/scenarios/campus.json";
+  auto ok = RunCli("", "sim --scenario " + scenario + " --out " + dir.File("out") + " --policies cost,nearest,optimal");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("| cost |"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("| optimal |"), std::string::npos);
+  EXPECT_EQ(ok.output.find("elapsed"), std::string::npos) << "no progress bar when stderr is not a terminal";
+  for (const char* f : {"summary.csv", "summary.json", "summary.md", "timeseries.csv", "map.svg", "cdf.svg", "load.svg", "timing.csv"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir.File("out/") + f)) << f;
+  }
+
+  std::ofstream(dir.File("bad.json")) << R"({"name": "x", "duration_s": 10, "step_s": 1, "area": {"width_m": 10, "height_m": 10},
+    "apps": [{"name": "a", "share": 1, "cpu_millis": 1, "req_rate_hz": 1, "session_s": 1}],
+    "cloudlets": [{"id": "c", "x_m": 1, "y_m": 1, "cpu_millis": 100, "wan_mbps": 10}],
+    "users": {"count": 2, "mobility": {"model": "random_waypoint", "min_speed_mps": 0}}})";
+  auto bad = RunCli("", "sim --scenario " + dir.File("bad.json") + " --out " + dir.File("bad-out"));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("bad.json: users.mobility.min_speed_mps: must be > 0"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("bad-out")));
+
+  auto unknown = RunCli("", "sim --scenario " + scenario + " --out " + dir.File("o2") + " --policies cost,psychic");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown policy 'psychic'"), std::string::npos) << unknown.output;
 }
 
 }  // namespace
