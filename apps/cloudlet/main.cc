@@ -55,22 +55,33 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+// The bearer token from --token, --token-file, CLOUDLET_TOKEN or CLOUDLET_TOKEN_FILE.
+std::string TokenOf(const Options& o) {
+  std::string token = o.token.empty() ? EnvOr("CLOUDLET_TOKEN", "") : o.token;
+  std::string token_file = o.token_file.empty() ? EnvOr("CLOUDLET_TOKEN_FILE", "") : o.token_file;
+  if (token.empty() && !token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in) throw UsageError("cannot read token file " + token_file);
+    std::getline(in, token);
+  }
+  if (token.empty()) {
+    throw UsageError("no token: pass --token, --token-file, or set CLOUDLET_TOKEN (cloudletd prints how on start)");
+  }
+  return token;
+}
+
 class RegistryClient {
  public:
   explicit RegistryClient(const Options& o) : http_(api::MakeHttpClient({.ca_file = o.ca_file})) {
     base_ = !o.registry.empty() ? o.registry : EnvOr("CLOUDLET_REGISTRY", "http://127.0.0.1:8470");
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
     if (auto s = api::CheckServerUrl(base_, o.insecure, "--registry"); !s.ok()) throw UsageError(s.message());
-    token_ = o.token.empty() ? EnvOr("CLOUDLET_TOKEN", "") : o.token;
-    std::string token_file = o.token_file.empty() ? EnvOr("CLOUDLET_TOKEN_FILE", "") : o.token_file;
-    if (token_.empty() && !token_file.empty()) {
-      std::ifstream in(token_file);
-      if (!in) throw UsageError("cannot read token file " + token_file);
-      std::getline(in, token_);
-    }
-    if (token_.empty()) {
-      throw UsageError("no token: pass --token, --token-file, or set CLOUDLET_TOKEN (cloudletd prints how on start)");
-    }
+    token_ = TokenOf(o);
     auto timeout = common::ParseDuration(o.timeout, "--timeout");
     if (!timeout.ok()) throw UsageError(timeout.status().message());
     timeout_ = *timeout;
@@ -107,10 +118,6 @@ class RegistryClient {
   }
 
  private:
-  static std::string EnvOr(const char* name, const char* fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? v : fallback;
-  }
   std::unique_ptr<api::HttpClient> http_;
   std::string base_, token_;
   common::Millis timeout_{10'000};
@@ -334,7 +341,9 @@ int main(int argc, char** argv) {
   sim->add_option("--policies", sim_options.policies,
                   "Comma-separated subset of cost,cost-predict,nearest,sinfonia,k8s,random,optimal (default: all)");
   auto* seed_option = sim->add_option("--seed", sim_seed, "Override the scenario's seed");
-  sim->add_option("--live", sim_options.live_url, "Run against this cloudletd instead of in virtual time");
+  sim->add_option("--live", sim_options.live_url,
+                  "Run against this cloudletd: the scenario's cloudlets register and heartbeat as virtual agents, its "
+                  "users place, confirm, move and release over HTTP (needs an operator --token)");
   sim->add_flag("--quiet", sim_options.quiet, "No progress bar");
 
   try {
@@ -347,7 +356,10 @@ int main(int argc, char** argv) {
   try {
     if (*sim) {
       if (*seed_option) sim_options.seed = sim_seed;
-      sim_options.token = o.token;
+      if (!sim_options.live_url.empty()) {
+        if (auto s = api::CheckServerUrl(sim_options.live_url, o.insecure, "--live"); !s.ok()) throw UsageError(s.message());
+        sim_options.token = TokenOf(o);
+      }
       sim_options.ca_file = o.ca_file;
       return cli::RunSim(sim_options);
     }

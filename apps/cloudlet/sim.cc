@@ -10,6 +10,7 @@
 #include "cloudlet/sim/report.h"
 #include "cloudlet/sim/scenario.h"
 #include "cloudlet/sim/simulator.h"
+#include "sim_live.h"
 
 namespace cloudlet::cli {
 
@@ -50,9 +51,19 @@ int RunSim(const SimCliOptions& o) {
   for (std::string p; std::getline(list, p, ',');) {
     if (!p.empty()) options.policies.push_back(p);
   }
+  std::unique_ptr<sim::Remote> remote;
   if (!o.live_url.empty()) {
-    std::cerr << "cloudlet sim: --live is not available yet\n";
-    return kUsage;
+    if (o.token.empty()) {
+      std::cerr << "cloudlet sim: --live needs --token (an operator token: it registers cloudlets and places for users)\n";
+      return kUsage;
+    }
+    if (!options.policies.empty() && options.policies != std::vector<std::string>{"live"}) {
+      std::cerr << "cloudlet sim: --policies: a live run has one policy, the registry's (omit --policies)\n";
+      return kUsage;
+    }
+    options.policies = {"live"};
+    remote = MakeLiveRemote({.url = o.live_url, .token = o.token, .ca_file = o.ca_file});
+    options.remote = remote.get();
   }
   ProgressBar bar(!o.quiet);
   options.progress = [&bar](double done) { bar(done); };

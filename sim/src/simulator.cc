@@ -70,8 +70,9 @@ struct CloudletRun {
 // One policy's copy of the world.
 class PolicyRun {
  public:
-  PolicyRun(std::string name, const Scenario& s, const World& w, const Engine& engine, const MigrationAdvisor& advisor)
-      : name_(std::move(name)), s_(s), w_(w), engine_(engine), advisor_(advisor), users_(static_cast<size_t>(s.users)),
+  PolicyRun(std::string name, const Scenario& s, const World& w, const Engine& engine, const MigrationAdvisor& advisor,
+            Remote* remote = nullptr, double heartbeat_s = 5)
+      : remote_(remote), heartbeat_s_(heartbeat_s), name_(std::move(name)), s_(s), w_(w), engine_(engine), advisor_(advisor), users_(static_cast<size_t>(s.users)),
         cloudlets_(s.cloudlets.size()), rng_(s.seed ^ std::hash<std::string>{}(name_)),
         response_(), total_() {
     for (size_t j = 0; j < cloudlets_.size(); ++j) {
@@ -92,6 +93,20 @@ class PolicyRun {
   void Step(double t, const std::vector<Position>& at, const std::vector<double>& jitter) {
     const bool engine_policy = name_ == "cost" || name_ == "cost-predict";
     if (engine_policy) BuildSnapshot();
+    if (remote_ && t >= next_heartbeat_ && error_.ok()) {
+      now_ = t;
+      next_heartbeat_ = t + heartbeat_s_;
+      for (size_t j = 0; j < cloudlets_.size() && error_.ok(); ++j) {
+        const SimCloudlet& c = s_.cloudlets[j];
+        std::vector<int> cached;
+        for (const auto& [app, since] : cloudlets_[j].cache) {
+          if (since <= t) cached.push_back(app);
+        }
+        error_ = remote_->Heartbeat(j, std::min(1.0, utilisation(j)),
+                                    std::max<int64_t>(0, static_cast<int64_t>(static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu)),
+                                    std::max<int64_t>(0, static_cast<int64_t>(static_cast<double>(c.mem_mb) - cloudlets_[j].held_mem)), cached);
+      }
+    }
     reserved_.cpu_millis.setZero();
     reserved_.mem_mb.setZero();
     for (size_t u = 0; u < users_.size(); ++u) Decide(t, u, at[u]);
@@ -105,6 +120,8 @@ class PolicyRun {
     Measure(t, at, jitter);
   }
 
+  // The first failure talking to the registry in live mode.
+  const Status& error() const { return error_; }
   const std::vector<UserRun>& users() const { return users_; }
   const std::vector<CloudletRun>& cloudlets() const { return cloudlets_; }
   double step_mean_ms() const { return step_mean_ms_; }
@@ -223,6 +240,11 @@ class PolicyRun {
   // Where a new session goes.
   int Choose(size_t u, Position p) {
     const SimApp& app = w_.AppOf(u);
+    if (remote_) {
+      auto placed = remote_->Place(u, w_.AppIndexOf(u), ToGeo(s_, p));
+      if (!placed.ok()) error_ = placed.status();
+      return placed.ok() ? *placed : kCloud;
+    }
     if (name_ == "cost" || name_ == "cost-predict") {
       auto best = Rank(u, p, -1, -1);
       if (!best) return kCloud;
@@ -284,6 +306,11 @@ class PolicyRun {
   int Reconsider(size_t u, Position p, double t) {
     UserRun& r = users_[u];
     const SimApp& app = w_.AppOf(u);
+    if (remote_) {
+      auto moved = remote_->Move(u, w_.AppIndexOf(u), ToGeo(s_, p));
+      if (!moved.ok()) error_ = moved.status();
+      return moved.ok() && *moved != r.cloudlet ? *moved : kNone;
+    }
     if (name_ == "nearest") {  // follow-me: always the closest cloudlet with room
       const int n = NearestWithRoom(p, app);
       return n >= 0 && n != r.cloudlet ? n : kNone;
@@ -348,6 +375,7 @@ class PolicyRun {
       // The session ends (its capacity returns) and the next one starts.
       Hold(r.cloudlet, app, -1);
       Hold(r.pending, app, -1);
+      if (remote_ && r.cloudlet != kNone && error_.ok()) error_ = remote_->Release(u);
       const auto started = Clock::now();
       const int target = Choose(u, p);
       decision_ns_ += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
@@ -455,6 +483,10 @@ class PolicyRun {
     }
   }
 
+  Remote* remote_;
+  double heartbeat_s_;
+  double next_heartbeat_ = 0;
+  Status error_;
   std::string name_;
   const Scenario& s_;
   const World& w_;
@@ -485,7 +517,12 @@ class PolicyRun {
 Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
   const auto wall_start = Clock::now();
   std::vector<std::string> names = options.policies.empty() ? AllPolicies() : options.policies;
+  if (options.remote) {
+    if (names != std::vector<std::string>{"live"}) return Status::InvalidField("--policies", "a live run has one policy: the registry's");
+    names = {"live"};
+  }
   for (const auto& n : names) {
+    if (n == "live" && options.remote) continue;
     if (std::find(AllPolicies().begin(), AllPolicies().end(), n) == AllPolicies().end()) {
       return Status::InvalidField("--policies", "unknown policy '" + n.substr(0, 40) + "' (known: cost, cost-predict, "
                                                 "nearest, sinfonia, k8s, random, optimal)");
@@ -507,7 +544,7 @@ Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
       optimal_index = static_cast<int>(i);
       runs.emplace_back();
     } else {
-      runs.push_back(std::make_unique<PolicyRun>(names[i], s, w, engine, advisor));
+      runs.push_back(std::make_unique<PolicyRun>(names[i], s, w, engine, advisor, options.remote, options.heartbeat_s));
     }
   }
   OptimalRun optimal(s, w);
@@ -530,6 +567,7 @@ Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
   std::future<Status> solving;
   auto finish_solve = [&]() -> Status { return solving.valid() ? solving.get() : Status::Ok(); };
   std::vector<double> series_times;
+  if (options.remote) CLOUDLET_RETURN_IF_ERROR(options.remote->Setup(s));
 
   for (size_t step = 0; step < steps; ++step) {
     const double t = static_cast<double>(step) * s.step_s;
@@ -539,6 +577,12 @@ Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
     pool.Run(runs.size(), [&](size_t i) {
       if (runs[i]) runs[i]->Step(t, at, jitter);
     });
+    for (const auto& run : runs) {
+      if (run && !run->error().ok()) {
+        if (options.remote) (void)options.remote->Finish();  // leave nothing behind in the registry
+        return run->error();
+      }
+    }
     if (optimal_index >= 0 && step % optimal_every == 0) {
       CLOUDLET_RETURN_IF_ERROR(finish_solve());
       solve_at = at;
@@ -571,6 +615,7 @@ Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
     if (options.progress && (step % 16 == 0 || step + 1 == steps)) options.progress(static_cast<double>(step + 1) / static_cast<double>(steps));
   }
   CLOUDLET_RETURN_IF_ERROR(finish_solve());
+  if (options.remote) CLOUDLET_RETURN_IF_ERROR(options.remote->Finish());
   if (optimal_index >= 0) {
     const auto& history = optimal.history();
     auto latest = [&](double t) {  // the last solve at or before t

@@ -48,6 +48,41 @@ class CliTest : public ::testing::Test {
   std::string env_;
 };
 
+// `cloudlet sim --live`: virtual agents and users against the real cloudletd, which decides.
+TEST_F(CliTest, SimLiveDrivesTheRegistryAndCleansUp) {
+  TempDir dir;
+  auto scenario = nlohmann::json::parse(std::ifstream(std::string(CLOUDLET_SOURCE_DIR) + "/sim/scenarios/campus.json"));
+  scenario["duration_s"] = 60;
+  scenario["users"]["count"] = 20;
+  std::ofstream(dir.File("short.json")) << scenario.dump();
+  // With a real cloudlet in the registry, placements could land outside the simulation: refused.
+  auto mixed = RunCli(env_, "sim --scenario " + dir.File("short.json") + " --out " + dir.File("mixed") + " --live " + d_.url());
+  EXPECT_EQ(mixed.exit_code, 1) << mixed.output;
+  EXPECT_NE(mixed.output.find("not a cloudlet of this scenario"), std::string::npos) << mixed.output;
+  ASSERT_EQ(d_.Call("DELETE", "/v1/cloudlets/cl-lab").status, 204);
+  auto run = RunCli(env_, "sim --scenario " + dir.File("short.json") + " --out " + dir.File("out") + " --live " + d_.url());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("| live |"), std::string::npos) << run.output;
+  const std::string metrics = d_.Call("GET", "/metrics").body;
+  const std::string placed = "route=\"/v1/placements\",method=\"POST\",status=\"201\"} ";
+  const auto at = metrics.find(placed);
+  ASSERT_NE(at, std::string::npos) << metrics.substr(0, 2000);
+  EXPECT_GE(std::stoi(metrics.substr(at + placed.size())), 20) << "one placement per user at least";
+  // Every virtual cloudlet deregistered, every placement released.
+  EXPECT_TRUE(nlohmann::json::parse(d_.Call("GET", "/v1/cloudlets").body)["cloudlets"].empty());
+  EXPECT_TRUE(nlohmann::json::parse(d_.Call("GET", "/v1/placements").body)["placements"].empty());
+
+  // Without a token, or with a wrong one, it says so.
+  auto no_token = RunCli("env -u CLOUDLET_TOKEN -u CLOUDLET_TOKEN_FILE",
+                         "sim --scenario " + dir.File("short.json") + " --out " + dir.File("o2") + " --live " + d_.url());
+  EXPECT_EQ(no_token.exit_code, 2) << no_token.output;
+  EXPECT_NE(no_token.output.find("no token"), std::string::npos) << no_token.output;
+  auto wrong = RunCli("env -u CLOUDLET_TOKEN_FILE CLOUDLET_TOKEN=not-the-right-token-at-all",
+                      "sim --scenario " + dir.File("short.json") + " --out " + dir.File("o3") + " --live " + d_.url());
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+  EXPECT_NE(wrong.output.find("answered 401"), std::string::npos) << wrong.output;
+}
+
 TEST_F(CliTest, ListsCloudletsAsATableAndAsJson) {
   auto table = RunCli(env_, "cloudlets list");
   EXPECT_EQ(table.exit_code, 0) << table.output;

@@ -75,11 +75,35 @@ struct SimResult {
   double wall_s = 0;
 };
 
+// A running cloudletd doing the deciding (`cloudlet sim --live`): the simulator's virtual agents and
+// users talk to it over HTTP. Calls come from one thread, in virtual-time order.
+class Remote {
+ public:
+  virtual ~Remote() = default;
+  // Registers the scenario's cloudlets as virtual agents.
+  virtual common::Status Setup(const Scenario& scenario) = 0;
+  // A virtual agent's heartbeat: what the simulated world holds on cloudlet `j` now.
+  virtual common::Status Heartbeat(size_t j, double load, int64_t free_cpu, int64_t free_mem,
+                                   const std::vector<int>& cached_apps) = 0;
+  // A user's new placement: the cloudlet's index, or -2 when the registry placed it nowhere (cloud).
+  // Confirms it, so that it is active.
+  virtual common::Result<int> Place(size_t user, int app, common::GeoPoint at) = 0;
+  // The user moved: -1 to stay, else the index of the cloudlet it moves to (placed and confirmed
+  // there, the old placement released).
+  virtual common::Result<int> Move(size_t user, int app, common::GeoPoint at) = 0;
+  virtual common::Status Release(size_t user) = 0;
+  // Releases what is left and deregisters the virtual agents.
+  virtual common::Status Finish() = 0;
+};
+
 struct SimOptions {
   std::vector<std::string> policies;  // empty: all
   // Told the share done (0..1) now and then; may print a progress bar.
   std::function<void(double done)> progress;
   unsigned threads = 0;  // policies stepped in parallel on this many threads; 0: one per core
+  // Live mode: policies must be {"live"}; the registry behind `remote` decides.
+  Remote* remote = nullptr;
+  double heartbeat_s = 5;  // virtual seconds between a virtual agent's heartbeats
 };
 
 common::Result<SimResult> Simulate(const Scenario& scenario, const SimOptions& options);
