@@ -1,12 +1,14 @@
 # Entry points for people and CI. Each target installs what is missing first (scripts/install-deps).
 #   make run     build, then start cloudletd on 127.0.0.1:8470 with ./var/cloudlet.db (ARGS="..." adds flags)
 #   make test    build, then run every test (unit and integration) with ctest
+#   make sim     build, then simulate SCENARIO (campus, city, highway; default campus) into build/sim-SCENARIO
 #   make bench   build the benchmarks (Release) and run them; figures go to docs/performance.md by hand
 SHELL := /bin/bash
 JOBS ?= 2
 ARGS ?=
+SCENARIO ?= campus
 
-.PHONY: deps build run test test-unit bench clean
+.PHONY: deps build run sim test test-unit bench clean
 
 deps:
 	@scripts/install-deps
@@ -17,6 +19,9 @@ build: deps
 
 run: build
 	./build/bin/cloudletd $(ARGS)
+
+sim: build
+	./build/bin/cloudlet sim --scenario sim/scenarios/$(SCENARIO).json --out build/sim-$(SCENARIO) $(ARGS)
 
 test: build
 	ctest --preset release -j $(JOBS)
@@ -31,6 +36,7 @@ bench:
 	bench/run-registry-bench
 	build-bench/bin/discovery_bench
 	bench/run-usage-bench
+	bench/run-sim-bench
 
 clean:
 	rm -rf build build-debug build-asan build-bench
