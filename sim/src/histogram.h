@@ -32,15 +32,16 @@ class Histogram {
     }
     return Middle(kBins - 1);
   }
-  // (ms, share at or below), `points` points evenly spread up to the 99.9th percentile.
+  // (ms, share at or below) at `points` points spread evenly on a log scale from 0.1 ms to the
+  // 99.9th percentile.
   std::vector<std::pair<double, double>> Cdf(size_t points = 200) const {
     std::vector<std::pair<double, double>> out;
     if (weight_ <= 0) return out;
-    const double hi = Quantile(0.999);
+    const double lo = 0.1, hi = std::max(1.0, Quantile(0.999));
     double acc = 0;
     size_t b = 0;
-    for (size_t i = 1; i <= points; ++i) {
-      const double x = hi * static_cast<double>(i) / static_cast<double>(points);
+    for (size_t i = 0; i <= points; ++i) {
+      const double x = lo * std::pow(hi / lo, static_cast<double>(i) / static_cast<double>(points));
       for (; b < bins_.size() && Middle(b) <= x; ++b) acc += bins_[b];
       out.emplace_back(x, acc / weight_);
     }

@@ -160,11 +160,11 @@ double NiceStep(double range) {
 }
 
 std::string Axes(double x0, double y0, double x1, double y1, double xmax, double ymax, const std::string& xlabel,
-                 const std::string& ylabel) {
+                 const std::string& ylabel, bool x_ticks = true) {
   std::string out = fmt::format("<g stroke=\"#999\"><line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/><line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{3}\"/></g>\n",
                                 x0, y1, x1, y0);
   const double xs = NiceStep(xmax), ys = NiceStep(ymax);
-  for (double v = 0; v <= xmax * 1.0001; v += xs) {
+  for (double v = 0; x_ticks && v <= xmax * 1.0001; v += xs) {
     const double px = x0 + (x1 - x0) * v / xmax;
     out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", Fixed(px, 1), y1 + 16, Fixed(v, xs < 1 ? 1 : 0));
   }
@@ -179,15 +179,25 @@ std::string Axes(double x0, double y0, double x1, double y1, double xmax, double
 
 std::string CdfSvg(const Scenario& s, const SimResult& r) {
   const double W = 720, H = 440, x0 = 60, y0 = 40, x1 = 560, y1 = 390;
-  double xmax = 1;
+  // A log scale from 1 ms up to the next power of ten above every policy's 99.9th percentile.
+  double top = 10;
   for (const auto& c : r.cdf) {
-    if (!c.empty()) xmax = std::max(xmax, c.back().first);
+    if (!c.empty()) top = std::max(top, c.back().first);
   }
+  const double decades = std::ceil(std::log10(top));
+  auto X = [&](double ms) { return x0 + (x1 - x0) * std::clamp(std::log10(std::max(ms, 1.0)) / decades, 0.0, 1.0); };
   std::string out = SvgOpen(W, H, Escape(s.name) + ": network plus queueing latency, CDF per policy");
-  out += Axes(x0, y0, x1, y1, xmax, 100, "latency (ms)", "requests at or below (%)");
+  out += Axes(x0, y0, x1, y1, 1, 100, "", "requests at or below (%)", /*x_ticks=*/false);
+  for (double d = 0; d <= decades; ++d) {
+    out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#ddd\"/><text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+                       Fixed(X(std::pow(10, d)), 1), y0, y1, y1 + 16, Fixed(std::pow(10, d), 0));
+  }
+  out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">latency (ms, log scale)</text>\n", (x0 + x1) / 2, y1 + 34);
   for (size_t i = 0; i < r.cdf.size(); ++i) {
     out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"", Colour(i));
-    for (const auto& [x, f] : r.cdf[i]) out += Fixed(x0 + (x1 - x0) * x / xmax, 1) + "," + Fixed(y1 - (y1 - y0) * f, 1) + " ";
+    for (const auto& [x, f] : r.cdf[i]) {
+      if (x >= 1) out += Fixed(X(x), 1) + "," + Fixed(y1 - (y1 - y0) * f, 1) + " ";
+    }
     out += "\"/>\n";
     out += fmt::format("<rect x=\"575\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{}\"/><text x=\"595\" y=\"{}\">{}</text>\n", 60 + 20 * i,
                        Colour(i), 66 + 20 * i, Escape(r.policies[i]));

@@ -285,6 +285,11 @@ Status ReadUsers(const json& root, Scenario& s, const std::string& file) {
   if (!users.ok()) return users.status();
   int64_t count = 0;
   CLOUDLET_RETURN_IF_ERROR(users->Integer("count", count, 0, kMaxUsers));
+  if (users->Has("stagger_sessions")) {
+    const json& v = users->Raw("stagger_sessions");
+    if (!v.is_boolean()) return Status::InvalidField("users.stagger_sessions", "must be true or false");
+    s.stagger_sessions = v.get<bool>();
+  }
   auto m = Obj::At(users->self(), "users", "mobility", true);
   if (!m.ok()) return m.status();
   users->Seen("mobility");

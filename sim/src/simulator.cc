@@ -380,9 +380,10 @@ class PolicyRun {
       const int target = Choose(u, p);
       decision_ns_ += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
       ++decisions_;
+      const bool first = r.cloudlet == kNone;
       r = UserRun{};
       r.cloudlet = target;
-      r.session_end = t + (app.session_s > 0 ? app.session_s : s_.duration_s);
+      r.session_end = t + (app.session_s > 0 ? app.session_s : s_.duration_s) * (first ? w_.FirstSessionShare(u) : 1.0);
       r.ready_at = t;
       r.next_check = t + s_.migration.check_interval_s;
       r.last_look = t;

@@ -1,5 +1,7 @@
 #include "world.h"
 
+#include <random>
+
 namespace cloudlet::sim {
 
 common::Result<std::unique_ptr<World>> World::Create(const Scenario& s) {
@@ -18,6 +20,9 @@ common::Result<std::unique_ptr<World>> World::Create(const Scenario& s) {
     ++given;
   }
   for (size_t a = 0; a < s.apps.size(); ++a) w->app_of_.insert(w->app_of_.end(), counts[a], static_cast<int>(a));
+  std::mt19937_64 rng(s.seed ^ 0x73657373696F6EULL);
+  std::uniform_real_distribution<double> share(0, 1);
+  for (size_t u = 0; u < n; ++u) w->first_share_.push_back(s.stagger_sessions ? 1 - share(rng) : 1.0);
   for (size_t u = 0; u < n; ++u) {
     auto m = MakeMobility(s.mobility, s.area, s.seed, u);
     if (!m.ok()) return m.status();

@@ -29,6 +29,8 @@ class World {
 
   const SimApp& AppOf(size_t user) const { return s_.apps[static_cast<size_t>(app_of_[user])]; }
   int AppIndexOf(size_t user) const { return app_of_[user]; }
+  // The share of its first session a user has left at t = 0, in (0, 1] (1 when not staggered).
+  double FirstSessionShare(size_t user) const { return first_share_[user]; }
   common::GeoPoint GeoOf(size_t cloudlet) const { return geo_[cloudlet]; }
   double DistanceM(Position p, size_t cloudlet) const {
     const Position c = s_.cloudlets[cloudlet].at;
@@ -48,6 +50,7 @@ class World {
 
   const Scenario& s_;
   std::vector<int> app_of_;
+  std::vector<double> first_share_;
   std::vector<common::GeoPoint> geo_;
   std::vector<std::unique_ptr<Mobility>> walkers_;
 };

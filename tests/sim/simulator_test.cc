@@ -49,7 +49,7 @@ TEST(SimulatorTest, ATinyScenarioGivesTheHandComputedNumbers) {
     "apps": [{"name": "ar", "share": 1, "base_vm_mb": 100, "overlay_mb": 10, "cpu_millis": 1000, "mem_mb": 100,
               "service_ms": 10, "req_rate_hz": 10, "session_s": 100, "max_rtt_ms": 30}],
     "cloudlets": [{"id": "only", "x_m": 0, "y_m": 0, "cpu_millis": 10000, "base_load": 0.1, "wan_mbps": 100}],
-    "users": {"mobility": {"model": "trace", "file": "still.csv"}},
+    "users": {"stagger_sessions": false, "mobility": {"model": "trace", "file": "still.csv"}},
     "network": {"access_ms": 4, "per_km_ms": 10, "jitter_ms": 0, "cloud_rtt_ms": 500}
   })");
   std::ofstream(dir.File("tiny.json")) << j.dump();

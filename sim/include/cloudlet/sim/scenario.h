@@ -84,6 +84,9 @@ struct Scenario {
   std::vector<SimCloudlet> cloudlets;
   std::vector<SimApp> apps;
   int users = 0;
+  // Users' first sessions end at a random point of their length, so that sessions do not all renew
+  // at once; false: every first session starts whole at t = 0.
+  bool stagger_sessions = true;
   MobilitySpec mobility;
   NetworkModel network;
   CacheModel cache;
