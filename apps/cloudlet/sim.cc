@@ -79,7 +79,7 @@ int RunSim(const SimCliOptions& o) {
     std::cerr << "cloudlet sim: " << written.message() << '\n';
     return kFailure;
   }
-  std::cout << sim::SummaryMarkdown(*scenario, *result);
+  std::cout << sim::SummaryMarkdown(*scenario, *result, /*with_timing=*/true);
   std::fprintf(stderr, "cloudlet sim: %.1f s wall time; outputs in %s\n", result->wall_s, o.out.c_str());
   return kOk;
 }

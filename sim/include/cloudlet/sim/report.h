@@ -18,7 +18,8 @@ namespace cloudlet::sim {
 
 common::Status WriteOutputs(const std::string& dir, const Scenario& scenario, const SimResult& result);
 
-// The summary as a Markdown table (also what `cloudlet sim` prints).
-std::string SummaryMarkdown(const Scenario& scenario, const SimResult& result);
+// The summary as a Markdown table: summary.md without timing; what `cloudlet sim` prints with the mean
+// decision time per policy and the wall time, which differ from run to run.
+std::string SummaryMarkdown(const Scenario& scenario, const SimResult& result, bool with_timing);
 
 }  // namespace cloudlet::sim
