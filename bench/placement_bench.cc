@@ -6,6 +6,7 @@
 #include <random>
 
 #include "cloudlet/placement/engine.h"
+#include "cloudlet/placement/placement_json.h"
 
 namespace {
 
@@ -62,6 +63,34 @@ void BM_PlacementDecision(benchmark::State& state) {
 }
 BENCHMARK(BM_PlacementDecision)->Arg(10)->Arg(100)->Arg(1'000)->Arg(10'000)->Unit(benchmark::kMicrosecond)
     ->Repetitions(5)->ReportAggregatesOnly(true);
+
+// What the placement route does around the decision: the request's JSON in, the answer's JSON out.
+const char kRequestBody[] =
+    R"({"app":{"name":"ar","base_vm":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","base_vm_mb":8000,)"
+    R"("overlay_mb":200,"cpu_millis":1,"mem_mb":1,"service_ms":10,"req_rate_hz":10,"session_s":600,"max_rtt_ms":20},)"
+    R"("client":{"id":"phone-17","geo":{"lat":40.4123,"lon":-80.0456}},"k":3})";
+
+void BM_ParsePlacementRequest(benchmark::State& state) {
+  for (auto _ : state) {
+    auto r = PlacementRequestFromJson(nlohmann::json::parse(kRequestBody));
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_ParsePlacementRequest)->Unit(benchmark::kMicrosecond);
+
+void BM_PlaceResultJson(benchmark::State& state) {
+  const FleetSnapshot fleet = Fleet(1000);
+  const Engine engine({});
+  auto ranked = engine.Rank(fleet, Request(), {}, 1);
+  PlaceResult r{Placement{}, *ranked};
+  r.placement->id = "pl-0123456789abcdef";
+  r.placement->cloudlet_id = ranked->candidates[0].cloudlet_id;
+  for (auto _ : state) {
+    std::string text = state.range(0) ? PlaceResultJsonText(r, engine.params()) : PlaceResultToJson(r, engine.params()).dump();
+    benchmark::DoNotOptimize(text);
+  }
+}
+BENCHMARK(BM_PlaceResultJson)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

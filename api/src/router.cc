@@ -54,10 +54,12 @@ Router::Router(const auth::Authenticator& authenticator, const auth::Authorizer&
       per_token_(limits.per_token),
       bad_tokens_(limits.bad_tokens) {}
 
-void Router::Add(Route route) { routes_.push_back(std::move(route)); }
+void Router::Add(Route route) {
+  patterns_.push_back(SplitPath(route.pattern));
+  routes_.push_back(std::move(route));
+}
 
-std::optional<PathParams> Router::Match(const Route& route, const std::vector<std::string>& segments) const {
-  const auto pattern = SplitPath(route.pattern);
+std::optional<PathParams> Router::Match(const std::vector<std::string>& pattern, const std::vector<std::string>& segments) {
   if (pattern.size() != segments.size()) return std::nullopt;
   PathParams params;
   for (size_t i = 0; i < pattern.size(); ++i) {
@@ -106,8 +108,9 @@ void Router::Handle(HttpRequest request, Responder respond) {
   const Route* route = nullptr;
   std::optional<PathParams> params;
   std::string allowed;
-  for (const auto& r : routes_) {
-    auto p = Match(r, segments);
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const Route& r = routes_[i];
+    auto p = Match(patterns_[i], segments);
     if (!p) continue;
     if (r.method == request.method) {
       route = &r;

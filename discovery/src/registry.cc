@@ -52,7 +52,7 @@ void Registry::Restore(std::vector<CloudletRecord> records, uint64_t index) {
   {
     std::lock_guard lock(mu_);
     const auto now = clock_.Now();
-    index_ = std::max(index_, index);
+    index_ = std::max(index_.load(), index);
     for (auto& r : records) {
       Entry e{std::move(r), now, true};
       e.record.health = Health::kSuspect;
@@ -170,15 +170,9 @@ bool Registry::Contains(std::string_view id) const {
   return entries_.contains(id);
 }
 
-uint64_t Registry::index() const {
-  std::lock_guard lock(mu_);
-  return index_;
-}
+uint64_t Registry::index() const { return index_.load(std::memory_order_acquire); }
 
-uint64_t Registry::membership_index() const {
-  std::lock_guard lock(mu_);
-  return membership_index_;
-}
+uint64_t Registry::membership_index() const { return membership_index_.load(std::memory_order_acquire); }
 
 std::map<Health, size_t> Registry::CountByHealth() const {
   std::map<Health, size_t> counts{{Health::kHealthy, 0}, {Health::kSuspect, 0}, {Health::kExpired, 0}};

@@ -1,5 +1,10 @@
 #include "cloudlet/placement/placement_json.h"
 
+#include <cmath>
+#include <iterator>
+
+#include <fmt/format.h>
+
 #include "cloudlet/common/json_fields.h"
 #include "cloudlet/common/time_format.h"
 
@@ -202,6 +207,96 @@ json PlaceResultToJson(const PlaceResult& r, const EngineParams& params) {
     j["fallback"] = nullptr;
   }
   return j;
+}
+
+namespace {
+
+void AppendString(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+
+// Shortest text that reads back as the same double; JSON has no NaN or infinity: null, as nlohmann.
+void AppendNumber(std::string& out, double v) {
+  if (std::isfinite(v)) fmt::format_to(std::back_inserter(out), "{}", v);
+  else out += "null";
+}
+
+void AppendCandidate(std::string& out, const Candidate& c) {
+  out += "{\"cloudlet\":";
+  AppendString(out, c.cloudlet_id);
+  out += ",\"endpoint\":";
+  AppendString(out, c.endpoint);
+  out += ",\"rtt_ms\":";
+  AppendNumber(out, c.rtt_ms);
+  out += ",\"rtt_source\":";
+  AppendString(out, RttSourceName(c.rtt_source));
+  out += ",\"queue_ms\":";
+  AppendNumber(out, c.queue_ms);
+  out += ",\"provision\":{\"mode\":";
+  AppendString(out, ProvisionModeName(c.provision_mode));
+  out += ",\"seconds\":";
+  AppendNumber(out, c.provision_s);
+  out += "},\"cost_ms\":";
+  AppendNumber(out, c.cost_ms);
+  out += c.sla_met ? ",\"sla_met\":true}" : ",\"sla_met\":false}";
+}
+
+}  // namespace
+
+std::string PlaceResultJsonText(const PlaceResult& r, const EngineParams& params) {
+  std::string out;
+  out.reserve(256 + 256 * r.ranking.candidates.size());
+  out += "{\"candidates\":[";
+  for (size_t i = 0; i < r.ranking.candidates.size(); ++i) {
+    if (i) out += ',';
+    AppendCandidate(out, r.ranking.candidates[i]);
+  }
+  out += "],\"rejected\":{";
+  bool first = true;
+  for (const auto& [reason, count] : r.ranking.rejected) {
+    if (!first) out += ',';
+    first = false;
+    AppendString(out, reason);
+    fmt::format_to(std::back_inserter(out), ":{}", count);
+  }
+  out += '}';
+  if (r.placement) {
+    out += ",\"placement_id\":";
+    AppendString(out, r.placement->id);
+    out += ",\"state\":";
+    AppendString(out, PlacementStateName(r.placement->state));
+    out += ",\"expires_at\":";
+    AppendString(out, common::FormatRfc3339(r.placement->expires_at));
+    out += ",\"chosen\":{\"cloudlet\":";
+    AppendString(out, r.placement->cloudlet_id);
+    out += ",\"endpoint\":";
+    AppendString(out, r.placement->endpoint);
+    out += '}';
+  } else {
+    out += ",\"placement_id\":null,\"state\":\"unplaced\",\"chosen\":null";
+  }
+  if (r.ranking.fallback) {
+    out += ",\"fallback\":{\"endpoint\":";
+    AppendString(out, params.cloud_endpoint);
+    out += ",\"rtt_ms\":";
+    AppendNumber(out, params.cloud_rtt_ms);
+    out += '}';
+  } else {
+    out += ",\"fallback\":null";
+  }
+  out += '}';
+  return out;
 }
 
 json LocationResultToJson(const LocationResult& r) {

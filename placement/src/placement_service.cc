@@ -243,7 +243,7 @@ Result<Placement> PlacementService::CopyOf(const std::string& owner, const std::
 Result<PlaceResult> PlacementService::Place(const std::string& owner, const PlacementRequest& request) {
   CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
   // The snapshot and coordinate estimates are read outside the lock.
-  const FleetSource::View view = fleet_.Current();
+  const FleetSource::View& view = fleet_.Current();
   const Eigen::ArrayXd coords = request.client.id.empty()
                                     ? Eigen::ArrayXd()
                                     : coordinates_.EstimateMany(request.client.id, view.snapshot->ids);
@@ -389,7 +389,7 @@ Result<LocationResult> PlacementService::Location(const std::string& owner, cons
   for (const auto& [cloudlet, rtt] : update.rtt_ms) moved.client.rtt_ms[cloudlet] = rtt;
   CLOUDLET_RETURN_IF_ERROR(ValidateRequest(moved));
 
-  const FleetSource::View view = fleet_.Current();
+  const FleetSource::View& view = fleet_.Current();
   const Eigen::ArrayXd coords =
       moved.client.id.empty() ? Eigen::ArrayXd() : coordinates_.EstimateMany(moved.client.id, view.snapshot->ids);
   std::lock_guard lock(mu_);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "cloudlet/placement/placement_json.h"
 
 namespace cloudlet::placement {
@@ -52,6 +54,40 @@ TEST(PlacementJsonTest, CorruptBreakdownNamesTheField) {
   j = PlacementToJson(ActivePlacement());
   j["chosen"]["sla_met"] = "yes";
   EXPECT_EQ(*PlacementFromJson(j).status().field(), "chosen.sla_met");
+}
+
+
+// The placement route writes its answer as text directly; it must say exactly what the tree says.
+TEST(PlacementJsonTest, PlaceResultTextEqualsTheJsonTree) {
+  EngineParams params;
+  params.cloud_endpoint = "https://cloud.example/\"quoted\"\\path\t";
+  params.cloud_rtt_ms = 80.125;
+  Placement p = ActivePlacement();
+  p.state = PlacementState::kReserved;
+  p.expires_at = common::FromUnixMillis(1'030'000);
+  Candidate second = p.chosen;
+  second.cloudlet_id = "cl-b";
+  second.rtt_ms = 1.0 / 3;
+  second.cost_ms = 1e-9;
+  second.queue_ms = 123456789.5;
+  second.sla_met = true;
+  second.provision_mode = ProvisionMode::kFull;
+  second.rtt_source = RttSource::kGeo;
+  std::vector<PlaceResult> cases(3);
+  cases[0].placement = p;
+  cases[0].ranking.candidates = {p.chosen, second};
+  cases[0].ranking.rejected = {{"cpu", 3}, {"health", 1}, {"policy \"x\"", 2}};
+  cases[1].ranking.fallback = true;  // nothing at all: unplaced, with the cloud offered
+  cases[2] = cases[0];
+  cases[2].ranking.fallback = true;
+  cases[2].ranking.candidates[1].rtt_ms = std::numeric_limits<double>::quiet_NaN();
+  for (const PlaceResult& r : cases) {
+    const std::string text = PlaceResultJsonText(r, params);
+    nlohmann::json parsed;
+    ASSERT_NO_THROW(parsed = nlohmann::json::parse(text)) << text;
+    // Compared as a client reads both (a NaN in the tree is written as null, like the text).
+    EXPECT_EQ(parsed, nlohmann::json::parse(PlaceResultToJson(r, params).dump())) << text;
+  }
 }
 
 }  // namespace

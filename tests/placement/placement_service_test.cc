@@ -20,7 +20,7 @@ class FixedFleet final : public FleetSource {
     view_.snapshot = std::make_shared<const FleetSnapshot>(BuildSnapshot(cloudlets));
     view_.last_heartbeat = std::make_shared<const std::vector<common::TimePoint>>(cloudlets.size(), common::FromUnixMillis(0));
   }
-  View Current() override { return view_; }
+  const View& Current() override { return view_; }
 
  private:
   View view_;

@@ -67,7 +67,8 @@ class Router final : public HttpHandler {
   void Handle(HttpRequest request, Responder respond) override;
 
  private:
-  std::optional<PathParams> Match(const Route& route, const std::vector<std::string>& segments) const;
+  // `pattern` is the route's pattern split at '/', done once when the route is added.
+  static std::optional<PathParams> Match(const std::vector<std::string>& pattern, const std::vector<std::string>& segments);
   // On ResourceExhausted, `retry_after` says how long the caller should wait.
   common::Status Authorize(const Route& route, RouteContext& ctx, std::chrono::seconds& retry_after);
 
@@ -76,6 +77,7 @@ class Router final : public HttpHandler {
   metering::Counter& requests_;
   metering::Histogram& latency_;
   std::vector<Route> routes_;
+  std::vector<std::vector<std::string>> patterns_;  // by route
   RateLimiter per_token_;
   BadTokenTracker bad_tokens_;
 };

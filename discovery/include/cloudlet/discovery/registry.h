@@ -17,6 +17,8 @@
 // Thread-safe. Watch callbacks run on the thread that moved the index, outside the lock.
 #pragma once
 
+#include <atomic>
+
 #include <functional>
 #include <map>
 #include <mutex>
@@ -129,8 +131,9 @@ class Registry {
   mutable std::mutex mu_;
   std::map<std::string, Entry, std::less<>> entries_;  // ordered by id: lists need no sort
   std::set<std::string> dirty_;
-  uint64_t index_ = 0;
-  uint64_t membership_index_ = 0;
+  // Written under mu_, read without it by index() and membership_index() (a placement asks per request).
+  std::atomic<uint64_t> index_{0};
+  std::atomic<uint64_t> membership_index_{0};
   std::map<WatchId, Waiter> waiters_;
   WatchId next_watch_ = 1;
 };

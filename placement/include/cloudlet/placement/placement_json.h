@@ -26,6 +26,9 @@ nlohmann::json PlacementToJson(const Placement& p);
 common::Result<Placement> PlacementFromJson(const nlohmann::json& j);
 // The answer to POST /v1/placements: placement fields, candidates, rejections and the fallback.
 nlohmann::json PlaceResultToJson(const PlaceResult& r, const EngineParams& params);
+// The same answer written straight to text, without building a JSON tree first: the placement route
+// answers with it (a unit test holds the two equal).
+std::string PlaceResultJsonText(const PlaceResult& r, const EngineParams& params);
 nlohmann::json LocationResultToJson(const LocationResult& r);
 
 }  // namespace cloudlet::placement

@@ -58,7 +58,9 @@ class FleetSource {
     // Per row: capacity used before it is in `free`. Shared, so that handing out a view copies no rows.
     std::shared_ptr<const std::vector<common::TimePoint>> last_heartbeat;
   };
-  virtual View Current() = 0;
+  // The current view. The reference stays valid on the calling thread until its next call (an
+  // implementation may hand out a per-thread copy, so that readers share no reference counts).
+  virtual const View& Current() = 0;
 };
 
 // Durable storage of active placements. Used from one thread at a time (the service's writer).
