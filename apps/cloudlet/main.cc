@@ -123,13 +123,35 @@ class RegistryClient {
   common::Millis timeout_{10'000};
 };
 
+// A member of an answer, or null when it is absent: operator[] on a const json must never be asked
+// for a missing key, and a registry of another version may leave one out.
+const json& Member(const json& j, const char* key) {
+  static const json null_value;
+  if (!j.is_object()) return null_value;
+  auto it = j.find(key);
+  return it == j.end() ? null_value : *it;
+}
+
+template <typename T>
+T ValueOr(const json& j, const char* key, T fallback) {
+  const json& v = Member(j, key);
+  try {
+    return v.is_null() ? fallback : v.get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
 std::string Fraction(const json& free, const json& cap, const char* key) {
-  return std::to_string(free.value(key, 0LL)) + "/" + std::to_string(cap.value(key, 0LL));
+  return std::to_string(ValueOr<long long>(free, key, 0)) + "/" + std::to_string(ValueOr<long long>(cap, key, 0));
 }
 
 std::string Join(const json& arr) {
   std::string out;
-  for (const auto& v : arr) out += (out.empty() ? "" : ",") + v.get<std::string>();
+  if (!arr.is_array()) return out;
+  for (const auto& v : arr) {
+    if (v.is_string()) out += (out.empty() ? "" : ",") + v.get<std::string>();
+  }
   return out;
 }
 
@@ -144,10 +166,10 @@ void PrintCloudlets(const json& list) {
                                     c.value("name", ""),
                                     c.value("state", ""),
                                     load,
-                                    Fraction(c["free"], c["capacity"], "cpu_millis"),
-                                    Fraction(c["free"], c["capacity"], "mem_mb"),
-                                    Join(c["isolation"]),
-                                    std::to_string(c["base_vms"].size()),
+                                    Fraction(Member(c, "free"), Member(c, "capacity"), "cpu_millis"),
+                                    Fraction(Member(c, "free"), Member(c, "capacity"), "mem_mb"),
+                                    Join(Member(c, "isolation")),
+                                    std::to_string(Member(c, "base_vms").is_array() ? Member(c, "base_vms").size() : 0),
                                     c.value("last_heartbeat", ""),
                                     c.value("endpoint", "")};
     if (with_distance) {
@@ -211,30 +233,35 @@ json BuildPlacementRequest(const std::string& app_file, const std::string& rtt, 
 void PrintPlacement(const json& r) {
   std::vector<std::vector<std::string>> rows;
   int rank = 0;
-  for (const auto& c : r["candidates"]) {
-    rows.push_back({std::to_string(++rank), c.value("cloudlet", ""), Fixed(c.value("rtt_ms", 0.0)),
-                    c.value("rtt_source", ""), Fixed(c.value("queue_ms", 0.0)), c["provision"].value("mode", ""),
-                    Fixed(c["provision"].value("seconds", 0.0)), Fixed(c.value("cost_ms", 0.0), 2),
-                    c.value("sla_met", false) ? "yes" : "no", c.value("endpoint", "")});
+  const json& candidates = Member(r, "candidates");
+  for (const auto& c : candidates.is_array() ? candidates : json::array()) {
+    const json& provision = Member(c, "provision");
+    rows.push_back({std::to_string(++rank), ValueOr<std::string>(c, "cloudlet", ""), Fixed(ValueOr(c, "rtt_ms", 0.0)),
+                    ValueOr<std::string>(c, "rtt_source", ""), Fixed(ValueOr(c, "queue_ms", 0.0)),
+                    ValueOr<std::string>(provision, "mode", ""), Fixed(ValueOr(provision, "seconds", 0.0)),
+                    Fixed(ValueOr(c, "cost_ms", 0.0), 2), ValueOr(c, "sla_met", false) ? "yes" : "no",
+                    ValueOr<std::string>(c, "endpoint", "")});
   }
-  if ((r.contains("placement_id") && r["placement_id"].is_string())) {
-    std::cout << "placement " << r["placement_id"].get<std::string>() << " reserved on "
-              << r["chosen"]["cloudlet"].get<std::string>() << " until " << r.value("expires_at", "")
-              << " (confirm with POST /v1/placements/{id}/confirm)\n\n";
+  if (Member(r, "placement_id").is_string()) {
+    std::cout << "placement " << Member(r, "placement_id").get<std::string>() << " reserved on "
+              << ValueOr<std::string>(Member(r, "chosen"), "cloudlet", "?") << " until "
+              << ValueOr<std::string>(r, "expires_at", "") << " (confirm with POST /v1/placements/{id}/confirm)\n\n";
   } else {
     std::cout << "no cloudlet can take this app\n\n";
   }
   cli::PrintTable(std::cout, {"RANK", "CLOUDLET", "RTT ms", "FROM", "QUEUE ms", "PROVISION", "SECONDS", "COST ms", "SLA",
                               "ENDPOINT"},
                   rows);
-  if (!r["rejected"].empty()) {
+  const json& rejected = Member(r, "rejected");
+  if (rejected.is_object() && !rejected.empty()) {
     std::cout << "\nrejected:";
-    for (const auto& [reason, n] : r["rejected"].items()) std::cout << " " << reason << "=" << n.get<int>();
+    for (const auto& [reason, n] : rejected.items()) std::cout << " " << reason << "=" << (n.is_number() ? n.get<int>() : 0);
     std::cout << "\n";
   }
-  if (r["fallback"].is_object()) {
-    std::cout << "\nno cloudlet meets the SLA; the cloud is the fallback: " << r["fallback"].value("endpoint", "")
-              << " (~" << Fixed(r["fallback"].value("rtt_ms", 0.0)) << " ms)\n";
+  const json& fallback = Member(r, "fallback");
+  if (fallback.is_object()) {
+    std::cout << "\nno cloudlet meets the SLA; the cloud is the fallback: " << ValueOr<std::string>(fallback, "endpoint", "")
+              << " (~" << Fixed(ValueOr(fallback, "rtt_ms", 0.0)) << " ms)\n";
   }
 }
 
