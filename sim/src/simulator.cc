@@ -91,20 +91,18 @@ class PolicyRun {
 
   // Decisions of one step, then the latency every user sees.
   void Step(double t, const std::vector<Position>& at, const std::vector<double>& jitter) {
+    now_ = t;
     const bool engine_policy = name_ == "cost" || name_ == "cost-predict";
     if (engine_policy) BuildSnapshot();
     if (remote_ && t >= next_heartbeat_ && error_.ok()) {
-      now_ = t;
       next_heartbeat_ = t + heartbeat_s_;
       for (size_t j = 0; j < cloudlets_.size() && error_.ok(); ++j) {
-        const SimCloudlet& c = s_.cloudlets[j];
         std::vector<int> cached;
         for (const auto& [app, since] : cloudlets_[j].cache) {
           if (since <= t) cached.push_back(app);
         }
-        error_ = remote_->Heartbeat(j, std::min(1.0, utilisation(j)),
-                                    std::max<int64_t>(0, static_cast<int64_t>(static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu)),
-                                    std::max<int64_t>(0, static_cast<int64_t>(static_cast<double>(c.mem_mb) - cloudlets_[j].held_mem)), cached);
+        error_ = remote_->Heartbeat(j, std::min(1.0, utilisation(j)), std::max<int64_t>(0, static_cast<int64_t>(FreeCpu(j))),
+                                    std::max<int64_t>(0, static_cast<int64_t>(FreeMem(j))), cached);
       }
     }
     reserved_.cpu_millis.setZero();
@@ -175,8 +173,8 @@ class PolicyRun {
       st.geo = w_.GeoOf(j);
       st.cpu_capacity = c.cpu_millis;
       st.mem_capacity = c.mem_mb;
-      st.free_cpu = static_cast<int64_t>(std::floor(static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu));
-      st.free_mem = static_cast<int64_t>(static_cast<double>(c.mem_mb) - cloudlets_[j].held_mem);
+      st.free_cpu = static_cast<int64_t>(std::floor(FreeCpu(j)));
+      st.free_mem = static_cast<int64_t>(FreeMem(j));
       st.load = utilisation(j);
       st.wan_mbps = c.wan_mbps;
       for (const auto& [app, since] : cloudlets_[j].cache) {
@@ -186,11 +184,14 @@ class PolicyRun {
     snapshot_ = placement::BuildSnapshot(states);
   }
 
-  bool Fits(size_t j, const SimApp& app) const {
+  // What a cloudlet can still take: capacity less its background load and what placements hold.
+  double FreeCpu(size_t j) const {
     const SimCloudlet& c = s_.cloudlets[j];
-    const double free_cpu = static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu;
-    const double free_mem = static_cast<double>(c.mem_mb) - cloudlets_[j].held_mem;
-    return free_cpu >= static_cast<double>(app.cpu_millis) && free_mem >= static_cast<double>(app.mem_mb);
+    return static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu;
+  }
+  double FreeMem(size_t j) const { return static_cast<double>(s_.cloudlets[j].mem_mb) - cloudlets_[j].held_mem; }
+  bool Fits(size_t j, const SimApp& app) const {
+    return FreeCpu(j) >= static_cast<double>(app.cpu_millis) && FreeMem(j) >= static_cast<double>(app.mem_mb);
   }
   bool Cached(size_t j, int app) const {
     for (const auto& [a, since] : cloudlets_[j].cache) {
