@@ -1,6 +1,9 @@
 #include "sim.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <chrono>
 #include <cstdio>
@@ -17,6 +20,9 @@ namespace cloudlet::cli {
 namespace {
 
 constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+
+std::atomic<bool> interrupted{false};
+extern "C" void OnInterrupt(int) { interrupted.store(true); }
 
 // A one-line progress bar on a terminal; nothing when stderr is a file or a pipe.
 class ProgressBar {
@@ -65,6 +71,13 @@ int RunSim(const SimCliOptions& o) {
     remote = MakeLiveRemote({.url = o.live_url, .token = o.token, .ca_file = o.ca_file});
     options.remote = remote.get();
   }
+  // Ctrl-C or SIGTERM stops at the next step; a live run cleans up the registry first.
+  struct sigaction action {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  options.cancel = &interrupted;
   ProgressBar bar(!o.quiet);
   options.progress = [&bar](double done) { bar(done); };
   std::cerr << "cloudlet sim: " << scenario->name << ": " << scenario->users << " users, " << scenario->cloudlets.size()

@@ -573,6 +573,12 @@ Result<SimResult> Simulate(const Scenario& s, const SimOptions& options) {
 
   for (size_t step = 0; step < steps; ++step) {
     const double t = static_cast<double>(step) * s.step_s;
+    if (options.cancel && options.cancel->load()) {
+      (void)finish_solve();
+      if (options.remote) (void)options.remote->Finish();  // leave nothing behind in the registry
+      return Status::Unavailable("interrupted at t = " + std::to_string(static_cast<long long>(t)) + " s of " +
+                                 std::to_string(static_cast<long long>(s.duration_s)) + " s; no outputs written");
+    }
     w.Positions(step == 0 ? 0 : s.step_s, at);
     for (auto& j : jitter) j = s.network.jitter_ms > 0 ? jitter_dist(jitter_rng) : 0;
     // Policies are independent given the users' positions and jitter: they step in parallel.

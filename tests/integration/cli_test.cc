@@ -3,10 +3,12 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "support/child_process.h"
 #include "support/cloudletd_process.h"
 #include "support/temp_dir.h"
 
@@ -81,6 +83,28 @@ TEST_F(CliTest, SimLiveDrivesTheRegistryAndCleansUp) {
                       "sim --scenario " + dir.File("short.json") + " --out " + dir.File("o3") + " --live " + d_.url());
   EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
   EXPECT_NE(wrong.output.find("answered 401"), std::string::npos) << wrong.output;
+}
+
+// Ctrl-C during a live run: it stops, and leaves no virtual cloudlet or placement behind.
+TEST_F(CliTest, SimLiveInterruptedCleansUp) {
+  TempDir dir;
+  ASSERT_EQ(d_.Call("DELETE", "/v1/cloudlets/cl-lab").status, 204);
+  auto scenario = nlohmann::json::parse(std::ifstream(std::string(CLOUDLET_SOURCE_DIR) + "/sim/scenarios/campus.json"));
+  scenario["duration_s"] = 36000;  // far longer than the test waits
+  scenario["users"]["count"] = 30;
+  std::ofstream(dir.File("long.json")) << scenario.dump();
+  ChildProcess sim({CLOUDLET_CLI_BIN, "sim", "--scenario", dir.File("long.json"), "--out", dir.File("out"), "--live", d_.url(),
+                    "--token", kOperatorToken},
+                   dir.File("sim.out"), dir.File("sim.err"));
+  ASSERT_TRUE(sim.Start());
+  // Running: its virtual cloudlets are registered and users hold placements.
+  ASSERT_TRUE(WaitFor([&] { return nlohmann::json::parse(d_.Call("GET", "/v1/placements").body)["placements"].size() > 10; }));
+  sim.Signal(SIGINT);
+  EXPECT_EQ(sim.Wait(std::chrono::seconds(20)), 1) << sim.Stderr();
+  EXPECT_NE(sim.Stderr().find("interrupted at t ="), std::string::npos) << sim.Stderr();
+  EXPECT_TRUE(nlohmann::json::parse(d_.Call("GET", "/v1/cloudlets").body)["cloudlets"].empty());
+  EXPECT_TRUE(nlohmann::json::parse(d_.Call("GET", "/v1/placements").body)["placements"].empty());
+  EXPECT_FALSE(std::filesystem::exists(dir.File("out/summary.csv")));
 }
 
 TEST_F(CliTest, ListsCloudletsAsATableAndAsJson) {

@@ -101,12 +101,12 @@ struct MobilitySpec {
   // manhattan
   double block_m = 100;
   // nomadic
-  std::vector<Position> attractions;  // empty: `attraction_count` random points
+  std::vector<Position> attractions = {};  // empty: `attraction_count` random points
   int attraction_count = 5;
   double dwell_mean_s = 120;
   double dwell_radius_m = 20;
   // trace
-  std::shared_ptr<const Trace> trace;
+  std::shared_ptr<const Trace> trace = {};
 };
 
 // Checks the parameters; errors name the field under `mobility.`.

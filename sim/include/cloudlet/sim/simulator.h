@@ -11,6 +11,7 @@
 // docs/sim.md describes the world's rules and every metric.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -97,13 +98,16 @@ class Remote {
 };
 
 struct SimOptions {
-  std::vector<std::string> policies;  // empty: all
+  std::vector<std::string> policies = {};  // empty: all
   // Told the share done (0..1) now and then; may print a progress bar.
-  std::function<void(double done)> progress;
+  std::function<void(double done)> progress = {};
   unsigned threads = 0;  // policies stepped in parallel on this many threads; 0: one per core
   // Live mode: policies must be {"live"}; the registry behind `remote` decides.
   Remote* remote = nullptr;
   double heartbeat_s = 5;  // virtual seconds between a virtual agent's heartbeats
+  // Set (e.g. by a signal handler) to stop at the next step: a live run releases and deregisters
+  // what it made, and Simulate returns Unavailable naming the virtual time reached.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 common::Result<SimResult> Simulate(const Scenario& scenario, const SimOptions& options);
