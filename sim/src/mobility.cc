@@ -41,30 +41,51 @@ void RandomWaypoint::PickLeg() {
   speed_mps_ = speed(rng_);
 }
 
-Position RandomWaypoint::Advance(double dt_s) {
+namespace {
+
+// Straight legs at a constant speed with a pause where each ends: the motion random waypoint and
+// nomadic share. `pause_at_end()` gives the pause where a leg ends; `next_leg()` sets the next
+// target and speed (both read again after it).
+template <typename PauseAtEnd, typename NextLeg>
+void WalkLegs(double dt_s, Position& at, const Position& target, const double& speed, double& pause_left,
+              PauseAtEnd pause_at_end, NextLeg next_leg) {
   double left_s = dt_s;
-  while (left_s > 0) {
-    if (pause_left_s_ > 0) {
-      const double wait = std::min(pause_left_s_, left_s);
-      pause_left_s_ -= wait;
+  int idle = 0;  // legs ended without time passing: a zero-length leg must not spin forever
+  while (left_s > 0 && idle < 8) {
+    if (pause_left > 0) {
+      const double wait = std::min(pause_left, left_s);
+      pause_left -= wait;
       left_s -= wait;
-      if (pause_left_s_ <= 0) PickLeg();
+      if (pause_left <= 0) next_leg();
+      idle = 0;
       continue;
     }
-    const double dx = target_.x_m - position_.x_m, dy = target_.y_m - position_.y_m;
+    const double dx = target.x_m - at.x_m, dy = target.y_m - at.y_m;
     const double dist = std::hypot(dx, dy);
-    const double reach = speed_mps_ * left_s;
+    const double reach = speed * left_s;
     if (reach < dist) {
-      position_.x_m += dx / dist * reach;
-      position_.y_m += dy / dist * reach;
-      break;
+      at.x_m += dx / dist * reach;
+      at.y_m += dy / dist * reach;
+      return;
     }
-    position_ = target_;
-    left_s -= dist / speed_mps_;
-    std::uniform_real_distribution<double> pause(0, params_.max_pause_s);
-    pause_left_s_ = params_.max_pause_s > 0 ? pause(rng_) : 0;
-    if (pause_left_s_ <= 0) PickLeg();
+    at = target;
+    left_s -= dist / speed;
+    idle = dist > 0 ? 0 : idle + 1;
+    pause_left = pause_at_end();
+    if (pause_left <= 0) next_leg();
   }
+}
+
+}  // namespace
+
+Position RandomWaypoint::Advance(double dt_s) {
+  WalkLegs(
+      dt_s, position_, target_, speed_mps_, pause_left_s_,
+      [this] {
+        std::uniform_real_distribution<double> pause(0, params_.max_pause_s);
+        return params_.max_pause_s > 0 ? pause(rng_) : 0.0;
+      },
+      [this] { PickLeg(); });
   return position_;
 }
 
@@ -208,31 +229,14 @@ class Nomadic : public Mobility {
     Pick();
   }
   Position Advance(double dt_s) override {
-    double left = dt_s;
-    while (left > 1e-12) {
-      if (dwell_left_ > 0) {
-        const double wait = std::min(dwell_left_, left);
-        dwell_left_ -= wait;
-        left -= wait;
-        if (dwell_left_ <= 0) Pick();
-        continue;
-      }
-      const double dx = target_.x_m - position_.x_m, dy = target_.y_m - position_.y_m;
-      const double dist = std::hypot(dx, dy), reach = speed_ * left;
-      if (reach < dist) {
-        position_.x_m += dx / dist * reach;
-        position_.y_m += dy / dist * reach;
-        break;
-      }
-      position_ = target_;
-      left -= dist / speed_;
-      if (p_.dwell_mean_s > 0) {
-        std::exponential_distribution<double> dwell(1 / p_.dwell_mean_s);
-        dwell_left_ = dwell(rng_);
-      } else {
-        Pick();
-      }
-    }
+    WalkLegs(
+        dt_s, position_, target_, speed_, dwell_left_,
+        [this] {
+          if (p_.dwell_mean_s <= 0) return 0.0;
+          std::exponential_distribution<double> dwell(1 / p_.dwell_mean_s);
+          return dwell(rng_);
+        },
+        [this] { Pick(); });
     return position_;
   }
   Position position() const override { return position_; }

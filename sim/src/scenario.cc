@@ -146,19 +146,31 @@ std::string DigestOf(const std::string& name) {
   return out;
 }
 
+// Reads each object of the list `key` with `read_one(Obj&)`, then checks it for stray fields; the
+// string field `unique` (which read_one requires) must differ between entries.
+template <typename ReadOne>
+Status ReadObjects(const json& list, const std::string& key, const char* unique, ReadOne read_one) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string path = Indexed(key, i);
+    if (!list[i].is_object()) return Status::InvalidField(path, "must be an object");
+    Obj o(list[i], path);
+    CLOUDLET_RETURN_IF_ERROR(read_one(o));
+    CLOUDLET_RETURN_IF_ERROR(o.NoOthers());
+    const std::string& name = list[i].at(unique).get_ref<const std::string&>();
+    if (!seen.insert(name).second) return Status::InvalidField(o.Path(unique), "'" + name + "' appears twice");
+  }
+  return Status::Ok();
+}
+
 Status ReadApps(const json& root, Scenario& s) {
   if (!root.contains("apps")) return Status::InvalidField("apps", "is required");
   const json& apps = root.at("apps");
   if (!apps.is_array() || apps.empty() || apps.size() > 100) return Status::InvalidField("apps", "must be a list of 1 to 100 apps");
   double shares = 0;
-  std::set<std::string> names;
-  for (size_t i = 0; i < apps.size(); ++i) {
-    const std::string path = Indexed("apps", i);
-    if (!apps[i].is_object()) return Status::InvalidField(path, "must be an object");
-    Obj o(apps[i], path);
+  CLOUDLET_RETURN_IF_ERROR(ReadObjects(apps, "apps", "name", [&](Obj& o) {
     SimApp a;
     CLOUDLET_RETURN_IF_ERROR(o.String("name", a.name, 128, true));
-    if (!names.insert(a.name).second) return Status::InvalidField(o.Path("name"), "'" + a.name + "' appears twice");
     CLOUDLET_RETURN_IF_ERROR(o.Number("share", a.share, 0, 1, true));
     CLOUDLET_RETURN_IF_ERROR(o.Number("base_vm_mb", a.base_vm_mb, 0, 1e7));
     CLOUDLET_RETURN_IF_ERROR(o.Number("overlay_mb", a.overlay_mb, 0, 1e7));
@@ -169,11 +181,11 @@ Status ReadApps(const json& root, Scenario& s) {
     CLOUDLET_RETURN_IF_ERROR(o.Number("req_rate_hz", a.req_rate_hz, 0, 1e6, true));
     CLOUDLET_RETURN_IF_ERROR(o.Number("session_s", a.session_s, 0, 1e8, true));
     CLOUDLET_RETURN_IF_ERROR(o.Number("max_rtt_ms", a.max_rtt_ms, 0, 1e6));
-    CLOUDLET_RETURN_IF_ERROR(o.NoOthers());
     a.base_vm_digest = DigestOf(a.name);
     shares += a.share;
     s.apps.push_back(std::move(a));
-  }
+    return Status::Ok();
+  }));
   if (std::abs(shares - 1) > 1e-6) return Status::InvalidField("apps", "the shares must add up to 1, not " + Num(shares));
   return Status::Ok();
 }
@@ -198,47 +210,41 @@ Status ReadCached(Obj& o, const Scenario& s, std::vector<int>& out) {
   return Status::Ok();
 }
 
+// What a listed cloudlet and the generator's prototype both give.
+Status ReadCapacity(Obj& o, const Scenario& s, SimCloudlet& c) {
+  c.mem_mb = 1 << 20;
+  CLOUDLET_RETURN_IF_ERROR(o.Integer("cpu_millis", c.cpu_millis, 1, 100'000'000, true));
+  CLOUDLET_RETURN_IF_ERROR(o.Integer("mem_mb", c.mem_mb, 1, 1'000'000'000));
+  CLOUDLET_RETURN_IF_ERROR(o.Number("base_load", c.base_load, 0, 0.95));
+  CLOUDLET_RETURN_IF_ERROR(o.Number("wan_mbps", c.wan_mbps, 0, 1e6, true));
+  return ReadCached(o, s, c.cached);
+}
+
 Status ReadCloudlets(const json& root, Scenario& s) {
   if (!root.contains("cloudlets")) return Status::InvalidField("cloudlets", "is required");
   const json& c = root.at("cloudlets");
   if (c.is_array()) {
     if (c.empty() || c.size() > kMaxCloudlets) return Status::InvalidField("cloudlets", "must list 1 to 100000 cloudlets");
-    std::set<std::string> ids;
-    for (size_t i = 0; i < c.size(); ++i) {
-      const std::string path = Indexed("cloudlets", i);
-      if (!c[i].is_object()) return Status::InvalidField(path, "must be an object");
-      Obj o(c[i], path);
+    return ReadObjects(c, "cloudlets", "id", [&](Obj& o) {
       SimCloudlet cl;
       CLOUDLET_RETURN_IF_ERROR(o.String("id", cl.id, 64, true));
-      if (!ids.insert(cl.id).second) return Status::InvalidField(o.Path("id"), "'" + cl.id + "' appears twice");
       CLOUDLET_RETURN_IF_ERROR(o.Number("x_m", cl.at.x_m, 0, s.area.width_m, false, true));
       CLOUDLET_RETURN_IF_ERROR(o.Number("y_m", cl.at.y_m, 0, s.area.height_m, false, true));
-      CLOUDLET_RETURN_IF_ERROR(o.Integer("cpu_millis", cl.cpu_millis, 1, 100'000'000, true));
-      cl.mem_mb = 1 << 20;
-      CLOUDLET_RETURN_IF_ERROR(o.Integer("mem_mb", cl.mem_mb, 1, 1'000'000'000));
-      CLOUDLET_RETURN_IF_ERROR(o.Number("base_load", cl.base_load, 0, 0.95));
-      CLOUDLET_RETURN_IF_ERROR(o.Number("wan_mbps", cl.wan_mbps, 0, 1e6, true));
-      CLOUDLET_RETURN_IF_ERROR(ReadCached(o, s, cl.cached));
-      CLOUDLET_RETURN_IF_ERROR(o.NoOthers());
+      CLOUDLET_RETURN_IF_ERROR(ReadCapacity(o, s, cl));
       s.cloudlets.push_back(std::move(cl));
-    }
-    return Status::Ok();
+      return Status::Ok();
+    });
   }
   if (!c.is_object()) return Status::InvalidField("cloudlets", "must be a list of cloudlets or a generator object");
   Obj o(c, "cloudlets");
   int64_t count = 0;
   std::string layout = "grid";
   SimCloudlet proto;
-  proto.mem_mb = 1 << 20;
   double cache_fraction = 0, cluster_radius = 0;
   int64_t clusters = 3;
   CLOUDLET_RETURN_IF_ERROR(o.Integer("count", count, 1, kMaxCloudlets, true));
   CLOUDLET_RETURN_IF_ERROR(o.OneOf("layout", layout, {"grid", "random", "clustered"}));
-  CLOUDLET_RETURN_IF_ERROR(o.Integer("cpu_millis", proto.cpu_millis, 1, 100'000'000, true));
-  CLOUDLET_RETURN_IF_ERROR(o.Integer("mem_mb", proto.mem_mb, 1, 1'000'000'000));
-  CLOUDLET_RETURN_IF_ERROR(o.Number("base_load", proto.base_load, 0, 0.95));
-  CLOUDLET_RETURN_IF_ERROR(o.Number("wan_mbps", proto.wan_mbps, 0, 1e6, true));
-  CLOUDLET_RETURN_IF_ERROR(ReadCached(o, s, proto.cached));
+  CLOUDLET_RETURN_IF_ERROR(ReadCapacity(o, s, proto));
   CLOUDLET_RETURN_IF_ERROR(o.Number("cache_fraction", cache_fraction, 0, 1));
   CLOUDLET_RETURN_IF_ERROR(o.Integer("clusters", clusters, 1, 1000));
   cluster_radius = std::min(s.area.width_m, s.area.height_m) / 8;
@@ -341,6 +347,12 @@ Status ReadUsers(const json& root, Scenario& s, const std::string& file) {
   return Status::Ok();
 }
 
+// An optional top-level section (absent: every default), marked as read.
+Result<Obj> Section(const json& root, Obj& top, const char* key) {
+  top.Seen(key);
+  return Obj::At(root, "", key, false);
+}
+
 Status Parse(const json& root, Scenario& s, const std::string& file) {
   if (!root.is_object()) return Status::InvalidField("(top level)", "a scenario is a JSON object");
   Obj top(root, "");
@@ -375,9 +387,8 @@ Status Parse(const json& root, Scenario& s, const std::string& file) {
   top.Seen("users");
   CLOUDLET_RETURN_IF_ERROR(ReadUsers(root, s, file));
 
-  auto net = Obj::At(root, "", "network", false);
+  auto net = Section(root, top, "network");
   if (!net.ok()) return net.status();
-  top.Seen("network");
   CLOUDLET_RETURN_IF_ERROR(net->Number("access_ms", s.network.access_ms, 0, 1e4));
   CLOUDLET_RETURN_IF_ERROR(net->Number("per_km_ms", s.network.per_km_ms, 0, 1e3, true));
   CLOUDLET_RETURN_IF_ERROR(net->Number("jitter_ms", s.network.jitter_ms, 0, 1e4));
@@ -385,16 +396,14 @@ Status Parse(const json& root, Scenario& s, const std::string& file) {
   CLOUDLET_RETURN_IF_ERROR(net->Number("cloud_rtt_ms", s.network.cloud_rtt_ms, 0, 1e5));
   CLOUDLET_RETURN_IF_ERROR(net->NoOthers());
 
-  auto cache = Obj::At(root, "", "cache", false);
+  auto cache = Section(root, top, "cache");
   if (!cache.ok()) return cache.status();
-  top.Seen("cache");
   CLOUDLET_RETURN_IF_ERROR(cache->Number("capacity_mb", s.cache.capacity_mb, 0, 1e9));
   CLOUDLET_RETURN_IF_ERROR(cache->OneOf("eviction", s.cache.eviction, {"lru", "none"}));
   CLOUDLET_RETURN_IF_ERROR(cache->NoOthers());
 
-  auto mig = Obj::At(root, "", "migration", false);
+  auto mig = Section(root, top, "migration");
   if (!mig.ok()) return mig.status();
-  top.Seen("migration");
   CLOUDLET_RETURN_IF_ERROR(mig->Number("downtime_s", s.migration.downtime_s, 0, 3600));
   CLOUDLET_RETURN_IF_ERROR(mig->Number("margin", s.migration.margin, 1, 100));
   CLOUDLET_RETURN_IF_ERROR(mig->Number("min_gain_ms", s.migration.min_gain_ms, 0, 1e4));
@@ -403,17 +412,15 @@ Status Parse(const json& root, Scenario& s, const std::string& file) {
   CLOUDLET_RETURN_IF_ERROR(mig->Number("recheck_s", s.migration.recheck_s, 0, 1e8, true));
   CLOUDLET_RETURN_IF_ERROR(mig->NoOthers());
 
-  auto pred = Obj::At(root, "", "predict", false);
+  auto pred = Section(root, top, "predict");
   if (!pred.ok()) return pred.status();
-  top.Seen("predict");
   CLOUDLET_RETURN_IF_ERROR(pred->Number("horizon_s", s.predict.horizon_s, 0, 3600));
   CLOUDLET_RETURN_IF_ERROR(pred->Number("process_noise", s.predict.process_noise, 0, 1e3, true));
   CLOUDLET_RETURN_IF_ERROR(pred->Number("measurement_noise_m", s.predict.measurement_noise_m, 0, 1e4, true));
   CLOUDLET_RETURN_IF_ERROR(pred->NoOthers());
 
-  auto opt = Obj::At(root, "", "optimal", false);
+  auto opt = Section(root, top, "optimal");
   if (!opt.ok()) return opt.status();
-  top.Seen("optimal");
   CLOUDLET_RETURN_IF_ERROR(opt->Number("every_s", s.optimal.every_s, 0, 1e8));
   CLOUDLET_RETURN_IF_ERROR(opt->Number("cell_m", s.optimal.cell_m, 0, 1e6));
   CLOUDLET_RETURN_IF_ERROR(opt->NoOthers());
