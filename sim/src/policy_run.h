@@ -1,0 +1,136 @@
+// One policy's copy of the simulated world: users' sessions, capacity held on each cloudlet, base
+// VM caches, provisioning and migration downtime, and what users experience. The policy
+// (policies/policy.h) decides where sessions go and when users move; everything else is here, the
+// same for every policy. Internal to the simulator; one run is stepped by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cloudlet/placement/engine.h"
+#include "cloudlet/placement/migration.h"
+#include "cloudlet/sim/simulator.h"
+#include "histogram.h"
+#include "policies/policy.h"
+#include "world.h"
+
+namespace cloudlet::sim {
+
+struct UserRun {
+  int cloudlet = kNone;
+  double ready_at = 0;     // provisioning done: served from then on
+  double down_until = 0;   // migration downtime
+  double session_end = 0;
+  int pending = kNone;     // migration target being provisioned while the user is served here
+  double pending_ready = 0;
+  double pending_since = 0;
+  double next_check = 0;
+  Position checked_at;
+  double blocked_s = 0;    // this session's provisioning and migration downtime so far
+  double last_look = 0;
+};
+
+struct CloudletRun {
+  double held_cpu = 0, held_mem = 0;  // assigned plus migration targets being provisioned
+  double assigned_cpu = 0;            // users whose app runs here (load)
+  // Cached base VMs: app -> time it became available (a fetch in flight is not yet usable).
+  std::vector<std::pair<int, double>> cache;  // (app, available_at), least recently used first
+  double cache_mb = 0;
+};
+
+class PolicyRun {
+ public:
+  // `remote` (live mode) receives the virtual agents' heartbeats and session releases.
+  PolicyRun(std::string name, std::unique_ptr<Policy> policy, const Scenario& s, const World& w,
+            const placement::Engine& engine, const placement::MigrationAdvisor& advisor, Remote* remote = nullptr,
+            double heartbeat_s = 5);
+
+  const std::string& name() const { return name_; }
+
+  // Decisions of one step, then the latency every user sees.
+  void Step(double t, const std::vector<Position>& at, const std::vector<double>& jitter);
+
+  // The first failure talking to the registry in live mode.
+  const common::Status& error() const { return error_; }
+  void Fail(common::Status s) { error_ = std::move(s); }
+  double step_mean_ms() const { return step_mean_ms_; }
+  double utilisation(size_t j) const {
+    return s_.cloudlets[j].base_load + cloudlets_[j].assigned_cpu / static_cast<double>(s_.cloudlets[j].cpu_millis);
+  }
+  PolicySummary Summary() const;
+  const Histogram& response() const { return response_; }
+  SeriesRow Row(double t, int index) const {
+    return {t, index, step_mean_ms_, step_total_ms_, step_sla_pct_, on_cloud_, migrations_};
+  }
+
+  // What policies see and use.
+  const Scenario& scenario() const { return s_; }
+  const World& world() const { return w_; }
+  const placement::MigrationAdvisor& advisor() const { return advisor_; }
+  std::mt19937_64& rng() { return rng_; }
+  const std::vector<UserRun>& users() const { return users_; }
+  const std::vector<CloudletRun>& cloudlets() const { return cloudlets_; }
+  bool Fits(size_t j, const SimApp& app) const {
+    return FreeCpu(j) >= static_cast<double>(app.cpu_millis) && FreeMem(j) >= static_cast<double>(app.mem_mb);
+  }
+  // Whether app's base VM is in cloudlet j's cache and usable now.
+  bool Cached(size_t j, int app) const;
+  // The nearest cloudlet with room for `app`, or kCloud.
+  int NearestWithRoom(Position p, const SimApp& app) const;
+  // The engine's best candidate for user u at `p` (UsesEngine policies only); `only_row` >= 0
+  // evaluates that cloudlet alone; `self_row`'s hold by u does not count against it.
+  std::optional<placement::Candidate> Rank(size_t u, Position p, int only_row, int self_row);
+
+ private:
+  void Heartbeat(double t);
+  // The fleet as the engine sees it at the start of a step: what agents would report.
+  void BuildSnapshot();
+  // What a cloudlet can still take: capacity less its background load and what placements hold.
+  double FreeCpu(size_t j) const {
+    const SimCloudlet& c = s_.cloudlets[j];
+    return static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu;
+  }
+  double FreeMem(size_t j) const { return static_cast<double>(s_.cloudlets[j].mem_mb) - cloudlets_[j].held_mem; }
+  double Provision(size_t j, int app_index, double t);
+  void Hold(int j, const SimApp& app, double sign);
+  void Decide(double t, size_t u, Position p);
+  void StartSession(double t, size_t u, Position p);
+  void Measure(double t, const std::vector<Position>& at, const std::vector<double>& jitter);
+  template <typename F>
+  int Timed(F&& decide);
+
+  std::unique_ptr<Policy> policy_;
+  Remote* remote_;
+  double heartbeat_s_;
+  double next_heartbeat_ = 0;
+  common::Status error_;
+  std::string name_;
+  const Scenario& s_;
+  const World& w_;
+  const placement::Engine& engine_;
+  const placement::MigrationAdvisor& advisor_;
+  std::vector<UserRun> users_;
+  std::vector<CloudletRun> cloudlets_;
+  std::vector<placement::PlacementRequest> requests_;  // one per app: only the client's position changes
+  std::vector<double> queue_per_service_ms_;
+  std::mt19937_64 rng_;
+  placement::FleetSnapshot snapshot_;
+  placement::Reservations reserved_;
+  double now_ = 0;
+  Histogram response_, total_;
+  double all_weight_ = 0, cloud_weight_ = 0, sla_weight_ = 0, violations_ = 0;
+  uint64_t migrations_ = 0, cache_hits_ = 0, decisions_ = 0;
+  double downtime_s_ = 0, decision_ns_ = 0;
+  std::vector<double> provision_s_;
+  double jain_sum_ = 0;
+  uint64_t jain_steps_ = 0;
+  double step_mean_ms_ = 0, step_total_ms_ = 0, step_sla_pct_ = 0;
+  int on_cloud_ = 0;
+};
+
+}  // namespace cloudlet::sim
