@@ -1,5 +1,5 @@
-// cloudletd: the cloudlet registry (and, as later modules land, placement, auth and metering).
-// Parses flags, builds the adapters, wires them, runs until SIGTERM or SIGINT.
+// cloudletd: the registry, placement, auth and metering server. Parses flags into a ServerConfig,
+// opens the SQLite stores, starts server::Server (server/), runs until SIGTERM or SIGINT.
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,29 +17,18 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon_support.h"
-#include "cloudlet/api/http.h"
-#include "cloudlet/api/placement_routes.h"
-#include "cloudlet/api/registry_routes.h"
-#include "cloudlet/api/router.h"
-#include "cloudlet/api/auth_routes.h"
-#include "cloudlet/api/dashboard.h"
-#include "cloudlet/api/usage_routes.h"
-#include "cloudlet/auth/token_policy.h"
 #include "cloudlet/auth/token.h"
 #include "cloudlet/common/clock.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/host_port.h"
 #include "cloudlet/common/time_format.h"
-#include "cloudlet/common/timer_queue.h"
-#include "cloudlet/metering/rating.h"
-#include "cloudlet/metering/usage.h"
-#include "cloudlet/discovery/registry_service.h"
-#include "cloudlet/metering/metrics.h"
+#include "cloudlet/server/server.h"
 #include "cloudlet/store/sqlite_stores.h"
 
 namespace {
 
 using namespace cloudlet;
+using common::Status;
 
 struct Flags {
   std::string listen = "127.0.0.1:8470";
@@ -109,137 +98,77 @@ void PrintBanner(const Flags& flags, const Token& token, size_t restored) {
             << std::endl;
 }
 
-int Run(const Flags& flags) {
+// The flag a ServerConfig field is set by, for error messages.
+std::string FlagOf(const std::string& field) {
+  static const std::map<std::string, std::string> kFlags = {
+      {"registry.heartbeat_interval", "--heartbeat-interval"}, {"registry.heartbeat_ttl", "--heartbeat-ttl"},
+      {"registry.purge_after", "--purge-after"}, {"lease", "--lease"}, {"bad_token_window", "--bad-token-window"},
+      {"http.tls_cert_file", "--tls-cert and --tls-key"}, {"rate_limit", "--rate-limit"},
+      {"model.geo.fibre_km_per_ms", "--model-fibre-km-per-ms"}, {"model.geo.path_stretch", "--model-path-stretch"},
+      {"model.synthesis.decompress_mb_per_s", "--model-decompress-mb-s"},
+      {"model.synthesis.apply_delta_mb_per_s", "--model-apply-mb-s"},
+      {"model.synthesis.early_start_fraction", "--model-early-start"}};
+  auto it = kFlags.find(field);
+  return it == kFlags.end() ? field : it->second;
+}
+
+// The flags as the server's configuration; errors name the flag.
+common::Result<server::ServerConfig> ConfigFrom(const Flags& flags) {
+  server::ServerConfig c;
   auto listen = common::ParseHostPort(flags.listen, "--listen");
-  if (!listen.ok()) return spdlog::error("{}", listen.status().message()), 2;
-  discovery::RegistryOptions registry_options;
-  for (auto [text, name, out] : {std::tuple{&flags.heartbeat_interval, "--heartbeat-interval", &registry_options.heartbeat_interval},
-                                 std::tuple{&flags.heartbeat_ttl, "--heartbeat-ttl", &registry_options.heartbeat_ttl},
-                                 std::tuple{&flags.purge_after, "--purge-after", &registry_options.purge_after}}) {
+  if (!listen.ok()) return listen.status();
+  c.http = {.host = listen->host, .port = listen->port, .max_body_bytes = flags.max_body_bytes,
+            .threads = flags.http_threads, .tls_cert_file = flags.tls_cert, .tls_key_file = flags.tls_key};
+  for (auto [text, name, out] : {std::tuple{&flags.heartbeat_interval, "--heartbeat-interval", &c.registry.heartbeat_interval},
+                                 std::tuple{&flags.heartbeat_ttl, "--heartbeat-ttl", &c.registry.heartbeat_ttl},
+                                 std::tuple{&flags.purge_after, "--purge-after", &c.registry.purge_after},
+                                 std::tuple{&flags.drain, "--drain", &c.drain},
+                                 std::tuple{&flags.lease, "--lease", &c.lease}}) {
     auto d = common::ParseDuration(*text, name);
-    if (!d.ok()) return spdlog::error("{}", d.status().message()), 2;
+    if (!d.ok()) return d.status();
     *out = *d;
   }
-  if (auto s = registry_options.Validate(); !s.ok()) return spdlog::error("--{}", s.message()), 2;
-  auto drain = common::ParseDuration(flags.drain, "--drain");
-  if (!drain.ok()) return spdlog::error("{}", drain.status().message()), 2;
-  auto lease = common::ParseDuration(flags.lease, "--lease");
-  if (!lease.ok() || lease->count() <= 0) return spdlog::error("--lease: must be a duration > 0"), 2;
-  if (auto s = flags.model.Validate(); !s.ok()) return spdlog::error("{}", s.message()), 2;
-
-  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
-    return spdlog::error("--tls-cert and --tls-key go together"), 2;
+  auto window = common::ParseDuration(flags.bad_token_window, "--bad-token-window");
+  if (!window.ok()) return window.status();
+  c.bad_token_window = std::chrono::duration_cast<std::chrono::seconds>(*window);
+  c.rate_limit = flags.rate_limit;
+  c.rate_burst = flags.rate_burst;
+  c.bad_token_limit = flags.bad_token_limit;
+  c.model = flags.model;
+  c.migration = flags.migration;
+  if (auto s = c.Validate(); !s.ok()) {
+    return Status::InvalidField(FlagOf(s.field().value_or("")), s.message().substr(s.field().value_or("").size() + 2));
   }
-  auto bad_token_window = common::ParseDuration(flags.bad_token_window, "--bad-token-window");
-  if (!bad_token_window.ok() || bad_token_window->count() < 1000) {
-    return spdlog::error("--bad-token-window: must be a duration of 1s or more"), 2;
-  }
+  return c;
+}
 
+int Run(const Flags& flags) {
+  auto config = ConfigFrom(flags);
+  if (!config.ok()) return spdlog::error("{}", config.status().message()), 2;
   auto token = BootstrapToken(flags);
   if (!token.ok()) return spdlog::error("bootstrap token: {}", token.status().message()), 1;
   auto stores = store::OpenSqliteStores(flags.db);
   if (!stores.ok()) return spdlog::error("{}", stores.status().message()), 1;
-  common::SystemClock clock;
-  auto policy = auth::TokenPolicy::Create(token->value, *stores->credentials, clock);
-  if (!policy.ok()) return spdlog::error("{}", policy.status().message()), 1;
 
   // Signals are handled by sigwait below; every thread started from here on inherits the mask.
   sigset_t signals = apps::BlockStopSignals();
-
-  discovery::RegistryService service(clock, registry_options, *stores->registry);
-  if (auto s = service.Start(); !s.ok()) return spdlog::error("{}", s.message()), 1;
-  const size_t restored = service.registry().List({}).entries.size();
-  api::RegistryFleetSource fleet(service.registry());
-  placement::Vivaldi coordinates;
-  auth::TokenPolicy& tokens = **policy;
-  common::TimerQueue ledger_worker;  // usage ingest, reports and spend, off the HTTP threads
-  metering::SharedPriceBook prices;
-  api::SpendCache spend;
-  placement::PlacementOptions placement_options{.lease = *lease};
-  // Quotas: what the tenant holds now, and this month's spend as of the last refresh.
-  placement_options.quota = [&tokens, &spend](const std::string& owner, const placement::OwnerUsage& held,
-                                              const placement::PlacementRequest& request) -> common::Status {
-    auto q = tokens.QuotasOf(owner);
-    if (!q) return common::Status::Ok();  // operators hold no quota
-    return api::CheckQuotas(owner, *q, static_cast<int64_t>(held.live), held.cpu_millis, request.app.cpu_millis,
-                            q->max_monthly_spend ? spend.Of(owner) : 0);
-  };
-  // Metering of placements themselves: reservation and active time, recorded when one ends.
-  metering::LedgerStore& ledger = *stores->ledger;
-  placement_options.on_end = [&ledger, &ledger_worker, &tokens](const placement::Placement& p,
-                                                                common::TimePoint ended_at) {
-    if (!tokens.HasTenant(p.owner)) return;  // an operator's own placement is nobody's bill
-    metering::UsageRecord r;
-    r.event_id = "placement:" + p.id;
-    r.tenant = p.owner;
-    r.cloudlet = p.cloudlet_id;
-    r.placement_id = p.id;
-    r.start = p.created_at;
-    r.end = ended_at;
-    r.q.instance_s = std::chrono::duration<double>(ended_at - p.created_at).count();
-    ledger_worker.Post([&ledger, r] {
-      if (auto s = ledger.Append({r}); !s.ok()) spdlog::error("metering: placement {}: {}", r.placement_id, s.status().ToString());
-    });
-  };
-  placement::PlacementService placements(clock, placement::Engine(flags.model),
-                                         placement::MigrationAdvisor(flags.migration), fleet, *stores->placements,
-                                         coordinates, placement_options);
-  if (auto s = placements.Start(); !s.ok()) return spdlog::error("{}", s.message()), 1;
-
-  metering::Metrics metrics;
-  common::TimerQueue timers;
-  common::TimerQueue admin;  // administration and audit writes, off the HTTP threads
-  api::Router router(tokens, tokens, metrics,
-                     {.per_token = {.per_second = flags.rate_limit, .burst = flags.rate_burst},
-                      .bad_tokens = {.limit = flags.bad_token_limit,
-                                     .window = std::chrono::duration_cast<std::chrono::seconds>(*bad_token_window)}});
-  api::RegistryRoutesOptions registry_routes;
-  registry_routes.audit = [&admin, &tokens](const api::RouteContext& ctx, const std::string& action,
-                                            const std::string& target) {
-    admin.Post([&tokens, caller = api::CallerOf(ctx), action, target] { tokens.Audit(caller, action, target, ""); });
-  };
-  api::AddRegistryRoutes(router, service, timers, metrics, registry_routes);
-  api::AddPlacementRoutes(router, placements, coordinates, metrics);
-  api::AddAuthRoutes(router, tokens, admin);
-  api::AddDashboardRoutes(router);
-  discovery::Registry& registry = service.registry();
-  auto tier_of = [&registry](const std::string& id) {
-    auto r = registry.Get(id);
-    if (!r.ok()) return std::string();
-    auto it = r->descriptor.labels.find("tier");
-    return it == r->descriptor.labels.end() ? std::string() : it->second;
-  };
-  auto usage = api::AddUsageRoutes(router, {.ledger = *stores->ledger, .prices = *stores->ledger, .book = prices,
-                                            .worker = ledger_worker, .clock = clock,
-                                            .tenant_exists = [&tokens](const std::string& t) { return tokens.HasTenant(t); },
-                                            .tier_of = tier_of,
-                                            .on_recorded = [&spend] { spend.RefreshSoon(); }});
-  if (!usage.ok()) return spdlog::error("{}", usage.message()), 1;
-  spend.Start(ledger_worker, ledger, prices, clock, tier_of);
-  auto server = api::MakeCpprestServer(
-      {listen->host, listen->port, flags.max_body_bytes, flags.http_threads, flags.tls_cert, flags.tls_key}, router);
-  if (auto s = server->Start(); !s.ok()) {
-    spdlog::error("{}", s.message());
-    service.Stop();
-    return 1;
-  }
+  common::SystemClock clock;
+  auto server = server::Server::Start(
+      *config, {.clock = clock,
+                .stores = {*stores->registry, *stores->placements, *stores->credentials, *stores->ledger, *stores->ledger},
+                .operator_token = token->value});
+  if (!server.ok()) return spdlog::error("{}", server.status().message()), 1;
+  const auto& c = *config;
   spdlog::info("listening on {} (heartbeat interval {}, ttl {}, purge after {}; {} active placement(s), lease {})",
-               flags.listen, common::FormatDuration(registry_options.heartbeat_interval),
-               common::FormatDuration(registry_options.heartbeat_ttl), common::FormatDuration(registry_options.purge_after),
-               placements.live(), common::FormatDuration(*lease));
-  PrintBanner(flags, *token, restored);
+               flags.listen, common::FormatDuration(c.registry.heartbeat_interval),
+               common::FormatDuration(c.registry.heartbeat_ttl), common::FormatDuration(c.registry.purge_after),
+               (*server)->live_placements(), common::FormatDuration(c.lease));
+  PrintBanner(flags, *token, (*server)->restored_cloudlets());
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}; stopping: answering waiting queries, draining requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  service.registry().FireAllWatches();
-  server->Stop(*drain);
-  placements.Stop();
-  timers.Shutdown();
-  admin.Shutdown();
-  spend.Stop();
-  ledger_worker.Shutdown();
-  service.Stop();
+  (*server)->Stop();
   spdlog::info("stopped cleanly");
   return 0;
 }
@@ -296,11 +225,11 @@ int main(int argc, char** argv) {
   model("--model-access-ms", m.geo.access_ms, "RTT of the first (wireless) hop");
   model("--model-path-stretch", m.geo.path_stretch, "Real path length over great-circle distance");
   model("--model-fibre-km-per-ms", m.geo.fibre_km_per_ms, "One-way fibre distance per ms");
-  model("--model-decompress-mb-s", m.decompress_mb_per_s, "Overlay decompression rate");
-  model("--model-apply-mb-s", m.apply_delta_mb_per_s, "Binary delta application rate");
-  model("--model-launch-s", m.launch_s, "Time to launch the synthesised VM");
-  model("--model-early-start", m.early_start_fraction, "Share of synthesis hidden by early start (0..1)");
-  model("--model-base-fetch-overhead-s", m.base_fetch_overhead_s, "Fixed cost of fetching a base VM");
+  model("--model-decompress-mb-s", m.synthesis.decompress_mb_per_s, "Overlay decompression rate");
+  model("--model-apply-mb-s", m.synthesis.apply_delta_mb_per_s, "Binary delta application rate");
+  model("--model-launch-s", m.synthesis.launch_s, "Time to launch the synthesised VM");
+  model("--model-early-start", m.synthesis.early_start_fraction, "Share of synthesis hidden by early start (0..1)");
+  model("--model-base-fetch-overhead-s", m.synthesis.base_fetch_overhead_s, "Fixed cost of fetching a base VM");
   model("--model-suspect-penalty-ms", m.suspect_penalty_ms, "Added to the cost of a suspect cloudlet");
   model("--model-default-rtt-ms", m.default_rtt_ms, "RTT assumed when nothing better is known");
   model("--migration-downtime-s", flags.migration.downtime_s, "Downtime of one migration");

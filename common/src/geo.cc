@@ -8,14 +8,19 @@
 
 namespace cloudlet::common {
 
+namespace {
+constexpr double kRad = std::numbers::pi / 180.0;
+}  // namespace
+
+UnitVector ToUnitVector(const GeoPoint& p) {
+  return {std::cos(p.lat * kRad) * std::cos(p.lon * kRad), std::cos(p.lat * kRad) * std::sin(p.lon * kRad),
+          std::sin(p.lat * kRad)};
+}
+
 double GreatCircleKm(const GeoPoint& a, const GeoPoint& b) {
-  constexpr double kEarthRadiusKm = 6371.0088;
-  constexpr double kRad = std::numbers::pi / 180.0;
-  const double dlat = (b.lat - a.lat) * kRad;
-  const double dlon = (b.lon - a.lon) * kRad;
-  const double h = std::sin(dlat / 2) * std::sin(dlat / 2) +
-                   std::cos(a.lat * kRad) * std::cos(b.lat * kRad) * std::sin(dlon / 2) * std::sin(dlon / 2);
-  return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(h)));
+  const UnitVector u = ToUnitVector(a), v = ToUnitVector(b);
+  const double dx = u.x - v.x, dy = u.y - v.y, dz = u.z - v.z;
+  return ChordToKm(std::sqrt(dx * dx + dy * dy + dz * dz));
 }
 
 bool IsValidGeo(const GeoPoint& p) {

@@ -36,4 +36,13 @@ Status Status::WithContext(const std::string& context) const {
   return s;
 }
 
+Status Status::InParent(const std::string& parent) const {
+  if (!field_) return *this;
+  Status s = *this;
+  const std::string old = *field_;
+  s.field_ = parent + "." + old;
+  if (s.message_.starts_with(old + ": ")) s.message_ = *s.field_ + s.message_.substr(old.size());
+  return s;
+}
+
 }  // namespace cloudlet::common

@@ -9,11 +9,11 @@ namespace cloudlet::discovery {
 using common::Status;
 
 Status RegistryOptions::Validate() const {
-  if (heartbeat_interval.count() <= 0) return Status::InvalidField("heartbeat-interval", "must be > 0");
+  if (heartbeat_interval.count() <= 0) return Status::InvalidField("heartbeat_interval", "must be > 0");
   if (heartbeat_ttl <= heartbeat_interval * 3 / 2) {
-    return Status::InvalidField("heartbeat-ttl", "must be longer than 1.5 heartbeat intervals");
+    return Status::InvalidField("heartbeat_ttl", "must be longer than 1.5 heartbeat intervals");
   }
-  if (purge_after.count() < 0) return Status::InvalidField("purge-after", "must be >= 0");
+  if (purge_after.count() < 0) return Status::InvalidField("purge_after", "must be >= 0");
   return Status::Ok();
 }
 

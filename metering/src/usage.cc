@@ -95,4 +95,17 @@ nlohmann::json QuantitiesToJson(const Quantities& q) {
           {"net_out_bytes", q.net_out_bytes}, {"gpu_s", q.gpu_s},         {"instance_s", q.instance_s}};
 }
 
+UsageRecord InstanceUsage(const std::string& placement_id, const std::string& tenant, const std::string& cloudlet,
+                          common::TimePoint start, common::TimePoint end) {
+  UsageRecord r;
+  r.event_id = "placement:" + placement_id;
+  r.tenant = tenant;
+  r.cloudlet = cloudlet;
+  r.placement_id = placement_id;
+  r.start = start;
+  r.end = end;
+  r.q.instance_s = std::chrono::duration<double>(end - start).count();
+  return r;
+}
+
 }  // namespace cloudlet::metering

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numbers>
 
 #include "cloudlet/common/digest.h"
 #include "mix.h"
@@ -36,26 +35,20 @@ const char* ProvisionModeName(ProvisionMode m) {
 
 namespace {
 
-constexpr double kEarthRadiusKm = 6371.0088;
-constexpr double kRad = std::numbers::pi / 180.0;
+using common::UnitVector;
 
-struct UnitVector {
-  double x, y, z;
-};
-
-UnitVector ToUnit(const common::GeoPoint& p) {
-  return {std::cos(p.lat * kRad) * std::cos(p.lon * kRad), std::cos(p.lat * kRad) * std::sin(p.lon * kRad),
-          std::sin(p.lat * kRad)};
-}
-
-// Pass 1 of Rank over one block: a lower bound on each row's cost (+inf where a filter rejects it),
-// with the parts pass 2 needs. Plain pointers and scalars only, so that the compiler can prove
-// nothing aliases and vectorise the loop.
+// What pass 1 of a ranking needs besides the columns: per-request scalars, hoisted so that the
+// loop body holds no division and nothing the compiler must reload.
 struct BoundScalars {
-  double cpu, mem, launch_s, early, overlay_bits, pipeline_floor, fetch_overhead_s, base_bits, geo_floor,
-      default_rtt, service_ms, per_request, suspect_penalty;
+  double cpu, mem;  // what the app asks for
+  double launch_s, visible_share, overlay_bits, pipeline_floor_s, fetch_overhead_s, base_bits;  // synthesis
+  double geo_floor, default_rtt, service_ms, amortisation_ms_per_s, suspect_penalty;
 };
 
+// Pass 1 of a ranking over one block: a lower bound on each row's cost (+inf where a filter rejects
+// it), with the parts pass 2 needs. This is the one function over 100 rows a call that must stay a
+// single straight loop: plain pointers and scalars only, so that the compiler can prove nothing
+// aliases and vectorise it. Its arithmetic is cost_model.h's, written per row.
 __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rho_now, const double* __restrict inv_cap,
                                            const double* __restrict inv_wan, const double* __restrict eligible,
                                            const double* __restrict iso, const double* __restrict free_cpu,
@@ -69,20 +62,19 @@ __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rh
     const double rho = rho_now[j] + (sc.cpu + res_cpu[j]) * inv_cap[j];
     const bool ok = (eligible[j] > 0) & (iso[j] > 0) & (free_cpu[j] - res_cpu[j] >= sc.cpu) &
                     (free_mem[j] - res_mem[j] >= sc.mem) & (rho < 1.0);
-    const double overlay_s = sc.launch_s + sc.early * std::max(sc.overlay_bits * inv_wan[j], sc.pipeline_floor);
-    const double full_s = sc.fetch_overhead_s + sc.base_bits * inv_wan[j] + overlay_s;
+    const double overlay_s = OverlaySecondsOf(sc.launch_s, sc.visible_share, sc.overlay_bits * inv_wan[j], sc.pipeline_floor_s);
+    const double full_s = FullSecondsOf(sc.fetch_overhead_s, sc.base_bits * inv_wan[j], overlay_s);
     const double m = modes[j];
     const double prov = m == 2 ? 0.0 : (m == 1 ? overlay_s : full_s);
     const double rtt_floor = has_geo[j] > 0 ? sc.geo_floor : sc.default_rtt;
-    const double room = 1.0 - std::min(rho, 0.999999);
-    const double lb = rtt_floor + sc.service_ms / room + prov * sc.per_request + suspect[j] * sc.suspect_penalty;
+    const double room = 1.0 - std::min(rho, kMaxUtilisation);  // QueueMsAt's denominator, kept for pass 2
+    const double lb = rtt_floor + sc.service_ms / room + prov * sc.amortisation_ms_per_s + suspect[j] * sc.suspect_penalty;
     b[j] = ok ? lb : kInfinity;
     fr[j] = rtt_floor;
     pv[j] = prov;
     hr[j] = room;
   }
 }
-
 
 bool Finite(double v) { return std::isfinite(v); }
 
@@ -97,12 +89,12 @@ Status Range(const char* field, double v, double lo, double hi) {
 }  // namespace
 
 Status EngineParams::Validate() const {
-  if (!(geo.fibre_km_per_ms > 0)) return Status::InvalidField("--model-fibre-km-per-ms", "must be > 0");
-  if (!(geo.path_stretch >= 1)) return Status::InvalidField("--model-path-stretch", "must be >= 1");
-  if (!(decompress_mb_per_s > 0)) return Status::InvalidField("--model-decompress-mb-s", "must be > 0");
-  if (!(apply_delta_mb_per_s > 0)) return Status::InvalidField("--model-apply-mb-s", "must be > 0");
-  if (!(early_start_fraction >= 0 && early_start_fraction <= 1)) {
-    return Status::InvalidField("--model-early-start", "must be in [0, 1]");
+  if (!(geo.fibre_km_per_ms > 0)) return Status::InvalidField("geo.fibre_km_per_ms", "must be > 0");
+  if (!(geo.path_stretch >= 1)) return Status::InvalidField("geo.path_stretch", "must be >= 1");
+  if (!(synthesis.decompress_mb_per_s > 0)) return Status::InvalidField("synthesis.decompress_mb_per_s", "must be > 0");
+  if (!(synthesis.apply_delta_mb_per_s > 0)) return Status::InvalidField("synthesis.apply_delta_mb_per_s", "must be > 0");
+  if (!(synthesis.early_start_fraction >= 0 && synthesis.early_start_fraction <= 1)) {
+    return Status::InvalidField("synthesis.early_start_fraction", "must be in [0, 1]");
   }
   return Status::Ok();
 }
@@ -121,7 +113,7 @@ FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
     f.endpoints.push_back(c.endpoint);
     f.row_of[c.id] = static_cast<int>(i);
     if (c.geo) {
-      const UnitVector u = ToUnit(*c.geo);
+      const UnitVector u = common::ToUnitVector(*c.geo);
       f.x[i] = u.x;
       f.y[i] = u.y;
       f.z[i] = u.z;
@@ -142,7 +134,7 @@ FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
   }
   f.inv_cpu_capacity = 1.0 / f.cpu_capacity.max(1.0);
   f.rho_now = f.load.max(1.0 - f.free_cpu * f.inv_cpu_capacity);
-  f.inv_wan_mbps = 1.0 / f.wan_mbps.max(1e-3);
+  f.inv_wan_mbps = 1.0 / f.wan_mbps.max(1e-3);  // InverseRate, per column
   return f;
 }
 
@@ -176,202 +168,269 @@ Status ValidateRequest(const PlacementRequest& r) {
 
 double Engine::ProvisionSeconds(ProvisionMode mode, const AppSpec& app, double wan_mbps) const {
   if (mode == ProvisionMode::kWarm) return 0;
-  const double wan = std::max(wan_mbps, 1e-3);
-  const double pipeline_s = std::max({app.overlay_mb * 8 / wan, app.overlay_mb / params_.decompress_mb_per_s,
-                                      app.overlay_mb / params_.apply_delta_mb_per_s});
-  const double overlay_s = params_.launch_s + (1 - params_.early_start_fraction) * pipeline_s;
+  const double inv_wan_mbps = InverseRate(wan_mbps);
+  const double overlay_s = params_.synthesis.OverlaySeconds(app.overlay_mb, inv_wan_mbps);
   if (mode == ProvisionMode::kOverlay) return overlay_s;
-  return params_.base_fetch_overhead_s + app.base_vm_mb * 8 / wan + overlay_s;
+  return params_.synthesis.FullSeconds(app.base_vm_mb, inv_wan_mbps, overlay_s);
 }
 
-common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const PlacementRequest& request,
-                                     const Reservations& reserved, uint64_t tie_seed,
-                                     const ArrayXd* coordinate_rtt_ms, const Policy& policy) const {
-  CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
-  const AppSpec& app = request.app;
-  const auto n = static_cast<Eigen::Index>(fleet.size());
-  Ranking out;
+namespace {
 
-  const double cpu = static_cast<double>(app.cpu_millis), mem = static_cast<double>(app.mem_mb);
-  const bool has_reserved = reserved.cpu_millis.size() == n && reserved.mem_mb.size() == n;
-  const bool use_coordinates = coordinate_rtt_ms && coordinate_rtt_ms->size() == n;
-  const ArrayXd& isolation = app.isolation == "vm" ? fleet.vm : fleet.container;
-  const UnitVector client = request.client.geo ? ToUnit(*request.client.geo) : UnitVector{0, 0, 0};
-  const double per_km = 2 * params_.geo.path_stretch / params_.geo.fibre_km_per_ms;
-  const double pipeline_floor =
-      std::max(app.overlay_mb / params_.decompress_mb_per_s, app.overlay_mb / params_.apply_delta_mb_per_s);
-  const double per_request = 1000 / std::max(1.0, app.req_rate_hz * app.session_s);
+// Per-thread scratch, reused across calls: a request allocates nothing proportional to the fleet.
+struct Scratch {
+  ArrayXd mode, zeros;
+  std::vector<double> bound, floor_rtt, provision, headroom;
+};
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
 
-  // Rows whose value a short list overrides: measurements, cached base VMs, warm placements.
-  std::vector<std::pair<int, double>> measured;
-  for (const auto& [id, rtt] : request.client.rtt_ms) {
-    if (auto it = fleet.row_of.find(id); it != fleet.row_of.end()) measured.emplace_back(it->second, rtt);
-  }
-  // Provisioning mode per row for this app: 0 full, 1 overlay (base VM cached), 2 warm.
-  // Per-thread scratch, reused across calls: a request allocates nothing proportional to the fleet.
-  thread_local ArrayXd mode, zeros;
-  thread_local std::vector<double> bound, floor_rtt, provision, headroom;
-  mode.setZero(n);
-  if (auto it = fleet.by_base_vm.find(app.base_vm); it != fleet.by_base_vm.end()) {
-    for (int row : it->second) mode[row] = 1;
-  }
-  for (int row : reserved.warm_rows) {
-    if (row >= 0 && row < n) mode[row] = 2;
-  }
+// One call of Engine::Rank, in steps. Two passes over the snapshot's columns (structure of
+// arrays), in cache-sized blocks:
+//  1. LowerBounds: branch-free arithmetic over every row, a lower bound on each row's cost, +inf
+//     for rows a filter rejects. The bound is exact but for geo RTTs, which it takes as the access
+//     hop alone, so that it needs no square root.
+//  2. Scan: keeps the best k; only rows whose bound beats the k-th cost so far are costed exactly,
+//     so most rows cost one comparison.
+class Ranker {
+ public:
+  Ranker(const EngineParams& params, const FleetSnapshot& fleet, const PlacementRequest& request,
+         const Reservations& reserved, uint64_t tie_seed, const ArrayXd* coordinate_rtt_ms, const Policy& policy)
+      : params_(params), fleet_(fleet), request_(request), app_(request.app), reserved_(reserved), tie_seed_(tie_seed),
+        policy_(policy), n_(static_cast<Eigen::Index>(fleet.size())), k_(static_cast<size_t>(request.k)),
+        coords_(coordinate_rtt_ms && coordinate_rtt_ms->size() == n_ ? coordinate_rtt_ms->data() : nullptr),
+        has_client_geo_(request.client.geo.has_value()),
+        client_(has_client_geo_ ? common::ToUnitVector(*request.client.geo) : UnitVector{}),
+        scratch_(ThreadScratch()) {}
 
-  // The best k so far; equal costs ordered by a hash of the seed, so nobody is always first.
-  const size_t k = static_cast<size_t>(request.k);
-  std::vector<Candidate> top;
-  top.reserve(k + 1);
-  auto better = [&](double cost_a, int a, const Candidate& b) {
-    if (cost_a != b.cost_ms) return cost_a < b.cost_ms;
-    return Mix(tie_seed ^ static_cast<uint64_t>(a)) < Mix(tie_seed ^ static_cast<uint64_t>(b.row));
-  };
-  Eigen::Index counts[5] = {0, 0, 0, 0, 0};  // health, isolation, cpu, memory, saturated
-  bool any_sla = false, any_valid = false;
-  constexpr double kInf = std::numeric_limits<double>::infinity();
-
-  // Two passes over the snapshot's columns (structure of arrays), in cache-sized blocks:
-  //  1. branch-free arithmetic over every row: a lower bound on each
-  //     row's cost, +inf for rows a filter rejects. The bound is exact but for geo RTTs, which it
-  //     takes as the access hop alone, so that it needs no square root.
-  //  2. a scan that keeps the best k; only rows whose bound beats the k-th cost so far are costed
-  //     exactly, so most rows cost one comparison.
-  const bool has_client_geo = request.client.geo.has_value();
-  if (!has_reserved) zeros.setZero(n);
-  const double* __restrict res_cpu = has_reserved ? reserved.cpu_millis.data() : zeros.data();
-  const double* __restrict res_mem = has_reserved ? reserved.mem_mb.data() : zeros.data();
-  const double* __restrict coords = use_coordinates ? coordinate_rtt_ms->data() : nullptr;
-  const double* __restrict rho_now = fleet.rho_now.data();
-  const double* __restrict inv_cap = fleet.inv_cpu_capacity.data();
-  const double* __restrict inv_wan = fleet.inv_wan_mbps.data();
-  const double* __restrict eligible = fleet.eligible.data();
-  const double* __restrict iso = isolation.data();
-  const double* __restrict free_cpu = fleet.free_cpu.data();
-  const double* __restrict free_mem = fleet.free_mem.data();
-  const double* __restrict has_geo = fleet.has_geo.data();
-  const double* __restrict suspect = fleet.suspect.data();
-  const double* __restrict modes = mode.data();
-  const double early = 1 - params_.early_start_fraction;
-  const double overlay_bits = app.overlay_mb * 8, base_bits = app.base_vm_mb * 8;
-  const double geo_floor = has_client_geo ? params_.geo.access_ms : params_.default_rtt_ms;
-  // Locals, so that the compiler knows no store in the loop below changes them.
-  const double launch_s = params_.launch_s, fetch_overhead_s = params_.base_fetch_overhead_s;
-  const double default_rtt = params_.default_rtt_ms, service_ms = app.service_ms;
-  const double suspect_penalty = params_.suspect_penalty_ms;
-  const BoundScalars scalars{cpu,       mem,         launch_s,   early,      overlay_bits, pipeline_floor,
-                             fetch_overhead_s, base_bits, geo_floor, default_rtt, service_ms, per_request,
-                             suspect_penalty};
-  std::sort(measured.begin(), measured.end());
-  size_t next_measured = 0;  // measured rows, walked in step with the scan
-
-  // The exact RTT of a row, and where it came from.
-  auto exact_rtt = [&](Eigen::Index i) -> std::pair<double, RttSource> {
-    if (next_measured < measured.size() && measured[next_measured].first == i) {
-      return {measured[next_measured].second, RttSource::kMeasured};
+  Ranking Run() {
+    Prepare();
+    constexpr Eigen::Index kBlock = 512;
+    const size_t block_size = static_cast<size_t>(std::min(kBlock, n_));
+    for (auto* v : {&scratch_.bound, &scratch_.floor_rtt, &scratch_.provision, &scratch_.headroom}) v->resize(block_size);
+    for (Eigen::Index start = 0; start < n_; start += kBlock) {
+      const Eigen::Index len = std::min(kBlock, n_ - start);
+      Bound(start, len);
+      Scan(start, len);
     }
-    if (coords && std::isfinite(coords[i])) return {coords[i], RttSource::kCoordinates};
-    if (has_client_geo && has_geo[i] > 0) {
-      const double dx = fleet.x[i] - client.x, dy = fleet.y[i] - client.y, dz = fleet.z[i] - client.z;
-      const double chord = std::sqrt(dx * dx + dy * dy + dz * dz);
-      return {params_.geo.access_ms + per_km * 2 * kEarthRadiusKm * std::asin(std::min(1.0, chord / 2)),
-              RttSource::kGeo};
-    }
-    return {params_.default_rtt_ms, RttSource::kDefault};
-  };
+    return Finish();
+  }
 
-  constexpr Eigen::Index kBlock = 512;
-  const size_t block_size = static_cast<size_t>(std::min(kBlock, n));
-  for (auto* v : {&bound, &floor_rtt, &provision, &headroom}) v->resize(block_size);
-  double threshold = kInf;
-  for (Eigen::Index start = 0; start < n; start += kBlock) {
-    const Eigen::Index len = std::min(kBlock, n - start);
-    double* __restrict b = bound.data();
-    double* __restrict fr = floor_rtt.data();
-    double* __restrict pv = provision.data();
-    double* __restrict hr = headroom.data();
-    LowerBounds(len, rho_now + start, inv_cap + start, inv_wan + start, eligible + start, iso + start,
-                free_cpu + start, free_mem + start, res_cpu + start, res_mem + start, has_geo + start, suspect + start,
-                modes + start, scalars, b, fr, pv, hr);
-    if (coords) {  // coordinates replace the floor where they exist
-      for (Eigen::Index j = 0; j < len; ++j) {
-        const double c = coords[start + j];
-        if (std::isfinite(c) && b[j] != kInf) {
-          b[j] += c - fr[j];
-          fr[j] = c;
-        }
+ private:
+  // Provisioning mode per row for this app (0 full, 1 overlay: base VM cached, 2 warm), measured
+  // rows in row order, and the scalars of pass 1.
+  void Prepare() {
+    for (const auto& [id, rtt] : request_.client.rtt_ms) {
+      if (auto it = fleet_.row_of.find(id); it != fleet_.row_of.end()) measured_.emplace_back(it->second, rtt);
+    }
+    std::sort(measured_.begin(), measured_.end());
+    ArrayXd& mode = scratch_.mode;
+    mode.setZero(n_);
+    if (auto it = fleet_.by_base_vm.find(app_.base_vm); it != fleet_.by_base_vm.end()) {
+      for (int row : it->second) mode[row] = 1;
+    }
+    for (int row : reserved_.warm_rows) {
+      if (row >= 0 && row < n_) mode[row] = 2;
+    }
+    const bool has_reserved = reserved_.cpu_millis.size() == n_ && reserved_.mem_mb.size() == n_;
+    if (!has_reserved) scratch_.zeros.setZero(n_);
+    res_cpu_ = has_reserved ? reserved_.cpu_millis.data() : scratch_.zeros.data();
+    res_mem_ = has_reserved ? reserved_.mem_mb.data() : scratch_.zeros.data();
+    iso_ = (app_.isolation == "vm" ? fleet_.vm : fleet_.container).data();
+    per_km_ = params_.geo.PerKmMs();
+    geo_floor_ = has_client_geo_ ? params_.geo.access_ms : params_.default_rtt_ms;
+    scalars_ = {.cpu = static_cast<double>(app_.cpu_millis),
+                .mem = static_cast<double>(app_.mem_mb),
+                .launch_s = params_.synthesis.launch_s,
+                .visible_share = params_.synthesis.VisibleShare(),
+                .overlay_bits = app_.overlay_mb * 8,
+                .pipeline_floor_s = params_.synthesis.PipelineFloorS(app_.overlay_mb),
+                .fetch_overhead_s = params_.synthesis.base_fetch_overhead_s,
+                .base_bits = app_.base_vm_mb * 8,
+                .geo_floor = geo_floor_,
+                .default_rtt = params_.default_rtt_ms,
+                .service_ms = app_.service_ms,
+                .amortisation_ms_per_s = AmortisationMsPerS(app_.req_rate_hz, app_.session_s),
+                .suspect_penalty = params_.suspect_penalty_ms};
+    top_.reserve(k_ + 1);
+  }
+
+  // Pass 1 over rows [start, start + len); coordinates replace the geo floor where they exist.
+  void Bound(Eigen::Index start, Eigen::Index len) {
+    double* b = scratch_.bound.data();
+    double* fr = scratch_.floor_rtt.data();
+    LowerBounds(len, fleet_.rho_now.data() + start, fleet_.inv_cpu_capacity.data() + start,
+                fleet_.inv_wan_mbps.data() + start, fleet_.eligible.data() + start, iso_ + start,
+                fleet_.free_cpu.data() + start, fleet_.free_mem.data() + start, res_cpu_ + start, res_mem_ + start,
+                fleet_.has_geo.data() + start, fleet_.suspect.data() + start, scratch_.mode.data() + start, scalars_, b,
+                fr, scratch_.provision.data(), scratch_.headroom.data());
+    if (!coords_) return;
+    for (Eigen::Index j = 0; j < len; ++j) {
+      const double c = coords_[start + j];
+      if (std::isfinite(c) && b[j] != kInf) {
+        b[j] += c - fr[j];
+        fr[j] = c;
       }
     }
-    for (Eigen::Index j = 0; j < len; ++j) {  // pass 2
+  }
+
+  // Pass 2 over rows [start, start + len): one loop over locals (the fast path holds no member
+  // loads), as most rows cost one or two comparisons. A geo row's RTT is at least access + per_km
+  // * R * chord: rows too far to enter are dismissed through squared chords, with no square root.
+  void Scan(Eigen::Index start, Eigen::Index len) {
+    const double* b = scratch_.bound.data();
+    const double* fr = scratch_.floor_rtt.data();
+    const double *x = fleet_.x.data(), *y = fleet_.y.data(), *z = fleet_.z.data(), *has_geo = fleet_.has_geo.data();
+    const double* coords = coords_;
+    const UnitVector client = client_;
+    const bool client_geo = has_client_geo_;
+    const double geo_floor = geo_floor_, per_km_r = per_km_ * common::kEarthRadiusKm;
+    double threshold = threshold_;
+    bool any_valid = any_valid_, any_sla = any_sla_;
+    size_t next = next_measured_;  // measured rows are walked in step with the scan
+    const size_t n_measured = measured_.size();
+    for (Eigen::Index j = 0; j < len; ++j) {
       const Eigen::Index i = start + j;
-      while (next_measured < measured.size() && measured[next_measured].first < i) ++next_measured;
-      const bool row_measured = next_measured < measured.size() && measured[next_measured].first == i;
+      while (next < n_measured && measured_[next].first < i) ++next;
+      const bool row_measured = next < n_measured && measured_[next].first == i;
       if (b[j] == kInf) {
-        // Rejected: which filter, in order (health, isolation, cpu, memory, saturation).
-        const double rho = rho_now[i] + (cpu + res_cpu[i]) * inv_cap[i];
-        const int why = eligible[i] <= 0 ? 0 : iso[i] <= 0 ? 1 : free_cpu[i] - res_cpu[i] < cpu ? 2
-                        : free_mem[i] - res_mem[i] < mem ? 3 : 4;
-        (void)rho;
-        ++counts[why];
+        Reject(i);
         continue;
       }
-      if (!any_sla) any_sla = app.max_rtt_ms <= 0 || exact_rtt(i).first <= app.max_rtt_ms;
-      // A measured RTT may lie below the bound's floor: such rows are always costed.
-      if (!row_measured) {
+      if (!any_sla) any_sla = app_.max_rtt_ms <= 0 || ExactRtt(i, row_measured, next).first <= app_.max_rtt_ms;
+      if (!row_measured) {  // a measured RTT may lie below the bound's floor: such rows are always costed
         if (b[j] > threshold + 1e-9) {
           any_valid = true;
           continue;
         }
-        // A geo row's RTT is at least access + per_km * R * chord: compare squared chords.
-        if (fr[j] == geo_floor && has_client_geo && has_geo[i] > 0 && !(coords && std::isfinite(coords[i]))) {
-          const double reach = (threshold + 1e-9 - b[j]) / (per_km * kEarthRadiusKm);
-          const double dx = fleet.x[i] - client.x, dy = fleet.y[i] - client.y, dz = fleet.z[i] - client.z;
+        if (fr[j] == geo_floor && client_geo && has_geo[i] > 0 && !(coords && std::isfinite(coords[i]))) {
+          const double reach = (threshold + 1e-9 - b[j]) / per_km_r;
+          const double dx = x[i] - client.x, dy = y[i] - client.y, dz = z[i] - client.z;
           if (dx * dx + dy * dy + dz * dz > reach * reach) {
             any_valid = true;
             continue;
           }
         }
       }
-      const int row = static_cast<int>(i);
-      if (policy) {
-        if (auto veto = policy(request, row)) {
-          ++out.rejected[*veto];
-          continue;
-        }
-      }
+      if (Vetoed(i)) continue;
       any_valid = true;
-      const auto [rtt, source] = exact_rtt(i);
-      const double cost = b[j] - fr[j] + rtt;
-      if (top.size() == k && !better(cost, row, top.back())) continue;
-      Candidate cand;
-      cand.row = row;
-      cand.rtt_ms = rtt;
-      cand.rtt_source = source;
-      cand.queue_ms = app.service_ms / hr[j];
-      cand.provision_s = pv[j];
-      const double m = modes[i];
-      cand.provision_mode = m == 2 ? ProvisionMode::kWarm : m == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
-      cand.cost_ms = cost;
-      auto at = std::upper_bound(top.begin(), top.end(), cand,
-                                 [&](const Candidate& a, const Candidate& c) { return better(a.cost_ms, a.row, c); });
-      top.insert(at, std::move(cand));
-      if (top.size() > k) top.pop_back();
-      if (top.size() == k) threshold = top.back().cost_ms;
+      threshold = Consider(i, j, ExactRtt(i, row_measured, next));
     }
+    threshold_ = threshold;
+    any_valid_ = any_valid;
+    any_sla_ = any_sla;
+    next_measured_ = next;
   }
 
-  static constexpr const char* kReasons[] = {"health", "isolation", "cpu", "memory", "saturated"};
-  for (int r = 0; r < 5; ++r) {
-    if (counts[r] > 0) out.rejected[kReasons[r]] += static_cast<int>(counts[r]);
+  bool Vetoed(Eigen::Index i) {
+    if (!policy_) return false;
+    auto veto = policy_(request_, static_cast<int>(i));
+    if (veto) ++out_.rejected[*veto];
+    return veto.has_value();
   }
-  for (Candidate& c : top) {
-    c.cloudlet_id = fleet.ids[static_cast<size_t>(c.row)];
-    c.endpoint = fleet.endpoints[static_cast<size_t>(c.row)];
-    c.sla_met = app.max_rtt_ms <= 0 || c.rtt_ms <= app.max_rtt_ms;
+
+  // Costs row i exactly (its RTT known) and keeps it if it is among the best k; returns the k-th
+  // best cost so far.
+  double Consider(Eigen::Index i, Eigen::Index j, std::pair<double, RttSource> rtt) {
+    const int row = static_cast<int>(i);
+    // The bound with its RTT floor replaced by the exact RTT.
+    const double cost = scratch_.bound[j] - scratch_.floor_rtt[j] + rtt.first;
+    if (top_.size() == k_ && !Better(cost, row, top_.back())) return threshold_of_top();
+    Candidate cand;
+    cand.row = row;
+    cand.rtt_ms = rtt.first;
+    cand.rtt_source = rtt.second;
+    cand.queue_ms = app_.service_ms / scratch_.headroom[j];
+    cand.provision_s = scratch_.provision[j];
+    const double m = scratch_.mode[i];
+    cand.provision_mode = m == 2 ? ProvisionMode::kWarm : m == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
+    cand.cost_ms = cost;
+    auto at = std::upper_bound(top_.begin(), top_.end(), cand,
+                               [&](const Candidate& a, const Candidate& c) { return Better(a.cost_ms, a.row, c); });
+    top_.insert(at, std::move(cand));
+    if (top_.size() > k_) top_.pop_back();
+    return threshold_of_top();
   }
-  out.candidates = std::move(top);
-  out.fallback = !any_valid || !any_sla;
-  return out;
+
+  double threshold_of_top() const { return top_.size() == k_ ? top_.back().cost_ms : kInf; }
+
+  // Counts a row a filter rejected under the first filter that fails, in order.
+  void Reject(Eigen::Index i) {
+    const double cpu = scalars_.cpu, mem = scalars_.mem;
+    const int why = fleet_.eligible[i] <= 0 ? 0 : iso_[i] <= 0 ? 1 : fleet_.free_cpu[i] - res_cpu_[i] < cpu ? 2
+                    : fleet_.free_mem[i] - res_mem_[i] < mem ? 3 : 4;
+    ++counts_[why];
+  }
+
+  // The exact RTT of a row, and where it came from (`next` is the scan's place in measured_).
+  std::pair<double, RttSource> ExactRtt(Eigen::Index i, bool row_measured, size_t next) const {
+    if (row_measured) return {measured_[next].second, RttSource::kMeasured};
+    if (coords_ && std::isfinite(coords_[i])) return {coords_[i], RttSource::kCoordinates};
+    if (has_client_geo_ && fleet_.has_geo[i] > 0) {
+      const double dx = fleet_.x[i] - client_.x, dy = fleet_.y[i] - client_.y, dz = fleet_.z[i] - client_.z;
+      return {params_.geo.RttMs(common::ChordToKm(std::sqrt(dx * dx + dy * dy + dz * dz))), RttSource::kGeo};
+    }
+    return {params_.default_rtt_ms, RttSource::kDefault};
+  }
+
+  // Equal costs are ordered by a hash of the seed, so nobody is always first.
+  bool Better(double cost_a, int a, const Candidate& b) const {
+    if (cost_a != b.cost_ms) return cost_a < b.cost_ms;
+    return Mix(tie_seed_ ^ static_cast<uint64_t>(a)) < Mix(tie_seed_ ^ static_cast<uint64_t>(b.row));
+  }
+
+  Ranking Finish() {
+    static constexpr const char* kReasons[] = {"health", "isolation", "cpu", "memory", "saturated"};
+    for (int r = 0; r < 5; ++r) {
+      if (counts_[r] > 0) out_.rejected[kReasons[r]] += static_cast<int>(counts_[r]);
+    }
+    for (Candidate& c : top_) {
+      c.cloudlet_id = fleet_.ids[static_cast<size_t>(c.row)];
+      c.endpoint = fleet_.endpoints[static_cast<size_t>(c.row)];
+      c.sla_met = app_.max_rtt_ms <= 0 || c.rtt_ms <= app_.max_rtt_ms;
+    }
+    out_.candidates = std::move(top_);
+    out_.fallback = !any_valid_ || !any_sla_;
+    return std::move(out_);
+  }
+
+  static constexpr double kInf = std::numeric_limits<double>::infinity();
+
+  const EngineParams& params_;
+  const FleetSnapshot& fleet_;
+  const PlacementRequest& request_;
+  const AppSpec& app_;
+  const Reservations& reserved_;
+  const uint64_t tie_seed_;
+  const Policy& policy_;
+  const Eigen::Index n_;
+  const size_t k_;
+  const double* coords_;
+  const bool has_client_geo_;
+  const UnitVector client_;
+  Scratch& scratch_;
+  const double* res_cpu_ = nullptr;
+  const double* res_mem_ = nullptr;
+  const double* iso_ = nullptr;
+  double per_km_ = 0, geo_floor_ = 0;
+  BoundScalars scalars_{};
+  std::vector<std::pair<int, double>> measured_;  // (row, RTT) the client measured, by row
+  size_t next_measured_ = 0;                      // where the scan is in measured_
+  std::vector<Candidate> top_;                    // the best k so far, best first
+  double threshold_ = kInf;                       // the k-th best cost so far
+  Eigen::Index counts_[5] = {0, 0, 0, 0, 0};      // health, isolation, cpu, memory, saturated
+  bool any_sla_ = false, any_valid_ = false;
+  Ranking out_;
+};
+
+}  // namespace
+
+common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const PlacementRequest& request,
+                                     const Reservations& reserved, uint64_t tie_seed,
+                                     const ArrayXd* coordinate_rtt_ms, const Policy& policy) const {
+  CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
+  return Ranker(params_, fleet, request, reserved, tie_seed, coordinate_rtt_ms, policy).Run();
 }
 
 }  // namespace cloudlet::placement

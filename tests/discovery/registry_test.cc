@@ -29,8 +29,8 @@ TEST_F(RegistryTest, OptionsNeedTtlBeyondTheSuspectThreshold) {
   EXPECT_TRUE(options_.Validate().ok());
   const RegistryOptions short_ttl{milliseconds(5'000), milliseconds(7'000), milliseconds(0)};
   const RegistryOptions no_interval{milliseconds(0), milliseconds(7'000), milliseconds(0)};
-  EXPECT_EQ(*short_ttl.Validate().field(), "heartbeat-ttl");
-  EXPECT_EQ(*no_interval.Validate().field(), "heartbeat-interval");
+  EXPECT_EQ(*short_ttl.Validate().field(), "heartbeat_ttl");
+  EXPECT_EQ(*no_interval.Validate().field(), "heartbeat_interval");
 }
 
 TEST_F(RegistryTest, HealthMovesFromHealthyToSuspectToExpiredThenPurged) {

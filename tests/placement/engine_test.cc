@@ -226,5 +226,67 @@ TEST(EngineTest, EmptyFleetOffersOnlyTheCloud) {
   EXPECT_TRUE(r->fallback);
 }
 
+// The vectorised ranking and the scalar model (cost_model.h) must never drift apart: over a varied
+// fleet (geo, measured and default RTTs; loads; cached or not; warm; suspect; reservations), every
+// candidate's figures equal what the scalar formulas give for that cloudlet.
+TEST(EngineTest, EveryCandidatesCostIsTheScalarModels) {
+  EngineParams params;
+  params.geo.access_ms = 3;
+  params.synthesis.launch_s = 1.5;
+  const Engine engine(params);
+  std::vector<CloudletState> states;
+  for (int i = 0; i < 60; ++i) {
+    CloudletState c = Cloudlet("cl-" + std::to_string(i), i % 3 == 0);
+    if (i % 7 != 0) c.geo = common::GeoPoint{40.0 + 0.05 * i, -80.0 + 0.03 * (i % 11)};
+    c.load = 0.01 * (i % 50);
+    c.free_cpu = 16'000 - 200 * (i % 40);
+    c.wan_mbps = 50.0 * (1 + i % 9);
+    c.suspect = i % 13 == 5;
+    states.push_back(c);
+  }
+  const FleetSnapshot fleet = BuildSnapshot(states);
+  Reservations reserved;
+  reserved.cpu_millis = Eigen::ArrayXd::Zero(60);
+  reserved.mem_mb = Eigen::ArrayXd::Zero(60);
+  for (int i = 0; i < 60; i += 4) reserved.cpu_millis[i] = 500;
+  reserved.warm_rows = {10, 20};
+  PlacementRequest req = Request(300);
+  req.client.geo = common::GeoPoint{40.9, -79.8};
+  req.client.rtt_ms = {{"cl-3", 2.5}, {"cl-12", 40.0}};
+  req.k = 60;
+  auto r = engine.Rank(fleet, req, reserved, 7);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_GT(r->candidates.size(), 40u);
+  std::map<RttSource, int> sources;
+  for (const Candidate& c : r->candidates) {
+    const size_t i = static_cast<size_t>(c.row);
+    const CloudletState& s = states[i];
+    ++sources[c.rtt_source];
+    const double rho = std::max(s.load, 1.0 - static_cast<double>(s.free_cpu) / static_cast<double>(s.cpu_capacity)) +
+                       (static_cast<double>(req.app.cpu_millis) + reserved.cpu_millis[c.row]) / static_cast<double>(s.cpu_capacity);
+    double rtt = params.default_rtt_ms;
+    if (auto m = req.client.rtt_ms.find(s.id); m != req.client.rtt_ms.end()) {
+      rtt = m->second;
+    } else if (s.geo) {
+      rtt = params.geo.RttMs(common::GreatCircleKm(*req.client.geo, *s.geo));
+    }
+    const ProvisionMode mode = (i == 10 || i == 20) ? ProvisionMode::kWarm
+                               : i % 3 == 0         ? ProvisionMode::kOverlay
+                                                    : ProvisionMode::kFull;
+    const double provision_s = engine.ProvisionSeconds(mode, req.app, s.wan_mbps);
+    const double queue_ms = *QueueMs(req.app.service_ms, rho);
+    const double expected = CostMs(rtt, queue_ms, provision_s, req.app.req_rate_hz, req.app.session_s) +
+                            (s.suspect ? params.suspect_penalty_ms : 0);
+    EXPECT_EQ(c.provision_mode, mode) << s.id;
+    EXPECT_NEAR(c.rtt_ms, rtt, 1e-9 * rtt) << s.id;
+    EXPECT_NEAR(c.queue_ms, queue_ms, 1e-9 * queue_ms) << s.id;
+    EXPECT_NEAR(c.provision_s, provision_s, 1e-12 + 1e-12 * provision_s) << s.id;
+    EXPECT_NEAR(c.cost_ms, expected, 1e-9 * expected) << s.id;
+  }
+  EXPECT_EQ(sources[RttSource::kMeasured], 2);
+  EXPECT_GT(sources[RttSource::kGeo], 30);
+  EXPECT_GT(sources[RttSource::kDefault], 3);
+}
+
 }  // namespace
 }  // namespace cloudlet::placement

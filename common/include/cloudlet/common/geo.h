@@ -4,6 +4,8 @@
 //   double km = GreatCircleKm(pittsburgh, boston);   // ~ 776 km
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <string_view>
 
 #include "cloudlet/common/status.h"
@@ -17,7 +19,19 @@ struct GeoPoint {
   bool operator==(const GeoPoint&) const = default;
 };
 
-// Haversine distance on a sphere of the Earth's mean radius (6371.0088 km, IUGG).
+inline constexpr double kEarthRadiusKm = 6371.0088;  // mean radius (IUGG)
+
+// A position as a unit vector from the Earth's centre: distances then need no trigonometry but one
+// arcsine, and bounds on them none at all (the placement engine keeps these per cloudlet).
+struct UnitVector {
+  double x = 0, y = 0, z = 0;
+};
+UnitVector ToUnitVector(const GeoPoint& p);
+
+// The great-circle distance in km between two points whose unit vectors are `chord` apart.
+inline double ChordToKm(double chord) { return 2 * kEarthRadiusKm * std::asin(std::min(1.0, chord / 2)); }
+
+// Great-circle distance on a sphere of the Earth's mean radius.
 double GreatCircleKm(const GeoPoint& a, const GeoPoint& b);
 
 bool IsValidGeo(const GeoPoint& p);

@@ -56,6 +56,9 @@ class [[nodiscard]] Status {
 
   // Returns a copy whose message is prefixed ("open var/x.db: <message>"); keeps code and field.
   Status WithContext(const std::string& context) const;
+  // For an error about a field of a nested record: the field becomes "<parent>.<field>", in the
+  // message too. Other statuses are returned as they are.
+  Status InParent(const std::string& parent) const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
@@ -66,8 +69,12 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {}  // NOLINT: must not be ok
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  // An error. An OK status here is a programmer's mistake: it becomes Internal, never a Result
+  // that is neither a value nor an error.
+  Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
+    if (status_.ok()) status_ = Status::Internal("a Result was made from an OK status");
+  }
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }

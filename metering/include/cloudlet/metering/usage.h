@@ -48,6 +48,11 @@ struct UsageRecord {
   Quantities q;
 };
 
+// A placement's own time on a cloudlet (instance seconds), recorded by the registry when it ends:
+// event id "placement:<id>", so that it is counted once.
+UsageRecord InstanceUsage(const std::string& placement_id, const std::string& tenant, const std::string& cloudlet,
+                          common::TimePoint start, common::TimePoint end);
+
 // Parses one record; `field` prefixes error fields ("records[3].end"). Checks what a record alone
 // can show: ids, kind, end after start, nothing far in the future, no negative usage.
 common::Result<UsageRecord> UsageRecordFromJson(const nlohmann::json& j, const std::string& field,

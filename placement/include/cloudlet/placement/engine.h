@@ -1,6 +1,7 @@
 // The placement engine: filter cloudlets, score the candidates in one pass over a structure-of-arrays
-// snapshot, return the best k with a full breakdown (ARCHITECTURE.md §5). Rows that cannot reach the
-// top k are dismissed by a lower bound that needs no square root or division.
+// snapshot, return the best k with a full breakdown (docs/placement.md; the formulas are those of
+// cost_model.h). Rows that cannot reach the top k are dismissed by a lower bound that needs no
+// square root or division.
 //
 //   FleetSnapshot fleet = BuildSnapshot(cloudlets);        // structure of arrays, once per change
 //   Engine engine(EngineParams{});                          // documented defaults
@@ -108,15 +109,7 @@ struct Reservations {
 // Parameters of the model, with the defaults documented in docs/placement.md.
 struct EngineParams {
   GeoLatencyModel geo;
-  // VM synthesis (Ha et al., MobiSys 2013): the overlay is transferred, decompressed and applied
-  // as a pipeline, so the slowest stage dominates; early start launches the VM before the last
-  // part of the delta is applied.
-  double decompress_mb_per_s = 120;
-  double apply_delta_mb_per_s = 150;
-  double launch_s = 2.5;
-  double early_start_fraction = 0.3;  // share of synthesis hidden by starting the VM early
-  // Without a cached base VM it must be fetched whole first (no pipelining across the two).
-  double base_fetch_overhead_s = 1.0;
+  SynthesisModel synthesis;
   // Added to a suspect cloudlet's cost: it missed a heartbeat and may be gone.
   double suspect_penalty_ms = 20;
   // RTT assumed when nothing better is known (no measurement, coordinates or positions).
@@ -125,7 +118,8 @@ struct EngineParams {
   std::string cloud_endpoint;
   double cloud_rtt_ms = 80;
 
-  // Rates must be positive and the early-start share within [0, 1]; errors name the flag.
+  // Rates must be positive and the early-start share within [0, 1]; errors name the field
+  // (geo.fibre_km_per_ms, synthesis.early_start_fraction, ...).
   common::Status Validate() const;
 };
 

@@ -1,0 +1,48 @@
+// The registry's cloudlets as the placement engine's fleet: the one place where the registry's
+// records become the engine's columns.
+//
+//   RegistryFleetSource fleet(registry_service.registry());
+//   PlacementService placements(clock, engine, advisor, fleet, store, vivaldi, options);
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+
+#include "cloudlet/common/clock.h"
+#include "cloudlet/discovery/registry.h"
+#include "cloudlet/placement/placement_service.h"
+
+namespace cloudlet::server {
+
+// The registry seen as the engine's fleet snapshot. A snapshot is rebuilt at once when cloudlets
+// join, leave or change health, and at most every `refresh` for load changes alone (reservations
+// cover what a slightly old load figure misses). Thread-safe. Each thread keeps its own copy of the
+// view: while the view is current, Current() takes no lock and touches no shared reference count.
+class RegistryFleetSource final : public placement::FleetSource {
+ public:
+  explicit RegistryFleetSource(const discovery::Registry& registry,
+                               common::Millis refresh = common::Millis(100));
+  const View& Current() override;
+
+ private:
+  // What a view was built from, to tell whether it is stale.
+  struct Built {
+    uint64_t index = UINT64_MAX, membership = UINT64_MAX;
+    std::chrono::steady_clock::time_point at;
+  };
+  bool Stale(const Built& b, uint64_t membership, uint64_t index, std::chrono::steady_clock::time_point now) const {
+    return membership != b.membership || (index != b.index && now - b.at >= refresh_);
+  }
+
+  const discovery::Registry& registry_;
+  const common::Millis refresh_;
+  const uint64_t instance_;  // tells this source's per-thread copies from another's
+  std::mutex mu_;
+  View view_;
+  Built built_;
+  std::atomic<uint64_t> version_{0};  // bumped whenever view_ is replaced
+};
+
+}  // namespace cloudlet::server
