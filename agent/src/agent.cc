@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <random>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -16,11 +15,9 @@
 #include "cloudlet/api/problem.h"
 #include "cloudlet/common/files.h"
 #include "cloudlet/common/time_format.h"
-#include "cloudlet/discovery/avahi.h"
 #include "cloudlet/discovery/cloudlet_json.h"
 #include "cloudlet/api/router.h"
 #include "cloudlet/metering/usage.h"
-#include "cloudlet/store/sqlite_stores.h"
 
 namespace cloudlet::agent {
 namespace {
@@ -56,12 +53,10 @@ std::string FirstIpv4Address() {
   return out;
 }
 
-std::string NewCloudletId() {
+std::string NewCloudletId(common::RandomSource& random) {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::random_device rd;
-  std::uniform_int_distribution<size_t> pick(0, sizeof kAlphabet - 2);
   std::string id = "cl-";
-  for (int i = 0; i < 12; ++i) id += kAlphabet[pick(rd)];
+  for (int i = 0; i < 12; ++i) id += kAlphabet[random.Next() % (sizeof kAlphabet - 1)];
   return id;
 }
 
@@ -126,7 +121,7 @@ class Agent::LocalApi final : public api::HttpHandler {
     }
     if (request.path == "/v1/ping") {
       return respond(api::JsonResponse(200, {{"id", agent_.descriptor_.id},
-                                             {"time", common::FormatRfc3339(std::chrono::system_clock::now())}}));
+                                             {"time", common::FormatRfc3339(agent_.deps_.clock.Now())}}));
     }
     respond({.status = 200, .content_type = "application/json", .headers = {}, .body = agent_.ResourceJson()});
   }
@@ -135,7 +130,7 @@ class Agent::LocalApi final : public api::HttpHandler {
   Agent& agent_;
 };
 
-Agent::Agent(AgentConfig config) : config_(std::move(config)), sampler_(config_.sampler) {}
+Agent::Agent(AgentConfig config, AgentDeps deps) : config_(std::move(config)), deps_(std::move(deps)) {}
 
 Agent::~Agent() { Shutdown(false); }
 
@@ -152,7 +147,7 @@ Status Agent::LoadOrCreateId() {
   } else if (text.status().code() != common::StatusCode::kNotFound) {
     return text.status();
   }
-  std::string id = !config_.id.empty() ? config_.id : (!stored.empty() ? stored : NewCloudletId());
+  std::string id = !config_.id.empty() ? config_.id : (!stored.empty() ? stored : NewCloudletId(deps_.random));
   CLOUDLET_RETURN_IF_ERROR(discovery::ValidateCloudletId(id, "--id"));
   if (id != stored) {
     CLOUDLET_RETURN_IF_ERROR(common::WriteFileAtomically(path, json{{"id", id}}.dump() + "\n", 0644));
@@ -163,12 +158,12 @@ Status Agent::LoadOrCreateId() {
 }
 
 Status Agent::ScanBaseVms() {
-  last_scan_ = std::chrono::steady_clock::now();
+  last_scan_ = deps_.clock.Now();
   if (config_.base_vm_dir.empty()) return Status::Ok();
   if (!base_vms_) base_vms_ = std::make_unique<BaseVmCache>(config_.state_dir + "/base-vms.json");
-  auto last_report = std::chrono::steady_clock::now();
+  auto last_report = deps_.clock.Now();
   auto vms = base_vms_->Scan(config_.base_vm_dir, [&](const HashProgress& p) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = deps_.clock.Now();
     // Progress only for images big enough to make someone wait.
     if (p.total_bytes < (64u << 20) || (now - last_report < std::chrono::seconds(1) && p.done_bytes < p.total_bytes)) {
       return;
@@ -209,37 +204,36 @@ Status Agent::Start() {
   descriptor_.labels = config_.labels;
   CLOUDLET_RETURN_IF_ERROR(ScanBaseVms());
 
-  auto sample = sampler_.Sample();
+  auto sample = deps_.sample_host();
   if (!sample.ok()) return sample.status();
   sample_ = *sample;
   descriptor_.capacity = {sample_.cpu_total_millis, sample_.mem_total_mb, config_.gpus};
   CLOUDLET_RETURN_IF_ERROR(discovery::ValidateDescriptor(descriptor_));
 
-  auto spool = store::OpenSqliteUsageSpool(config_.state_dir + "/usage-spool.db");
+  auto spool = deps_.open_spool(config_.state_dir + "/usage-spool.db");
   if (!spool.ok()) return spool.status();
   spool_ = std::move(*spool);
   api_ = std::make_unique<LocalApi>(*this);
-  server_ = api::MakeCpprestServer({.host = config_.listen_host, .port = config_.port, .max_body_bytes = 4096, .threads = 2},
-                                   *api_);
+  server_ = deps_.http_server({.host = config_.listen_host, .port = config_.port, .max_body_bytes = 4096, .threads = 2},
+                              *api_);
   if (auto s = server_->Start(); !s.ok()) {
     return Status::Unavailable("local API on " + config_.listen_host + ":" + std::to_string(config_.port) + ": " +
                                s.message());
   }
   advertised_ = MakeAdvert(descriptor_, sample_, config_.reporter.registry, 1);
-  last_advert_ = std::chrono::steady_clock::now();
+  last_advert_ = deps_.clock.Now();
   if (config_.mdns) {
-    auto advertiser = discovery::MakeAvahiAdvertiser(
+    auto advertiser = deps_.advertiser(
         {.name = descriptor_.name, .type = discovery::kCloudletServiceType, .port = config_.port,
          .txt = SignedTxt(advertised_)});
     if (!advertiser.ok()) return advertiser.status();
     advertiser_ = std::move(*advertiser);
   }
   if (!config_.reporter.registry.empty()) {
-    reporter_ = std::make_unique<RegistryReporter>(config_.reporter, api::MakeHttpClient({.ca_file = config_.reporter.ca_file}),
-                                                   std::random_device{}());
+    reporter_ = std::make_unique<RegistryReporter>(config_.reporter, deps_.http_client(), deps_.random.Next());
     reporter_->Start(descriptor_, {sample_.load, sample_.cpu_free_millis, sample_.mem_free_mb});
     forwarder_ = std::make_unique<UsageForwarder>(
-        *spool_, config_.reporter, api::MakeHttpClient({.ca_file = config_.reporter.ca_file}), std::random_device{}());
+        *spool_, config_.reporter, deps_.http_client(), deps_.random.Next());
     forwarder_->Start();
   }
   spdlog::info("agent: cloudlet {} ('{}') at {}: {} millicores, {} MiB, {} base VMs, registry {}", descriptor_.id,
@@ -266,7 +260,7 @@ void Agent::Stop() {
 }
 
 void Agent::Tick() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = deps_.clock.Now();
   if (!config_.base_vm_dir.empty() && now - last_scan_ >= config_.rescan_interval) {
     auto digests = [this] {
       std::vector<std::string> out;
@@ -280,7 +274,7 @@ void Agent::Tick() {
       if (reporter_) reporter_->SetDescriptor(descriptor_);
     }
   }
-  auto sample = sampler_.Sample();
+  auto sample = deps_.sample_host();
   if (!sample.ok()) {
     spdlog::warn("agent: cannot sample the host: {}", sample.status().ToString());
     return;
@@ -294,7 +288,7 @@ void Agent::Tick() {
 }
 
 void Agent::Advertise(const HostSample& sample) {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = deps_.clock.Now();
   if (now - last_advert_ < config_.min_advert_interval) return;
   discovery::Advert next = MakeAdvert(descriptor_, sample, config_.reporter.registry, advertised_.seq + 1);
   if (!AdvertMoved(advertised_, next, config_.load_threshold_percent, config_.capacity_threshold_percent)) return;
@@ -332,7 +326,7 @@ api::HttpResponse Agent::SpoolUsage(const std::string& body) {
   for (size_t i = 0; i < records.size(); ++i) {
     json r = records[i];
     if (r.is_object() && !r.contains("cloudlet")) r["cloudlet"] = descriptor_.id;  // this cloudlet's usage
-    auto record = metering::UsageRecordFromJson(r, "records[" + std::to_string(i) + "]", std::chrono::system_clock::now());
+    auto record = metering::UsageRecordFromJson(r, "records[" + std::to_string(i) + "]", deps_.clock.Now());
     Status why = record.ok() ? Status::Ok() : record.status();
     if (why.ok() && record->cloudlet != descriptor_.id) {
       why = Status::InvalidField("records[" + std::to_string(i) + "].cloudlet", "must be this cloudlet, " + descriptor_.id);

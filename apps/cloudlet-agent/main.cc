@@ -92,7 +92,8 @@ int Run(const Flags& flags, agent::AgentConfig config) {
 
   sigset_t signals = apps::BlockStopSignals();
 
-  agent::Agent agent(std::move(config));
+  agent::AgentDeps deps = agent::SystemAgentDeps(config);
+  agent::Agent agent(std::move(config), std::move(deps));
   if (auto s = agent.Start(); !s.ok()) {
     agent.Shutdown(false);
     return Fail(1, s.ToString());

@@ -10,4 +10,9 @@ TimePoint FromUnixMillis(int64_t ms) { return TimePoint(std::chrono::duration_ca
 
 TimePoint ManualClock::Now() const { return FromUnixMillis(now_ms_.load()); }
 
+const Clock& WallClock() {
+  static const SystemClock clock;
+  return clock;
+}
+
 }  // namespace cloudlet::common

@@ -44,7 +44,7 @@ PlacementService::PlacementService(const common::Clock& clock, Engine engine, Mi
       store_(store),
       coordinates_(coordinates),
       options_(options),
-      id_salt_(std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32)) {}
+      id_salt_((options_.random ? *options_.random : common::SystemRandomSource()).Next()) {}
 
 PlacementService::~PlacementService() { Stop(); }
 

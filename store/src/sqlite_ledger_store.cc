@@ -36,7 +36,7 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
         "gpu_s = gpu_s + excluded.gpu_s, instance_s = instance_s + excluded.instance_s");
     if (!roll.ok()) return roll.status();
     std::vector<metering::AppendOutcome> out;
-    const int64_t now = common::ToUnixMillis(std::chrono::system_clock::now());
+    const int64_t now = common::ToUnixMillis(shared_->clock.Now());
     CLOUDLET_RETURN_IF_ERROR(InTransaction(db, [&]() -> Status {
       for (const auto& r : records) {
         CLOUDLET_RETURN_IF_ERROR(insert->Bind(1, r.event_id)

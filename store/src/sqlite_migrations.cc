@@ -93,7 +93,7 @@ const std::vector<const char*> kMigrations = {
 
 }  // namespace
 
-Status Migrate(Db& db) {
+Status Migrate(Db& db, const common::Clock& clock) {
   CLOUDLET_RETURN_IF_ERROR(db.Exec(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)"));
   auto current = db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
@@ -113,7 +113,7 @@ Status Migrate(Db& db) {
     if (st.ok()) {
       auto mark = db.Prepare("INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)");
       st = mark.ok() ? mark->Bind(1, static_cast<int64_t>(v + 1))
-                           .Bind(2, common::ToUnixMillis(std::chrono::system_clock::now()))
+                           .Bind(2, common::ToUnixMillis(clock.Now()))
                            .Run()
                      : mark.status();
     }

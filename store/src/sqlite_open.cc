@@ -42,7 +42,7 @@ Status InTransaction(Db& db, const std::function<Status()>& body) {
   return Status::Ok();
 }
 
-Result<SqliteStores> OpenSqliteStores(const std::string& path) {
+Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock) {
   namespace fs = std::filesystem;
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::exists(parent)) {
@@ -66,8 +66,8 @@ Result<SqliteStores> OpenSqliteStores(const std::string& path) {
   if (!wal) return Status::Unavailable(path + ": cannot switch the journal to WAL mode");
   // FULL: a commit is on disk before it is acknowledged; only registrations pay for it.
   CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
-  CLOUDLET_RETURN_IF_ERROR(Migrate(*db));
-  auto shared = std::make_shared<SharedDb>(std::move(*lock), std::move(*db));
+  CLOUDLET_RETURN_IF_ERROR(Migrate(*db, clock));
+  auto shared = std::make_shared<SharedDb>(std::move(*lock), std::move(*db), clock);
   auto registry = MakeSqliteRegistryStore(shared);
   if (!registry.ok()) return registry.status();
   SqliteStores out;
@@ -78,8 +78,9 @@ Result<SqliteStores> OpenSqliteStores(const std::string& path) {
   return out;
 }
 
-Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path) {
-  auto stores = OpenSqliteStores(path);
+Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path,
+                                                                          const common::Clock& clock) {
+  auto stores = OpenSqliteStores(path, clock);
   if (!stores.ok()) return stores.status();
   return std::move(stores->registry);
 }

@@ -30,9 +30,10 @@ class LockFile {
 // One connection and its lock file, shared by the stores of one database. Each store takes `mu`
 // for a whole transaction, so stores used from different threads never interleave statements.
 struct SharedDb {
-  SharedDb(LockFile l, Db d) : lock(std::move(l)), db(std::move(d)) {}
+  SharedDb(LockFile l, Db d, const common::Clock& c) : lock(std::move(l)), db(std::move(d)), clock(c) {}
   LockFile lock;
   Db db;
+  const common::Clock& clock;
   std::mutex mu;
 };
 
@@ -40,7 +41,7 @@ struct SharedDb {
 common::Status InTransaction(Db& db, const std::function<common::Status()>& body);
 
 // Brings the schema to SqliteSchemaVersion(); refuses a newer one.
-common::Status Migrate(Db& db);
+common::Status Migrate(Db& db, const common::Clock& clock);
 
 common::Result<std::unique_ptr<discovery::RegistryStore>> MakeSqliteRegistryStore(std::shared_ptr<SharedDb> shared);
 std::unique_ptr<placement::PlacementStore> MakeSqlitePlacementStore(std::shared_ptr<SharedDb> shared);

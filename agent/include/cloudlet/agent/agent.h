@@ -2,17 +2,19 @@
 // the local API (/v1/ping, /v1/resource, and POST /v1/usage for the host's hypervisor or runtime,
 // spooled and forwarded to the registry).
 //
-//   Agent agent(config);
+//   Agent agent(config, SystemAgentDeps(config));   // or fakes: a manual clock, a seeded random source, ...
 //   CLOUDLET_RETURN_IF_ERROR(agent.Start());   // state file, base VM scan, HTTP, advert, registry
 //   std::thread stopper([&] { WaitForSignal(); agent.Stop(); });
 //   agent.Run();                               // samples and updates the advert until Stop()
 //   agent.Shutdown(/*deregister=*/true);       // withdraws the advert, deregisters
 //
-// Stop() is thread-safe; the rest is for one thread.
+// Stop() is thread-safe; the rest is for one thread. The agent builds none of its adapters: they come
+// in AgentDeps, so that unit tests run it on a manual clock with fakes.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,7 +29,9 @@
 #include "cloudlet/metering/spool.h"
 #include "cloudlet/api/http.h"
 #include "cloudlet/auth/ed25519.h"
+#include "cloudlet/common/clock.h"
 #include "cloudlet/common/geo.h"
+#include "cloudlet/common/random.h"
 #include "cloudlet/discovery/lan.h"
 #include "cloudlet/discovery/txt_record.h"
 
@@ -56,6 +60,23 @@ struct AgentConfig {
   ReporterOptions reporter;          // registry empty: LAN only
 };
 
+// What the agent is given rather than builds. Everything must outlive the agent.
+struct AgentDeps {
+  const common::Clock& clock;    // intervals, /v1/ping, usage records' "now"
+  common::RandomSource& random;  // new cloudlet ids, backoff jitter
+  std::function<common::Result<HostSample>()> sample_host;
+  // One client per user (the registry reporter, the usage forwarder), each on its own thread.
+  std::function<std::unique_ptr<api::HttpClient>()> http_client;
+  // The local API's server, for the given handler.
+  std::function<std::unique_ptr<api::HttpServer>(const api::HttpServerOptions&, api::HttpHandler&)> http_server;
+  std::function<common::Result<std::unique_ptr<discovery::ServiceAdvertiser>>(discovery::AdvertOptions)> advertiser;
+  std::function<common::Result<std::unique_ptr<metering::UsageSpool>>(const std::string& path)> open_spool;
+};
+
+// The production adapters: /proc (config.sampler), libcurl (config.reporter.ca_file), cpprestsdk,
+// Avahi and SQLite, the system clock and the operating system's entropy.
+AgentDeps SystemAgentDeps(const AgentConfig& config);
+
 // Makes the TXT record's view of a cloudlet.
 discovery::Advert MakeAdvert(const discovery::CloudletDescriptor& d, const HostSample& s, const std::string& registry,
                              uint64_t seq);
@@ -65,13 +86,17 @@ bool AdvertMoved(const discovery::Advert& advertised, const discovery::Advert& n
 
 class Agent {
  public:
-  explicit Agent(AgentConfig config);
+  Agent(AgentConfig config, AgentDeps deps);
   ~Agent();
 
   common::Status Start();
   void Run();
   void Stop();
   void Shutdown(bool deregister);
+
+  // One round of Run's work: rescan base VMs when due, sample the host, heartbeat state, advert.
+  // Run calls it every sample_interval; tests call it directly.
+  void Tick();
 
   const discovery::CloudletDescriptor& descriptor() const { return descriptor_; }
 
@@ -80,7 +105,6 @@ class Agent {
 
   common::Status LoadOrCreateId();
   common::Status ScanBaseVms();
-  void Tick();
   void Advertise(const HostSample& sample);
   std::string ResourceJson() const;
   // POST /v1/usage from the host's hypervisor or runtime: validated, then spooled durably.
@@ -88,8 +112,8 @@ class Agent {
   std::vector<std::string> SignedTxt(const discovery::Advert& advert) const;
 
   AgentConfig config_;
+  AgentDeps deps_;
   discovery::CloudletDescriptor descriptor_;
-  HostSampler sampler_;
   std::unique_ptr<BaseVmCache> base_vms_;
   std::unique_ptr<auth::SigningKey> key_;  // signs the adverts; its public half is registered
   std::unique_ptr<LocalApi> api_;
@@ -104,8 +128,8 @@ class Agent {
   bool stop_ = false;
   HostSample sample_;
   discovery::Advert advertised_;
-  std::chrono::steady_clock::time_point last_advert_{};
-  std::chrono::steady_clock::time_point last_scan_{};
+  common::TimePoint last_advert_{};
+  common::TimePoint last_scan_{};
 };
 
 }  // namespace cloudlet::agent

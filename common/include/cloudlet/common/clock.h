@@ -31,6 +31,9 @@ class SystemClock final : public Clock {
   TimePoint Now() const override { return std::chrono::system_clock::now(); }
 };
 
+// The process-wide SystemClock, for production wiring and defaults.
+const Clock& WallClock();
+
 // Time that moves only when told to.
 class ManualClock final : public Clock {
  public:

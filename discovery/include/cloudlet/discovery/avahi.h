@@ -19,13 +19,6 @@
 
 namespace cloudlet::discovery {
 
-struct AdvertOptions {
-  std::string name;                          // instance name, at most 63 bytes
-  std::string type = kCloudletServiceType;
-  uint16_t port = 0;
-  std::vector<std::string> txt;
-};
-
 common::Result<std::unique_ptr<ServiceAdvertiser>> MakeAvahiAdvertiser(AdvertOptions options);
 
 // Calls `on_event` from Avahi's thread: kResolved when an instance is resolved or its TXT record

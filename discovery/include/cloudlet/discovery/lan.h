@@ -59,6 +59,13 @@ class ServiceBrowser {
 
 // Advertises one service for as long as it lives; destroying it withdraws the advert.
 // Thread-safe.
+struct AdvertOptions {
+  std::string name;                          // instance name, at most 63 bytes
+  std::string type = kCloudletServiceType;
+  uint16_t port = 0;
+  std::vector<std::string> txt;
+};
+
 class ServiceAdvertiser {
  public:
   virtual ~ServiceAdvertiser() = default;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cloudlet/common/clock.h"
+#include "cloudlet/common/random.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/common/timer_queue.h"
 #include "cloudlet/placement/engine.h"
@@ -80,6 +81,8 @@ struct OwnerUsage {
 
 struct PlacementOptions {
   common::Millis lease{30'000};
+  // Salts placement ids and seeds tie-breaking; null: the operating system's entropy.
+  common::RandomSource* random = nullptr;
   size_t max_placements = 1'000'000;  // live (reserved + active) at most; beyond, ResourceExhausted
   // Asked before ranking, with what the owner holds now: a ResourceExhausted status (saying which
   // quota) refuses the request. Runs under the service's lock: it must not block.

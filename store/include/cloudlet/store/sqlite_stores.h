@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cloudlet/auth/credentials.h"
+#include "cloudlet/common/clock.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/registry_store.h"
 #include "cloudlet/metering/rating.h"
@@ -36,11 +37,13 @@ struct SqliteStores {
   std::shared_ptr<SqliteLedgerStoreBase> ledger;  // the usage ledger and the price versions
 };
 
-common::Result<SqliteStores> OpenSqliteStores(const std::string& path);
+// `clock` stamps when usage was received and migrations applied.
+common::Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock = common::WallClock());
 
 // The agent's usage spool, in its own small database file (WAL, synchronous=FULL).
 common::Result<std::unique_ptr<metering::UsageSpool>> OpenSqliteUsageSpool(const std::string& path);
 // The registry's store alone (the placement store is closed).
-common::Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(const std::string& path);
+common::Result<std::unique_ptr<discovery::RegistryStore>> OpenSqliteRegistryStore(
+    const std::string& path, const common::Clock& clock = common::WallClock());
 
 }  // namespace cloudlet::store

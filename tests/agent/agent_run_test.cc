@@ -1,0 +1,201 @@
+// The agent driven through AgentDeps with fakes: a manual clock, a seeded random source, a scripted
+// host, an in-memory spool, and HTTP server and advertiser stand-ins that record what they get.
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cloudlet/agent/agent.h"
+#include "cloudlet/discovery/txt_record.h"
+#include "support/temp_dir.h"
+
+namespace cloudlet::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+class RecordingServer final : public api::HttpServer {
+ public:
+  common::Status Start() override { return common::Status::Ok(); }
+  void Stop(std::chrono::milliseconds) override {}
+};
+
+class RecordingAdvertiser final : public discovery::ServiceAdvertiser {
+ public:
+  explicit RecordingAdvertiser(std::vector<std::vector<std::string>>& records) : records_(records) {}
+  void UpdateTxt(std::vector<std::string> txt) override { records_.push_back(std::move(txt)); }
+  std::string EstablishedName() const override { return "fake"; }
+
+ private:
+  std::vector<std::vector<std::string>>& records_;
+};
+
+class MemorySpool final : public metering::UsageSpool {
+ public:
+  common::Status Add(const std::vector<metering::SpooledRecord>& records) override {
+    for (const auto& r : records) records_.emplace(r.event_id, r.body);
+    return common::Status::Ok();
+  }
+  common::Result<std::vector<metering::SpooledRecord>> Oldest(size_t) override { return std::vector<metering::SpooledRecord>{}; }
+  common::Status Remove(const std::vector<std::string>&) override { return common::Status::Ok(); }
+  common::Result<size_t> Size() override { return records_.size(); }
+  std::map<std::string, nlohmann::json> records_;
+};
+
+// Everything an agent under test is given, and what it did with it.
+struct Harness {
+  explicit Harness(uint64_t seed = 1) : random(seed) {}
+  common::ManualClock clock{common::FromUnixMillis(1'790'000'000'000)};
+  common::SeededRandom random;
+  HostSample host{.load = 0.2, .cpu_total_millis = 8000, .cpu_free_millis = 6000, .mem_total_mb = 16384, .mem_free_mb = 8192};
+  api::HttpHandler* handler = nullptr;
+  std::vector<std::vector<std::string>> adverts;  // the first record, then every update
+  MemorySpool* spool = nullptr;
+  int http_clients = 0;
+
+  AgentDeps Deps() {
+    return {.clock = clock,
+            .random = random,
+            .sample_host = [this] { return common::Result<HostSample>(host); },
+            .http_client = [this]() -> std::unique_ptr<api::HttpClient> {
+              ++http_clients;
+              return nullptr;
+            },
+            .http_server = [this](const api::HttpServerOptions&, api::HttpHandler& h) -> std::unique_ptr<api::HttpServer> {
+              handler = &h;
+              return std::make_unique<RecordingServer>();
+            },
+            .advertiser = [this](discovery::AdvertOptions o)
+                -> common::Result<std::unique_ptr<discovery::ServiceAdvertiser>> {
+              adverts.push_back(o.txt);
+              return std::unique_ptr<discovery::ServiceAdvertiser>(new RecordingAdvertiser(adverts));
+            },
+            .open_spool = [this](const std::string&) -> common::Result<std::unique_ptr<metering::UsageSpool>> {
+              auto s = std::make_unique<MemorySpool>();
+              spool = s.get();
+              return std::unique_ptr<metering::UsageSpool>(std::move(s));
+            }};
+  }
+
+  api::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+                         const std::string& from = "127.0.0.1") {
+    api::HttpResponse out;
+    handler->Handle({.method = method, .path = path, .query = {}, .headers = {}, .body = body, .remote_address = from},
+                    [&](api::HttpResponse r) { out = std::move(r); });
+    return out;
+  }
+};
+
+AgentConfig Config(const TempDir& dir) {
+  AgentConfig c;
+  c.name = "unit";
+  c.state_dir = dir.path();
+  c.endpoint = "http://127.0.0.1:8471";
+  return c;
+}
+
+discovery::Advert Decoded(const std::vector<std::string>& txt) {
+  auto a = discovery::DecodeTxt(txt);
+  EXPECT_TRUE(a.ok()) << a.status().ToString();
+  return a.ok() ? *a : discovery::Advert{};
+}
+
+TEST(AgentRun, TheCloudletIdComesFromTheInjectedRandomSourceAndIsKept) {
+  TempDir dir;
+  std::string first;
+  for (int run = 0; run < 2; ++run) {
+    Harness h(run == 0 ? 1 : 2);  // a second start must not draw a new id
+    Agent agent(Config(dir), h.Deps());
+    ASSERT_TRUE(agent.Start().ok());
+    if (run == 0) first = agent.descriptor().id;
+    EXPECT_EQ(agent.descriptor().id, first);
+    agent.Shutdown(false);
+  }
+  Harness again;
+  TempDir other;
+  Agent same_seed(Config(other), again.Deps());
+  ASSERT_TRUE(same_seed.Start().ok());
+  EXPECT_EQ(same_seed.descriptor().id, first) << "seed 1 again, fresh state: the same id";
+  EXPECT_EQ(again.http_clients, 0) << "no registry: no HTTP client is made";
+}
+
+TEST(AgentRun, AdvertisesAgainOnlyWhenTheHostMovedAndTheMinimumIntervalPassed) {
+  TempDir dir;
+  Harness h;
+  Agent agent(Config(dir), h.Deps());
+  ASSERT_TRUE(agent.Start().ok());
+  ASSERT_EQ(h.adverts.size(), 1u);
+  EXPECT_EQ(Decoded(h.adverts[0]).load_percent, 20);
+  EXPECT_EQ(Decoded(h.adverts[0]).seq, 1u);
+
+  h.host.load = 0.6;
+  h.clock.Advance(500ms);  // within --min-advert-interval (1 s)
+  agent.Tick();
+  EXPECT_EQ(h.adverts.size(), 1u);
+  h.clock.Advance(600ms);
+  agent.Tick();
+  ASSERT_EQ(h.adverts.size(), 2u);
+  EXPECT_EQ(Decoded(h.adverts[1]).load_percent, 60);
+  EXPECT_EQ(Decoded(h.adverts[1]).seq, 2u);
+
+  h.host.load = 0.62;  // below the 5-point threshold
+  h.clock.Advance(5s);
+  agent.Tick();
+  EXPECT_EQ(h.adverts.size(), 2u);
+  h.host.cpu_free_millis = 1000;  // 62% of the total: material
+  agent.Tick();
+  ASSERT_EQ(h.adverts.size(), 3u);
+  EXPECT_EQ(Decoded(h.adverts[2]).cpu_free_millis, 1000);
+}
+
+TEST(AgentRun, BaseVmsAreRescannedWhenTheIntervalPassesOnTheAgentsClock) {
+  TempDir dir, images;
+  Harness h;
+  AgentConfig c = Config(dir);
+  c.base_vm_dir = images.path();
+  std::ofstream(images.File("a.img")) << "base A";
+  Agent agent(c, h.Deps());
+  ASSERT_TRUE(agent.Start().ok());
+  ASSERT_EQ(agent.descriptor().base_vms.size(), 1u);
+  std::ofstream(images.File("b.img")) << "base B";
+  h.clock.Advance(59s);
+  agent.Tick();
+  EXPECT_EQ(agent.descriptor().base_vms.size(), 1u) << "not yet due";
+  h.clock.Advance(1s);
+  agent.Tick();
+  EXPECT_EQ(agent.descriptor().base_vms.size(), 2u);
+}
+
+TEST(AgentRun, TheLocalApiAnswersFromTheAgentsStateAndSpoolsUsageFromThisHostOnly) {
+  TempDir dir;
+  Harness h;
+  Agent agent(Config(dir), h.Deps());
+  ASSERT_TRUE(agent.Start().ok());
+  ASSERT_NE(h.handler, nullptr);
+
+  auto ping = nlohmann::json::parse(h.Call("GET", "/v1/ping").body);
+  EXPECT_EQ(ping["id"], agent.descriptor().id);
+  EXPECT_EQ(ping["time"], "2026-09-21T14:13:20.000Z") << "the injected clock, not the system's";
+  auto resource = nlohmann::json::parse(h.Call("GET", "/v1/resource").body);
+  EXPECT_EQ(resource["free"]["cpu_millis"], 6000);
+  EXPECT_EQ(resource["advertised_name"], "fake");
+
+  const std::string usage = R"({"records":[{"event_id":"e-1","tenant":"acme","start":"2026-09-21T12:00:00Z",
+      "end":"2026-09-21T12:10:00Z","quantities":{"cpu_core_s":60}}]})";
+  EXPECT_EQ(h.Call("POST", "/v1/usage", usage, "10.0.0.9").status, 403);
+  EXPECT_TRUE(h.spool->records_.empty());
+  EXPECT_EQ(h.Call("POST", "/v1/usage", usage).status, 202);
+  ASSERT_EQ(h.spool->records_.count("e-1"), 1u);
+  EXPECT_EQ(h.spool->records_["e-1"]["cloudlet"], agent.descriptor().id);
+  // A record ending after the injected "now" (plus the allowed skew) is refused.
+  const std::string future = R"({"records":[{"event_id":"e-2","tenant":"acme","start":"2026-09-23T12:00:00Z",
+      "end":"2026-09-23T12:10:00Z","quantities":{"cpu_core_s":60}}]})";
+  EXPECT_EQ(h.Call("POST", "/v1/usage", future).status, 400);
+  EXPECT_EQ(h.Call("DELETE", "/v1/ping").status, 405);
+}
+
+}  // namespace
+}  // namespace cloudlet::agent
