@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloudlet/api/problem.h"
+#include "cloudlet/api/query.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/json_fields.h"
 #include "cloudlet/common/time_format.h"
@@ -169,18 +170,9 @@ void AddAuthRoutes(Router& router, auth::TokenPolicy& policy, common::TimerQueue
                 }, respond);
               }});
   router.Add({"GET", "/v1/audit", operator_only, [&policy, on_admin](RouteContext& ctx, Responder respond) {
-                int64_t limit = 100;
-                if (auto it = ctx.request.query.find("limit"); it != ctx.request.query.end()) {
-                  try {
-                    limit = std::stoll(it->second);
-                  } catch (const std::exception&) {
-                    limit = -1;
-                  }
-                  if (limit < 1 || limit > 10'000) {
-                    return respond(ProblemFromStatus(Status::InvalidField("limit", "must be 1 to 10000")));
-                  }
-                }
-                on_admin([&policy, limit] {
+                auto limit = QueryWholeNumber(ctx.request.query, "limit", 1, 10'000, 100);
+                if (!limit.ok()) return respond(ProblemFromStatus(limit.status()));
+                on_admin([&policy, limit = *limit] {
                   auto entries = policy.RecentAudit(static_cast<size_t>(limit));
                   if (!entries.ok()) return ProblemFromStatus(entries.status());
                   json list = json::array();

@@ -6,6 +6,7 @@
 #include "cloudlet/common/json_fields.h"
 
 #include "cloudlet/api/problem.h"
+#include "cloudlet/api/query.h"
 #include "cloudlet/discovery/cloudlet_json.h"
 #include "cloudlet/placement/placement_json.h"
 
@@ -73,19 +74,10 @@ void AddPlacementRoutes(Router& router, placement::PlacementService& placements,
                 respond(std::move(r));
               }});
   router.Add({"GET", "/v1/placements", read, [&placements](RouteContext& ctx, Responder respond) {
-                size_t limit = 1000;
-                if (auto it = ctx.request.query.find("limit"); it != ctx.request.query.end()) {
-                  try {
-                    limit = std::stoul(it->second);
-                  } catch (const std::exception&) {
-                    limit = 0;
-                  }
-                  if (limit < 1 || limit > 10'000) {
-                    return respond(ProblemFromStatus(Status::InvalidField("limit", "must be 1 to 10000")));
-                  }
-                }
+                auto limit = QueryWholeNumber(ctx.request.query, "limit", 1, 10'000, 1000);
+                if (!limit.ok()) return respond(ProblemFromStatus(limit.status()));
                 json list = json::array();
-                for (const auto& p : placements.List(ViewerOf(ctx), limit)) list.push_back(placement::PlacementToJson(p));
+                for (const auto& p : placements.List(ViewerOf(ctx), static_cast<size_t>(*limit))) list.push_back(placement::PlacementToJson(p));
                 respond(JsonResponse(200, {{"placements", list}}));
               }});
   router.Add({"GET", "/v1/placements/{id}", read, [&placements](RouteContext& ctx, Responder respond) {

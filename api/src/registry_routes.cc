@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "cloudlet/api/problem.h"
+#include "cloudlet/api/query.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/time_format.h"
 #include "cloudlet/discovery/cloudlet_json.h"
@@ -18,24 +19,6 @@ using discovery::Health;
 using nlohmann::json;
 
 namespace {
-
-Result<uint64_t> ParseUnsigned(const std::string& text, const std::string& field, uint64_t max) {
-  uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v > max) {
-    return Status::InvalidField(field, "must be a whole number from 0 to " + std::to_string(max));
-  }
-  return v;
-}
-
-Result<double> ParseDouble(const std::string& text, const std::string& field) {
-  double v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
-    return Status::InvalidField(field, "must be a number");
-  }
-  return v;
-}
 
 Status ValidateBaseVmFilter(const std::string& v) {
   const std::string_view hex = v.starts_with("sha256:") ? std::string_view(v).substr(7) : std::string_view(v);
@@ -64,8 +47,8 @@ Result<ListQuery> ParseListQuery(const std::map<std::string, std::string>& q, co
   if (auto it = q.find("near"); it != q.end()) {
     const size_t comma = it->second.find(',');
     if (comma == std::string::npos) return Status::InvalidField("near", "must be lat,lon");
-    auto lat = ParseDouble(it->second.substr(0, comma), "near");
-    auto lon = ParseDouble(it->second.substr(comma + 1), "near");
+    auto lat = ParseNumber(it->second.substr(0, comma), "near");
+    auto lon = ParseNumber(it->second.substr(comma + 1), "near");
     if (!lat.ok()) return lat.status();
     if (!lon.ok()) return lon.status();
     common::GeoPoint p{*lat, *lon};
@@ -73,13 +56,13 @@ Result<ListQuery> ParseListQuery(const std::map<std::string, std::string>& q, co
     out.filter.near = p;
   }
   if (auto it = q.find("limit"); it != q.end()) {
-    auto limit = ParseUnsigned(it->second, "limit", options.max_list_limit);
+    auto limit = ParseWholeNumber(it->second, "limit", 0, options.max_list_limit);
     if (!limit.ok()) return limit.status();
     if (*limit == 0) return Status::InvalidField("limit", "must be at least 1");
     out.filter.limit = *limit;
   }
   if (auto it = q.find("index"); it != q.end()) {
-    auto index = ParseUnsigned(it->second, "index", UINT64_MAX);
+    auto index = ParseWholeNumber(it->second, "index", 0, UINT64_MAX);
     if (!index.ok()) return index.status();
     out.index = *index;
     out.wait = options.default_wait;

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cloudlet/api/problem.h"
+#include "cloudlet/api/query.h"
 #include "cloudlet/common/time_format.h"
 #include "cloudlet/discovery/cloudlet_json.h"
 
@@ -136,11 +137,7 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
 
   router.Add({"GET", "/v1/reports/usage", Access::Need([](const PathParams&) { return auth::Permission::ReportRead(); }),
               [state](RouteContext& ctx, Responder respond) {
-                const auto& q = ctx.request.query;
-                auto get = [&](const char* k) {
-                  auto it = q.find(k);
-                  return it == q.end() ? std::string() : it->second;
-                };
+                auto get = [&](const char* k) { return QueryText(ctx.request.query, k); };
                 auto from = ParseWhen(get("from"), "from");
                 if (!from.ok()) return respond(ProblemFromStatus(from.status()));
                 auto to = ParseWhen(get("to"), "to");

@@ -11,6 +11,8 @@
 #include <openssl/sha.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -64,8 +66,10 @@ common::Result<std::string> FromBase64Url(std::string_view text) {
 namespace {
 void RandomBytes(unsigned char* out, size_t n) {
   if (RAND_bytes(out, static_cast<int>(n)) != 1) {
-    // Without a working CSPRNG no secret can be made safely; this is not recoverable.
-    throw std::runtime_error("the system's random number generator failed");
+    // Without a working CSPRNG no secret can be made safely, and no caller could go on without one:
+    // stop the process rather than hand out a guessable token.
+    std::fputs("fatal: the system's random number generator failed; no secret can be made safely\n", stderr);
+    std::abort();
   }
 }
 }  // namespace

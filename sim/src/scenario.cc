@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cloudlet/common/json_fields.h"
+
 namespace cloudlet::sim {
 
 using common::Result;
@@ -31,102 +33,16 @@ std::string Num(double v) {
   return buf;
 }
 
-// One JSON object being read: every key read is remembered, so that the rest can be reported.
-class Obj {
- public:
-  Obj(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
-
-  static Result<Obj> At(const json& parent, const std::string& parent_path, const char* key, bool required) {
-    const std::string path = Join(parent_path, key);
-    if (!parent.contains(key)) {
-      if (required) return Status::InvalidField(path, "is required");
-      return Obj(Empty(), path);
-    }
-    if (!parent.at(key).is_object()) return Status::InvalidField(path, "must be an object");
-    return Obj(parent.at(key), path);
-  }
-
-  bool Has(const char* key) const { return j_.contains(key); }
-  const json& Raw(const char* key) {
-    seen_.insert(key);
-    return j_.at(key);
-  }
-  std::string Path(const char* key) const { return Join(path_, key); }
-  const std::string& path() const { return path_; }
-  const json& self() const { return j_; }
-  void Seen(const char* key) { seen_.insert(key); }
-
-  // A number in [lo, hi] (or (lo, hi] when lo_open); absent keeps `out` unless required.
-  Status Number(const char* key, double& out, double lo, double hi, bool lo_open = false, bool required = false) {
-    seen_.insert(key);
-    if (!j_.contains(key)) return required ? Status::InvalidField(Path(key), "is required") : Status::Ok();
-    const json& v = j_.at(key);
-    const std::string range = (lo_open ? "(" : "[") + Num(lo) + ", " + Num(hi) + "]";
-    if (!v.is_number()) return Status::InvalidField(Path(key), "must be a number in " + range);
-    const double d = v.get<double>();
-    if (!std::isfinite(d) || d < lo || d > hi || (lo_open && d == lo)) {
-      return Status::InvalidField(Path(key), "must be a number in " + range + ", not " + Num(d));
-    }
-    out = d;
-    return Status::Ok();
-  }
-  Status Integer(const char* key, int64_t& out, int64_t lo, int64_t hi, bool required = false) {
-    seen_.insert(key);
-    if (!j_.contains(key)) return required ? Status::InvalidField(Path(key), "is required") : Status::Ok();
-    const json& v = j_.at(key);
-    const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-    if (!v.is_number_integer()) return Status::InvalidField(Path(key), "must be a whole number in " + range);
-    const int64_t i = v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX ? INT64_MAX : v.get<int64_t>();
-    if (i < lo || i > hi) return Status::InvalidField(Path(key), "must be a whole number in " + range);
-    out = i;
-    return Status::Ok();
-  }
-  Status String(const char* key, std::string& out, size_t max, bool required = false) {
-    seen_.insert(key);
-    if (!j_.contains(key)) return required ? Status::InvalidField(Path(key), "is required") : Status::Ok();
-    const json& v = j_.at(key);
-    if (!v.is_string() || v.get_ref<const std::string&>().empty() || v.get_ref<const std::string&>().size() > max) {
-      return Status::InvalidField(Path(key), "must be a string of 1 to " + std::to_string(max) + " characters");
-    }
-    out = v.get<std::string>();
-    return Status::Ok();
-  }
-  Status OneOf(const char* key, std::string& out, std::initializer_list<const char*> allowed) {
-    CLOUDLET_RETURN_IF_ERROR(String(key, out, 64));
-    std::string list;
-    for (const char* a : allowed) {
-      if (out == a) return Status::Ok();
-      list += (list.empty() ? "" : ", ") + std::string(a);
-    }
-    return Status::InvalidField(Path(key), "must be one of " + list + ", not '" + out.substr(0, 40) + "'");
-  }
-  // Keys nobody read: most likely typos.
-  Status NoOthers() const {
-    for (const auto& [k, v] : j_.items()) {
-      if (!seen_.count(k)) return Status::InvalidField(Join(path_, k.substr(0, 64).c_str()), "is not a known field");
-    }
-    return Status::Ok();
-  }
-
- private:
-  static const json& Empty() {
-    static const json empty = json::object();
-    return empty;
-  }
-  static std::string Join(const std::string& a, const char* b) { return a.empty() ? b : a + "." + b; }
-
-  const json& j_;
-  std::string path_;
-  std::set<std::string> seen_;
-};
+// One JSON object being read (common/json_fields.h): ranges, and unknown keys reported.
+using Obj = common::JsonFields;
 
 std::string Indexed(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
 Status ReadPosition(const json& v, const std::string& path, Position& out) {
   if (!v.is_object()) return Status::InvalidField(path, "must be an object with x_m and y_m");
   Obj o(v, path);
-  CLOUDLET_RETURN_IF_ERROR(o.Number("x_m", out.x_m, 0, 1e7, false, true));
-  CLOUDLET_RETURN_IF_ERROR(o.Number("y_m", out.y_m, 0, 1e7, false, true));
+  CLOUDLET_RETURN_IF_ERROR(o.NumberIn("x_m", out.x_m, 0, 1e7, false, true));
+  CLOUDLET_RETURN_IF_ERROR(o.NumberIn("y_m", out.y_m, 0, 1e7, false, true));
   return o.NoOthers();
 }
 
@@ -170,17 +86,17 @@ Status ReadApps(const json& root, Scenario& s) {
   double shares = 0;
   CLOUDLET_RETURN_IF_ERROR(ReadObjects(apps, "apps", "name", [&](Obj& o) {
     SimApp a;
-    CLOUDLET_RETURN_IF_ERROR(o.String("name", a.name, 128, true));
-    CLOUDLET_RETURN_IF_ERROR(o.Number("share", a.share, 0, 1, true));
-    CLOUDLET_RETURN_IF_ERROR(o.Number("base_vm_mb", a.base_vm_mb, 0, 1e7));
-    CLOUDLET_RETURN_IF_ERROR(o.Number("overlay_mb", a.overlay_mb, 0, 1e7));
-    CLOUDLET_RETURN_IF_ERROR(o.Integer("cpu_millis", a.cpu_millis, 1, 100'000'000, true));
-    CLOUDLET_RETURN_IF_ERROR(o.Integer("mem_mb", a.mem_mb, 0, 1'000'000'000));
+    CLOUDLET_RETURN_IF_ERROR(o.StringIn("name", a.name, 128, true));
+    CLOUDLET_RETURN_IF_ERROR(o.NumberIn("share", a.share, 0, 1, true));
+    CLOUDLET_RETURN_IF_ERROR(o.NumberIn("base_vm_mb", a.base_vm_mb, 0, 1e7));
+    CLOUDLET_RETURN_IF_ERROR(o.NumberIn("overlay_mb", a.overlay_mb, 0, 1e7));
+    CLOUDLET_RETURN_IF_ERROR(o.IntIn("cpu_millis", a.cpu_millis, 1, 100'000'000, true));
+    CLOUDLET_RETURN_IF_ERROR(o.IntIn("mem_mb", a.mem_mb, 0, 1'000'000'000));
     CLOUDLET_RETURN_IF_ERROR(o.OneOf("isolation", a.isolation, {"vm", "container"}));
-    CLOUDLET_RETURN_IF_ERROR(o.Number("service_ms", a.service_ms, 0, 1e6));
-    CLOUDLET_RETURN_IF_ERROR(o.Number("req_rate_hz", a.req_rate_hz, 0, 1e6, true));
-    CLOUDLET_RETURN_IF_ERROR(o.Number("session_s", a.session_s, 0, 1e8, true));
-    CLOUDLET_RETURN_IF_ERROR(o.Number("max_rtt_ms", a.max_rtt_ms, 0, 1e6));
+    CLOUDLET_RETURN_IF_ERROR(o.NumberIn("service_ms", a.service_ms, 0, 1e6));
+    CLOUDLET_RETURN_IF_ERROR(o.NumberIn("req_rate_hz", a.req_rate_hz, 0, 1e6, true));
+    CLOUDLET_RETURN_IF_ERROR(o.NumberIn("session_s", a.session_s, 0, 1e8, true));
+    CLOUDLET_RETURN_IF_ERROR(o.NumberIn("max_rtt_ms", a.max_rtt_ms, 0, 1e6));
     a.base_vm_digest = DigestOf(a.name);
     shares += a.share;
     s.apps.push_back(std::move(a));
@@ -213,10 +129,10 @@ Status ReadCached(Obj& o, const Scenario& s, std::vector<int>& out) {
 // What a listed cloudlet and the generator's prototype both give.
 Status ReadCapacity(Obj& o, const Scenario& s, SimCloudlet& c) {
   c.mem_mb = 1 << 20;
-  CLOUDLET_RETURN_IF_ERROR(o.Integer("cpu_millis", c.cpu_millis, 1, 100'000'000, true));
-  CLOUDLET_RETURN_IF_ERROR(o.Integer("mem_mb", c.mem_mb, 1, 1'000'000'000));
-  CLOUDLET_RETURN_IF_ERROR(o.Number("base_load", c.base_load, 0, 0.95));
-  CLOUDLET_RETURN_IF_ERROR(o.Number("wan_mbps", c.wan_mbps, 0, 1e6, true));
+  CLOUDLET_RETURN_IF_ERROR(o.IntIn("cpu_millis", c.cpu_millis, 1, 100'000'000, true));
+  CLOUDLET_RETURN_IF_ERROR(o.IntIn("mem_mb", c.mem_mb, 1, 1'000'000'000));
+  CLOUDLET_RETURN_IF_ERROR(o.NumberIn("base_load", c.base_load, 0, 0.95));
+  CLOUDLET_RETURN_IF_ERROR(o.NumberIn("wan_mbps", c.wan_mbps, 0, 1e6, true));
   return ReadCached(o, s, c.cached);
 }
 
@@ -227,9 +143,9 @@ Status ReadCloudlets(const json& root, Scenario& s) {
     if (c.empty() || c.size() > kMaxCloudlets) return Status::InvalidField("cloudlets", "must list 1 to 100000 cloudlets");
     return ReadObjects(c, "cloudlets", "id", [&](Obj& o) {
       SimCloudlet cl;
-      CLOUDLET_RETURN_IF_ERROR(o.String("id", cl.id, 64, true));
-      CLOUDLET_RETURN_IF_ERROR(o.Number("x_m", cl.at.x_m, 0, s.area.width_m, false, true));
-      CLOUDLET_RETURN_IF_ERROR(o.Number("y_m", cl.at.y_m, 0, s.area.height_m, false, true));
+      CLOUDLET_RETURN_IF_ERROR(o.StringIn("id", cl.id, 64, true));
+      CLOUDLET_RETURN_IF_ERROR(o.NumberIn("x_m", cl.at.x_m, 0, s.area.width_m, false, true));
+      CLOUDLET_RETURN_IF_ERROR(o.NumberIn("y_m", cl.at.y_m, 0, s.area.height_m, false, true));
       CLOUDLET_RETURN_IF_ERROR(ReadCapacity(o, s, cl));
       s.cloudlets.push_back(std::move(cl));
       return Status::Ok();
@@ -242,13 +158,13 @@ Status ReadCloudlets(const json& root, Scenario& s) {
   SimCloudlet proto;
   double cache_fraction = 0, cluster_radius = 0;
   int64_t clusters = 3;
-  CLOUDLET_RETURN_IF_ERROR(o.Integer("count", count, 1, kMaxCloudlets, true));
+  CLOUDLET_RETURN_IF_ERROR(o.IntIn("count", count, 1, kMaxCloudlets, true));
   CLOUDLET_RETURN_IF_ERROR(o.OneOf("layout", layout, {"grid", "random", "clustered"}));
   CLOUDLET_RETURN_IF_ERROR(ReadCapacity(o, s, proto));
-  CLOUDLET_RETURN_IF_ERROR(o.Number("cache_fraction", cache_fraction, 0, 1));
-  CLOUDLET_RETURN_IF_ERROR(o.Integer("clusters", clusters, 1, 1000));
+  CLOUDLET_RETURN_IF_ERROR(o.NumberIn("cache_fraction", cache_fraction, 0, 1));
+  CLOUDLET_RETURN_IF_ERROR(o.IntIn("clusters", clusters, 1, 1000));
   cluster_radius = std::min(s.area.width_m, s.area.height_m) / 8;
-  CLOUDLET_RETURN_IF_ERROR(o.Number("cluster_radius_m", cluster_radius, 0, 1e7));
+  CLOUDLET_RETURN_IF_ERROR(o.NumberIn("cluster_radius_m", cluster_radius, 0, 1e7));
   CLOUDLET_RETURN_IF_ERROR(o.NoOthers());
   if (!proto.cached.empty() && cache_fraction == 0) cache_fraction = 1;
 
@@ -287,34 +203,34 @@ Status ReadCloudlets(const json& root, Scenario& s) {
 }
 
 Status ReadUsers(const json& root, Scenario& s, const std::string& file) {
-  auto users = Obj::At(root, "", "users", true);
+  auto users = Obj::Child(root, "", "users", true);
   if (!users.ok()) return users.status();
   int64_t count = 0;
-  CLOUDLET_RETURN_IF_ERROR(users->Integer("count", count, 0, kMaxUsers));
+  CLOUDLET_RETURN_IF_ERROR(users->IntIn("count", count, 0, kMaxUsers));
   if (users->Has("stagger_sessions")) {
     const json& v = users->Raw("stagger_sessions");
     if (!v.is_boolean()) return Status::InvalidField("users.stagger_sessions", "must be true or false");
     s.stagger_sessions = v.get<bool>();
   }
-  auto m = Obj::At(users->self(), "users", "mobility", true);
+  auto m = Obj::Child(users->self(), "users", "mobility", true);
   if (!m.ok()) return m.status();
   users->Seen("mobility");
   MobilitySpec& spec = s.mobility;
   CLOUDLET_RETURN_IF_ERROR(m->OneOf("model", spec.model, {"random_waypoint", "gauss_markov", "manhattan", "nomadic", "trace"}));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("min_speed_mps", spec.min_speed_mps, 0, 1000));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("max_speed_mps", spec.max_speed_mps, 0, 1000));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("max_pause_s", spec.max_pause_s, 0, 1e6));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("mean_speed_mps", spec.mean_speed_mps, 0, 1000, true));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("alpha", spec.alpha, 0, 0.999));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("speed_sd_mps", spec.speed_sd_mps, 0, 1000));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("heading_sd_rad", spec.heading_sd_rad, 0, 10));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("update_s", spec.update_s, 0, 1e6, true));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("block_m", spec.block_m, 0, 1e6, true));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("min_speed_mps", spec.min_speed_mps, 0, 1000));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("max_speed_mps", spec.max_speed_mps, 0, 1000));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("max_pause_s", spec.max_pause_s, 0, 1e6));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("mean_speed_mps", spec.mean_speed_mps, 0, 1000, true));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("alpha", spec.alpha, 0, 0.999));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("speed_sd_mps", spec.speed_sd_mps, 0, 1000));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("heading_sd_rad", spec.heading_sd_rad, 0, 10));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("update_s", spec.update_s, 0, 1e6, true));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("block_m", spec.block_m, 0, 1e6, true));
   double count_points = spec.attraction_count;
-  CLOUDLET_RETURN_IF_ERROR(m->Number("attraction_count", count_points, 1, 10'000));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("attraction_count", count_points, 1, 10'000));
   spec.attraction_count = static_cast<int>(count_points);
-  CLOUDLET_RETURN_IF_ERROR(m->Number("dwell_mean_s", spec.dwell_mean_s, 0, 1e6));
-  CLOUDLET_RETURN_IF_ERROR(m->Number("dwell_radius_m", spec.dwell_radius_m, 0, 1e6));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("dwell_mean_s", spec.dwell_mean_s, 0, 1e6));
+  CLOUDLET_RETURN_IF_ERROR(m->NumberIn("dwell_radius_m", spec.dwell_radius_m, 0, 1e6));
   if (m->Has("attractions")) {
     const json& a = m->Raw("attractions");
     if (!a.is_array() || a.size() > 10'000) return Status::InvalidField(m->Path("attractions"), "must be a list of positions");
@@ -325,7 +241,7 @@ Status ReadUsers(const json& root, Scenario& s, const std::string& file) {
     }
   }
   std::string trace_file;
-  CLOUDLET_RETURN_IF_ERROR(m->String("file", trace_file, 4096));
+  CLOUDLET_RETURN_IF_ERROR(m->StringIn("file", trace_file, 4096));
   CLOUDLET_RETURN_IF_ERROR(m->NoOthers());
   CLOUDLET_RETURN_IF_ERROR(users->NoOthers());
   if (spec.model == "trace") {
@@ -350,32 +266,32 @@ Status ReadUsers(const json& root, Scenario& s, const std::string& file) {
 // An optional top-level section (absent: every default), marked as read.
 Result<Obj> Section(const json& root, Obj& top, const char* key) {
   top.Seen(key);
-  return Obj::At(root, "", key, false);
+  return Obj::Child(root, "", key, false);
 }
 
 Status Parse(const json& root, Scenario& s, const std::string& file) {
   if (!root.is_object()) return Status::InvalidField("(top level)", "a scenario is a JSON object");
   Obj top(root, "");
-  CLOUDLET_RETURN_IF_ERROR(top.String("name", s.name, 64, true));
+  CLOUDLET_RETURN_IF_ERROR(top.StringIn("name", s.name, 64, true));
   int64_t seed = 1;
-  CLOUDLET_RETURN_IF_ERROR(top.Integer("seed", seed, 0, INT64_MAX));
+  CLOUDLET_RETURN_IF_ERROR(top.IntIn("seed", seed, 0, INT64_MAX));
   s.seed = static_cast<uint64_t>(seed);
-  CLOUDLET_RETURN_IF_ERROR(top.Number("duration_s", s.duration_s, 0, 1e8, true, true));
-  CLOUDLET_RETURN_IF_ERROR(top.Number("step_s", s.step_s, 0, 3600, true));
+  CLOUDLET_RETURN_IF_ERROR(top.NumberIn("duration_s", s.duration_s, 0, 1e8, true, true));
+  CLOUDLET_RETURN_IF_ERROR(top.NumberIn("step_s", s.step_s, 0, 3600, true));
   if (s.step_s > s.duration_s) return Status::InvalidField("step_s", "must not exceed duration_s");
   if (s.duration_s / s.step_s > static_cast<double>(kMaxSteps)) return Status::InvalidField("step_s", "too many steps (at most 100,000,000)");
 
-  auto area = Obj::At(root, "", "area", true);
+  auto area = Obj::Child(root, "", "area", true);
   if (!area.ok()) return area.status();
   top.Seen("area");
-  CLOUDLET_RETURN_IF_ERROR(area->Number("width_m", s.area.width_m, 0, 1e7, true, true));
-  CLOUDLET_RETURN_IF_ERROR(area->Number("height_m", s.area.height_m, 0, 1e7, true, true));
+  CLOUDLET_RETURN_IF_ERROR(area->NumberIn("width_m", s.area.width_m, 0, 1e7, true, true));
+  CLOUDLET_RETURN_IF_ERROR(area->NumberIn("height_m", s.area.height_m, 0, 1e7, true, true));
   if (area->Has("origin")) {
-    auto o = Obj::At(area->self(), "area", "origin", true);
+    auto o = Obj::Child(area->self(), "area", "origin", true);
     if (!o.ok()) return o.status();
     area->Seen("origin");
-    CLOUDLET_RETURN_IF_ERROR(o->Number("lat", s.origin.lat, -80, 80, false, true));
-    CLOUDLET_RETURN_IF_ERROR(o->Number("lon", s.origin.lon, -180, 180, false, true));
+    CLOUDLET_RETURN_IF_ERROR(o->NumberIn("lat", s.origin.lat, -80, 80, false, true));
+    CLOUDLET_RETURN_IF_ERROR(o->NumberIn("lon", s.origin.lon, -180, 180, false, true));
     CLOUDLET_RETURN_IF_ERROR(o->NoOthers());
   }
   CLOUDLET_RETURN_IF_ERROR(area->NoOthers());
@@ -389,40 +305,40 @@ Status Parse(const json& root, Scenario& s, const std::string& file) {
 
   auto net = Section(root, top, "network");
   if (!net.ok()) return net.status();
-  CLOUDLET_RETURN_IF_ERROR(net->Number("access_ms", s.network.access_ms, 0, 1e4));
-  CLOUDLET_RETURN_IF_ERROR(net->Number("per_km_ms", s.network.per_km_ms, 0, 1e3, true));
-  CLOUDLET_RETURN_IF_ERROR(net->Number("jitter_ms", s.network.jitter_ms, 0, 1e4));
-  CLOUDLET_RETURN_IF_ERROR(net->Number("coverage_m", s.network.coverage_m, 0, 1e7));
-  CLOUDLET_RETURN_IF_ERROR(net->Number("cloud_rtt_ms", s.network.cloud_rtt_ms, 0, 1e5));
+  CLOUDLET_RETURN_IF_ERROR(net->NumberIn("access_ms", s.network.access_ms, 0, 1e4));
+  CLOUDLET_RETURN_IF_ERROR(net->NumberIn("per_km_ms", s.network.per_km_ms, 0, 1e3, true));
+  CLOUDLET_RETURN_IF_ERROR(net->NumberIn("jitter_ms", s.network.jitter_ms, 0, 1e4));
+  CLOUDLET_RETURN_IF_ERROR(net->NumberIn("coverage_m", s.network.coverage_m, 0, 1e7));
+  CLOUDLET_RETURN_IF_ERROR(net->NumberIn("cloud_rtt_ms", s.network.cloud_rtt_ms, 0, 1e5));
   CLOUDLET_RETURN_IF_ERROR(net->NoOthers());
 
   auto cache = Section(root, top, "cache");
   if (!cache.ok()) return cache.status();
-  CLOUDLET_RETURN_IF_ERROR(cache->Number("capacity_mb", s.cache.capacity_mb, 0, 1e9));
+  CLOUDLET_RETURN_IF_ERROR(cache->NumberIn("capacity_mb", s.cache.capacity_mb, 0, 1e9));
   CLOUDLET_RETURN_IF_ERROR(cache->OneOf("eviction", s.cache.eviction, {"lru", "none"}));
   CLOUDLET_RETURN_IF_ERROR(cache->NoOthers());
 
   auto mig = Section(root, top, "migration");
   if (!mig.ok()) return mig.status();
-  CLOUDLET_RETURN_IF_ERROR(mig->Number("downtime_s", s.migration.downtime_s, 0, 3600));
-  CLOUDLET_RETURN_IF_ERROR(mig->Number("margin", s.migration.margin, 1, 100));
-  CLOUDLET_RETURN_IF_ERROR(mig->Number("min_gain_ms", s.migration.min_gain_ms, 0, 1e4));
-  CLOUDLET_RETURN_IF_ERROR(mig->Number("check_interval_s", s.migration.check_interval_s, 0, 1e6, true));
-  CLOUDLET_RETURN_IF_ERROR(mig->Number("check_distance_m", s.migration.check_distance_m, 0, 1e6));
-  CLOUDLET_RETURN_IF_ERROR(mig->Number("recheck_s", s.migration.recheck_s, 0, 1e8, true));
+  CLOUDLET_RETURN_IF_ERROR(mig->NumberIn("downtime_s", s.migration.downtime_s, 0, 3600));
+  CLOUDLET_RETURN_IF_ERROR(mig->NumberIn("margin", s.migration.margin, 1, 100));
+  CLOUDLET_RETURN_IF_ERROR(mig->NumberIn("min_gain_ms", s.migration.min_gain_ms, 0, 1e4));
+  CLOUDLET_RETURN_IF_ERROR(mig->NumberIn("check_interval_s", s.migration.check_interval_s, 0, 1e6, true));
+  CLOUDLET_RETURN_IF_ERROR(mig->NumberIn("check_distance_m", s.migration.check_distance_m, 0, 1e6));
+  CLOUDLET_RETURN_IF_ERROR(mig->NumberIn("recheck_s", s.migration.recheck_s, 0, 1e8, true));
   CLOUDLET_RETURN_IF_ERROR(mig->NoOthers());
 
   auto pred = Section(root, top, "predict");
   if (!pred.ok()) return pred.status();
-  CLOUDLET_RETURN_IF_ERROR(pred->Number("horizon_s", s.predict.horizon_s, 0, 3600));
-  CLOUDLET_RETURN_IF_ERROR(pred->Number("process_noise", s.predict.process_noise, 0, 1e3, true));
-  CLOUDLET_RETURN_IF_ERROR(pred->Number("measurement_noise_m", s.predict.measurement_noise_m, 0, 1e4, true));
+  CLOUDLET_RETURN_IF_ERROR(pred->NumberIn("horizon_s", s.predict.horizon_s, 0, 3600));
+  CLOUDLET_RETURN_IF_ERROR(pred->NumberIn("process_noise", s.predict.process_noise, 0, 1e3, true));
+  CLOUDLET_RETURN_IF_ERROR(pred->NumberIn("measurement_noise_m", s.predict.measurement_noise_m, 0, 1e4, true));
   CLOUDLET_RETURN_IF_ERROR(pred->NoOthers());
 
   auto opt = Section(root, top, "optimal");
   if (!opt.ok()) return opt.status();
-  CLOUDLET_RETURN_IF_ERROR(opt->Number("every_s", s.optimal.every_s, 0, 1e8));
-  CLOUDLET_RETURN_IF_ERROR(opt->Number("cell_m", s.optimal.cell_m, 0, 1e6));
+  CLOUDLET_RETURN_IF_ERROR(opt->NumberIn("every_s", s.optimal.every_s, 0, 1e8));
+  CLOUDLET_RETURN_IF_ERROR(opt->NumberIn("cell_m", s.optimal.cell_m, 0, 1e6));
   CLOUDLET_RETURN_IF_ERROR(opt->NoOthers());
 
   return top.NoOthers();

@@ -8,11 +8,21 @@
 //
 // The first error sticks; later reads become no-ops, so a parser reads every field and checks
 // status() once. Missing optional fields leave the output untouched (its default). Not thread-safe.
+//
+// Reads with ranges return the status as well, for parsers that stop at the first error, and every
+// key read is remembered, so that NoOthers() reports the rest (most likely typos):
+//
+//   auto area = JsonFields::Child(root, "", "area", /*required=*/true);      // an object member
+//   CLOUDLET_RETURN_IF_ERROR(area->NumberIn("width_m", s.width_m, 0, 1e7, /*lo_open=*/true, /*required=*/true));
+//   CLOUDLET_RETURN_IF_ERROR(area->NoOthers());                             // "area.widht_m: is not a known field"
 #pragma once
 
 #include <cmath>
-#include <optional>
 #include <cstdint>
+#include <cstdio>
+#include <initializer_list>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -31,7 +41,22 @@ class JsonFields {
  public:
   JsonFields(const nlohmann::json& obj, std::string prefix) : obj_(obj), prefix_(std::move(prefix)) {}
 
+  // The object member `key` of `parent` (at `parent_path`); an empty object when it is absent and
+  // not required.
+  static Result<JsonFields> Child(const nlohmann::json& parent, const std::string& parent_path, std::string_view key,
+                                  bool required) {
+    const std::string path = JoinField(parent_path, key);
+    auto it = parent.find(key);
+    if (it == parent.end()) {
+      if (required) return Status::InvalidField(path, "is required");
+      return JsonFields(EmptyObject(), path);
+    }
+    if (!it->is_object()) return Status::InvalidField(path, "must be an object");
+    return JsonFields(*it, path);
+  }
+
   const nlohmann::json* Find(std::string_view key, bool required) {
+    Seen(key);
     if (!status_.ok()) return nullptr;
     auto it = obj_.find(key);
     if (it == obj_.end() || it->is_null()) {
@@ -80,9 +105,95 @@ class JsonFields {
     if (status_.ok() && !s.ok()) status_ = s;
   }
   std::string Path(std::string_view key) const { return JoinField(prefix_, key); }
+  const std::string& path() const { return prefix_; }
+  const nlohmann::json& self() const { return obj_; }
   const Status& status() const { return status_; }
 
+  // Marks `key` as known without reading it (a caller reads it some other way).
+  void Seen(std::string_view key) { seen_.emplace(key); }
+  bool Has(std::string_view key) const { return obj_.contains(key); }
+  const nlohmann::json& Raw(std::string_view key) {
+    Seen(key);
+    return obj_.at(key);
+  }
+
+  // A number in [lo, hi] (or (lo, hi] when lo_open); a null or absent one keeps `out` unless required.
+  Status NumberIn(std::string_view key, double& out, double lo, double hi, bool lo_open = false, bool required = false) {
+    const std::string range = (lo_open ? "(" : "[") + Num(lo) + ", " + Num(hi) + "]";
+    const nlohmann::json* v = Member(key, required);
+    if (!v) return status_;
+    if (!v->is_number()) return Stick(key, "must be a number in " + range);
+    const double d = v->get<double>();
+    if (!std::isfinite(d) || d < lo || d > hi || (lo_open && d == lo)) {
+      return Stick(key, "must be a number in " + range + ", not " + Num(d));
+    }
+    out = d;
+    return status_;
+  }
+  Status IntIn(std::string_view key, int64_t& out, int64_t lo, int64_t hi, bool required = false) {
+    const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    const nlohmann::json* v = Member(key, required);
+    if (!v) return status_;
+    if (!v->is_number_integer()) return Stick(key, "must be a whole number in " + range);
+    const int64_t i = v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
+    if (i < lo || i > hi) return Stick(key, "must be a whole number in " + range);
+    out = i;
+    return status_;
+  }
+  Status StringIn(std::string_view key, std::string& out, size_t max, bool required = false) {
+    const nlohmann::json* v = Member(key, required);
+    if (!v) return status_;
+    if (!v->is_string() || v->get_ref<const std::string&>().empty() || v->get_ref<const std::string&>().size() > max) {
+      return Stick(key, "must be a string of 1 to " + std::to_string(max) + " characters");
+    }
+    out = v->get<std::string>();
+    return status_;
+  }
+  Status OneOf(std::string_view key, std::string& out, std::initializer_list<const char*> allowed) {
+    CLOUDLET_RETURN_IF_ERROR(StringIn(key, out, 64));
+    if (!obj_.contains(key)) return status_;
+    std::string list;
+    for (const char* a : allowed) {
+      if (out == a) return status_;
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    return Stick(key, "must be one of " + list + ", not '" + out.substr(0, 40) + "'");
+  }
+  // The first key that nobody read (most likely a typo), as an error; the sticky status first.
+  Status NoOthers() const {
+    if (!status_.ok()) return status_;
+    for (const auto& [k, v] : obj_.items()) {
+      if (!seen_.count(k)) return Status::InvalidField(JoinField(prefix_, k.substr(0, 64)), "is not a known field");
+    }
+    return Status::Ok();
+  }
+
  private:
+  static const nlohmann::json& EmptyObject() {
+    static const nlohmann::json empty = nlohmann::json::object();
+    return empty;
+  }
+  static std::string Num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+  }
+  // The member to read with a range, or null (absent and not required, or an earlier error).
+  const nlohmann::json* Member(std::string_view key, bool required) {
+    Seen(key);
+    if (!status_.ok()) return nullptr;
+    auto it = obj_.find(key);
+    if (it == obj_.end()) {
+      if (required) status_ = Status::InvalidField(JoinField(prefix_, key), "is required");
+      return nullptr;
+    }
+    return &*it;
+  }
+  const Status& Stick(std::string_view key, std::string reason) {
+    Fail(key, std::move(reason));
+    return status_;
+  }
+
   const nlohmann::json* Typed(std::string_view key, bool required, bool (nlohmann::json::*is)() const noexcept, const char* what) {
     const nlohmann::json* v = Find(key, required);
     if (v && !(v->*is)()) {
@@ -95,6 +206,7 @@ class JsonFields {
   const nlohmann::json& obj_;
   std::string prefix_;
   Status status_;
+  std::set<std::string, std::less<>> seen_;
 };
 
 }  // namespace cloudlet::common
