@@ -4,13 +4,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "client.h"
 #include "cloudlet/auth/ed25519.h"
+#include "cloudlet/common/duration.h"
 #include "cloudlet/common/time_format.h"
 #include "cloudlet/discovery/avahi.h"
 #include "table.h"
@@ -152,25 +156,24 @@ json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const json*
   return rows;
 }
 
-int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) {
+common::Status RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) {
   common::SystemClock clock;
   discovery::LanTable table(clock);
   auto browser = discovery::MakeAvahiBrowser(discovery::kCloudletServiceType,
                                              [&](const discovery::ServiceEvent& e) { table.Apply(e); });
-  if (!browser.ok()) {
-    std::cerr << "cloudlet: cannot browse the LAN: " << browser.status().message() << '\n';
-    return 1;
-  }
+  if (!browser.ok()) return common::Status::Unavailable("cannot browse the LAN: " + browser.status().message());
   int rc = 0;
   auto registry_rows = [&]() -> std::optional<json> {
     if (!registry) return std::nullopt;
-    try {
-      return registry();
-    } catch (const std::exception& e) {
-      std::cerr << "cloudlet: " << e.what() << " (showing the LAN only)\n";
-      rc = 1;
-      return std::nullopt;
-    }
+    auto rows = registry();
+    if (rows.ok()) return *rows;
+    std::cerr << "cloudlet: " << rows.status().message() << " (showing the LAN only)\n";
+    rc = 1;
+    return std::nullopt;
+  };
+  const auto outcome = [&rc] {
+    return rc == 0 ? common::Status::Ok()
+                   : common::Status::Unavailable("not everything could be searched (see above)");
   };
 
   auto warn_if_no_daemon = [&](bool fail) {
@@ -186,7 +189,7 @@ int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) 
     const json rows = MergeDiscovered(table.Snapshot(), reg ? &*reg : nullptr);
     if (options.json) std::cout << rows.dump(2, ' ', false, json::error_handler_t::replace) << std::endl;
     else PrintRows(rows);
-    return rc;
+    return outcome();
   }
 
   // --watch: print the table (or one JSON line) whenever it changes, until interrupted.
@@ -214,7 +217,38 @@ int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry) 
       PrintRows(rows);
     }
   }
-  return rc;
+  return outcome();
+}
+
+void AddDiscoverCommand(CLI::App& app, Context& ctx) {
+  struct Flags {
+    std::string timeout = "3s";
+    bool watch = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* discover = app.add_subcommand("discover", "Find cloudlets on the LAN over mDNS (and in the registry, if given)");
+  discover->add_option("--timeout", f->timeout, "How long to browse before printing")->capture_default_str();
+  discover->add_flag("--watch", f->watch, "Keep browsing; print the table again whenever it changes (Ctrl-C stops)");
+  discover->callback([&ctx, f] {
+    ctx.run = [&ctx, f]() -> common::Status {
+      auto timeout = common::ParseDuration(f->timeout, "--timeout");
+      if (!timeout.ok() || timeout->count() <= 0) {
+        return common::Status::InvalidArgument("--timeout: must be a duration > 0, e.g. 3s");
+      }
+      spdlog::set_level(spdlog::level::err);  // the browser's log lines would mix with the table
+      RegistryLister lister;
+      if (!ctx.options.registry.empty() || std::getenv("CLOUDLET_REGISTRY")) {
+        auto client = RegistryClient::Connect(ctx.options);
+        if (!client.ok()) return client.status();
+        lister = [client = std::make_shared<RegistryClient>(std::move(*client))]() -> common::Result<json> {
+          auto body = client->Call("GET", "/v1/cloudlets");
+          if (!body.ok()) return body.status();
+          return Member(*body, "cloudlets");
+        };
+      }
+      return RunDiscover({.timeout = *timeout, .json = ctx.options.json_output, .watch = f->watch}, lister);
+    };
+  });
 }
 
 }  // namespace cloudlet::cli

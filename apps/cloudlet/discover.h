@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloudlet/common/clock.h"
+#include "cloudlet/common/status.h"
 #include "cloudlet/discovery/lan.h"
 
 namespace cloudlet::cli {
@@ -16,14 +17,15 @@ struct DiscoverOptions {
   bool watch = false;
 };
 
-// The registry's cloudlets (a JSON array); throws to report an unreachable registry.
-using RegistryLister = std::function<nlohmann::json()>;
+// The registry's cloudlets (a JSON array), or why they could not be had.
+using RegistryLister = std::function<common::Result<nlohmann::json>()>;
 
 // One row per LAN instance (marked "lan", or "lan+registry" when the registry knows its id) and
 // one per registered cloudlet not seen on the LAN ("registry").
 nlohmann::json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const nlohmann::json* registry);
 
-// Returns the exit code. `registry` is empty when no registry was given.
-int RunDiscover(const DiscoverOptions& options, const RegistryLister& registry);
+// Prints what it finds; an error when the LAN or the registry could not be searched (said on
+// stderr as it happens). `registry` is empty when no registry was given.
+common::Status RunDiscover(const DiscoverOptions& options, const RegistryLister& registry);
 
 }  // namespace cloudlet::cli

@@ -8,18 +8,18 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "cloudlet/sim/report.h"
 #include "cloudlet/sim/scenario.h"
 #include "cloudlet/sim/simulator.h"
+#include "client.h"
 #include "sim_live.h"
 
 namespace cloudlet::cli {
 
 namespace {
-
-constexpr int kOk = 0, kFailure = 1, kUsage = 2;
 
 std::atomic<bool> interrupted{false};
 extern "C" void OnInterrupt(int) { interrupted.store(true); }
@@ -45,12 +45,10 @@ class ProgressBar {
 
 }  // namespace
 
-int RunSim(const SimCliOptions& o) {
+common::Status RunSim(const SimCliOptions& o) {
+  using common::Status;
   auto scenario = sim::LoadScenario(o.scenario);
-  if (!scenario.ok()) {
-    std::cerr << "cloudlet sim: " << scenario.status().message() << '\n';
-    return kUsage;
-  }
+  if (!scenario.ok()) return Status::InvalidArgument(scenario.status().message());
   if (o.seed) scenario->seed = *o.seed;
   sim::SimOptions options;
   std::stringstream list(o.policies);
@@ -60,12 +58,10 @@ int RunSim(const SimCliOptions& o) {
   std::unique_ptr<sim::Remote> remote;
   if (!o.live_url.empty()) {
     if (o.token.empty()) {
-      std::cerr << "cloudlet sim: --live needs --token (an operator token: it registers cloudlets and places for users)\n";
-      return kUsage;
+      return Status::InvalidArgument("--live needs --token (an operator token: it registers cloudlets and places for users)");
     }
     if (!options.policies.empty() && options.policies != std::vector<std::string>{"live"}) {
-      std::cerr << "cloudlet sim: --policies: a live run has one policy, the registry's (omit --policies)\n";
-      return kUsage;
+      return Status::InvalidArgument("--policies: a live run has one policy, the registry's (omit --policies)");
     }
     options.policies = {"live"};
     remote = MakeLiveRemote({.url = o.live_url, .token = o.token, .ca_file = o.ca_file});
@@ -84,17 +80,48 @@ int RunSim(const SimCliOptions& o) {
             << " cloudlets, " << scenario->steps() << " steps of " << scenario->step_s << " s\n";
   auto result = sim::Simulate(*scenario, options);
   if (!result.ok()) {
-    std::cerr << "cloudlet sim: " << result.status().message() << '\n';
-    return result.status().field() ? kUsage : kFailure;
+    return result.status().field() ? Status::InvalidArgument(result.status().message())
+                                   : Status::Unavailable(result.status().message());
   }
-  const auto written = sim::WriteOutputs(o.out, *scenario, *result);
-  if (!written.ok()) {
-    std::cerr << "cloudlet sim: " << written.message() << '\n';
-    return kFailure;
-  }
+  if (auto written = sim::WriteOutputs(o.out, *scenario, *result); !written.ok()) return written;
   std::cout << sim::SummaryMarkdown(*scenario, *result, /*with_timing=*/true);
   std::fprintf(stderr, "cloudlet sim: %.1f s wall time; outputs in %s\n", result->wall_s, o.out.c_str());
-  return kOk;
+  return Status::Ok();
+}
+
+void AddSimCommand(CLI::App& app, Context& ctx) {
+  struct Flags {
+    SimCliOptions sim;
+    uint64_t seed = 0;
+    CLI::Option* seed_given = nullptr;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* sim = app.add_subcommand("sim", "Simulate users moving through an area and compare placement policies (docs/sim.md)");
+  sim->add_option("--scenario", f->sim.scenario, "Scenario JSON file (bundled: sim/scenarios/)")->required();
+  sim->add_option("--out", f->sim.out, "Directory for summary.{csv,json,md}, timeseries.csv, plots")->required();
+  sim->add_option("--policies", f->sim.policies,
+                  "Comma-separated subset of cost,cost-predict,nearest,sinfonia,k8s,random,optimal (default: all)");
+  f->seed_given = sim->add_option("--seed", f->seed, "Override the scenario's seed");
+  sim->add_option("--live", f->sim.live_url,
+                  "Run against this cloudletd: the scenario's cloudlets register and heartbeat as virtual agents, its "
+                  "users place, confirm, move and release over HTTP (needs an operator --token)");
+  sim->add_flag("--quiet", f->sim.quiet, "No progress bar");
+  sim->callback([&ctx, f] {
+    ctx.run = [&ctx, f]() -> common::Status {
+      SimCliOptions o = f->sim;
+      if (*f->seed_given) o.seed = f->seed;
+      if (!o.live_url.empty()) {
+        if (auto s = api::CheckServerUrl(o.live_url, ctx.options.insecure, "--live"); !s.ok()) {
+          return common::Status::InvalidArgument(s.message());
+        }
+        auto token = TokenOf(ctx.options);
+        if (!token.ok()) return token.status();
+        o.token = *token;
+      }
+      o.ca_file = ctx.options.ca_file;
+      return RunSim(o);
+    };
+  });
 }
 
 }  // namespace cloudlet::cli

@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "cloudlet/common/status.h"
+
 namespace cloudlet::cli {
 
 struct SimCliOptions {
@@ -18,7 +20,7 @@ struct SimCliOptions {
   bool quiet = false;
 };
 
-// Returns the exit code: 0 done, 1 the run failed, 2 bad scenario or flags.
-int RunSim(const SimCliOptions& options);
+// InvalidArgument for a bad scenario or flag (exit 2), another error when the run failed (exit 1).
+common::Status RunSim(const SimCliOptions& options);
 
 }  // namespace cloudlet::cli
