@@ -78,14 +78,14 @@ auth::Caller CallerOf(const RouteContext& ctx) {
   return {ctx.principal.value_or(auth::Principal{}), ctx.request.remote_address};
 }
 
-void AddAuthRoutes(Router& router, auth::TokenPolicy& policy, common::TimerQueue& admin) {
-  auto operator_only = Access::Need([](const PathParams&) { return auth::Permission::Operator(); });
-  auto manage = Access::Need([](const PathParams&) { return auth::Permission::TokenManage(); });
-  // Runs `work` on the admin thread; it answers through `respond`.
-  auto on_admin = [&admin](std::function<HttpResponse()> work, Responder respond) {
-    admin.Post([work = std::move(work), respond = std::move(respond)] { respond(work()); });
-  };
+namespace {
 
+// Runs work on the admin thread; it answers through the responder.
+using OnAdmin = std::function<void(std::function<HttpResponse()> work, Responder respond)>;
+
+// Tenants and their quotas (operators).
+void AddTenantRoutes(Router& router, auth::TokenPolicy& policy, const OnAdmin& on_admin) {
+  auto operator_only = Access::Need([](const PathParams&) { return auth::Permission::Operator(); });
   router.Add({"POST", "/v1/tenants", operator_only, [&policy, on_admin](RouteContext& ctx, Responder respond) {
                 auto body = discovery::ParseJsonObject(ctx.request.body);
                 if (!body.ok()) return respond(ProblemFromStatus(body.status()));
@@ -139,7 +139,12 @@ void AddAuthRoutes(Router& router, auth::TokenPolicy& policy, common::TimerQueue
                   return t.ok() ? JsonResponse(200, TenantJson(*t)) : ProblemFromStatus(t.status());
                 }, respond);
               }});
+}
 
+// Tokens (operators; tenants their own app tokens) and the audit trail (operators).
+void AddTokenRoutes(Router& router, auth::TokenPolicy& policy, const OnAdmin& on_admin) {
+  auto operator_only = Access::Need([](const PathParams&) { return auth::Permission::Operator(); });
+  auto manage = Access::Need([](const PathParams&) { return auth::Permission::TokenManage(); });
   router.Add({"POST", "/v1/tokens", manage, [&policy, on_admin](RouteContext& ctx, Responder respond) {
                 auto body = discovery::ParseJsonObject(ctx.request.body.empty() ? "{}" : ctx.request.body);
                 if (!body.ok()) return respond(ProblemFromStatus(body.status()));
@@ -184,6 +189,16 @@ void AddAuthRoutes(Router& router, auth::TokenPolicy& policy, common::TimerQueue
                   return JsonResponse(200, {{"audit", list}});
                 }, respond);
               }});
+}
+
+}  // namespace
+
+void AddAuthRoutes(Router& router, auth::TokenPolicy& policy, common::TimerQueue& admin) {
+  const OnAdmin on_admin = [&admin](std::function<HttpResponse()> work, Responder respond) {
+    admin.Post([work = std::move(work), respond = std::move(respond)] { respond(work()); });
+  };
+  AddTenantRoutes(router, policy, on_admin);
+  AddTokenRoutes(router, policy, on_admin);
 }
 
 }  // namespace cloudlet::api

@@ -37,6 +37,55 @@ Status ValidatePlacementId(const std::string& id) {
 
 }  // namespace
 
+namespace {
+
+// POST /v1/rtt: RTT samples between nodes, for network coordinates (Vivaldi).
+void AddRttRoute(Router& router, placement::Vivaldi& coordinates) {
+  router.Add({"POST", "/v1/rtt", Access::Need([](const PathParams&) { return auth::Permission::RttWrite(); }),
+              [&coordinates](RouteContext& ctx, Responder respond) {
+                auto body = Body(ctx);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                common::JsonFields f(*body, "");
+                std::string from;
+                f.String("from", true, from);
+                const json* samples = f.Array("samples", true);
+                if (!f.status().ok()) return respond(ProblemFromStatus(f.status()));
+                if (from.empty() || from.size() > 128) {
+                  return respond(ProblemFromStatus(Status::InvalidField("from", "must be 1 to 128 characters")));
+                }
+                // An agent speaks for its own cloudlet only.
+                if (ctx.principal && ctx.principal->role == auth::Role::kAgent && from != ctx.principal->cloudlet_id) {
+                  return respond(ProblemFromStatus(
+                      Status::PermissionDenied("an agent token may post RTT samples from its own cloudlet only")));
+                }
+                if (samples->size() > 1000) {
+                  return respond(ProblemFromStatus(Status::InvalidField("samples", "at most 1000 per request")));
+                }
+                // Check every sample first, so that a bad one changes nothing.
+                std::vector<std::pair<std::string, double>> parsed;
+                for (size_t i = 0; i < samples->size(); ++i) {
+                  const std::string field = "samples[" + std::to_string(i) + "]";
+                  if (!(*samples)[i].is_object()) {
+                    return respond(ProblemFromStatus(Status::InvalidField(field, "must be {to, rtt_ms}")));
+                  }
+                  common::JsonFields s((*samples)[i], field);
+                  std::string to;
+                  double rtt = 0;
+                  s.String("to", true, to);
+                  s.Number("rtt_ms", true, rtt);
+                  if (s.status().ok() && (to.empty() || to.size() > 128 || to == from)) s.Fail("to", "must be another node's id");
+                  if (s.status().ok() && !(rtt >= 0 && rtt <= 100'000)) s.Fail("rtt_ms", "must be in [0, 100000]");
+                  if (!s.status().ok()) return respond(ProblemFromStatus(s.status()));
+                  parsed.emplace_back(std::move(to), rtt);
+                }
+                size_t accepted = 0;
+                for (const auto& [to, rtt] : parsed) accepted += coordinates.Observe(from, to, rtt).ok();
+                respond(JsonResponse(200, {{"accepted", accepted}, {"nodes", coordinates.size()}}));
+              }});
+}
+
+}  // namespace
+
 void AddPlacementRoutes(Router& router, placement::PlacementService& placements, placement::Vivaldi& coordinates,
                         metering::Metrics& metrics) {
   metering::Counter& requests = metrics.AddCounter(
@@ -108,47 +157,7 @@ void AddPlacementRoutes(Router& router, placement::PlacementService& placements,
                 if (!result.ok()) return respond(ProblemFromStatus(result.status()));
                 respond(JsonResponse(200, placement::LocationResultToJson(*result)));
               }});
-  router.Add({"POST", "/v1/rtt", Access::Need([](const PathParams&) { return auth::Permission::RttWrite(); }),
-              [&coordinates](RouteContext& ctx, Responder respond) {
-                auto body = Body(ctx);
-                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
-                common::JsonFields f(*body, "");
-                std::string from;
-                f.String("from", true, from);
-                const json* samples = f.Array("samples", true);
-                if (!f.status().ok()) return respond(ProblemFromStatus(f.status()));
-                if (from.empty() || from.size() > 128) {
-                  return respond(ProblemFromStatus(Status::InvalidField("from", "must be 1 to 128 characters")));
-                }
-                // An agent speaks for its own cloudlet only.
-                if (ctx.principal && ctx.principal->role == auth::Role::kAgent && from != ctx.principal->cloudlet_id) {
-                  return respond(ProblemFromStatus(
-                      Status::PermissionDenied("an agent token may post RTT samples from its own cloudlet only")));
-                }
-                if (samples->size() > 1000) {
-                  return respond(ProblemFromStatus(Status::InvalidField("samples", "at most 1000 per request")));
-                }
-                // Check every sample first, so that a bad one changes nothing.
-                std::vector<std::pair<std::string, double>> parsed;
-                for (size_t i = 0; i < samples->size(); ++i) {
-                  const std::string field = "samples[" + std::to_string(i) + "]";
-                  if (!(*samples)[i].is_object()) {
-                    return respond(ProblemFromStatus(Status::InvalidField(field, "must be {to, rtt_ms}")));
-                  }
-                  common::JsonFields s((*samples)[i], field);
-                  std::string to;
-                  double rtt = 0;
-                  s.String("to", true, to);
-                  s.Number("rtt_ms", true, rtt);
-                  if (s.status().ok() && (to.empty() || to.size() > 128 || to == from)) s.Fail("to", "must be another node's id");
-                  if (s.status().ok() && !(rtt >= 0 && rtt <= 100'000)) s.Fail("rtt_ms", "must be in [0, 100000]");
-                  if (!s.status().ok()) return respond(ProblemFromStatus(s.status()));
-                  parsed.emplace_back(std::move(to), rtt);
-                }
-                size_t accepted = 0;
-                for (const auto& [to, rtt] : parsed) accepted += coordinates.Observe(from, to, rtt).ok();
-                respond(JsonResponse(200, {{"accepted", accepted}, {"nodes", coordinates.size()}}));
-              }});
+  AddRttRoute(router, coordinates);
 }
 
 }  // namespace cloudlet::api

@@ -92,6 +92,32 @@ Result<common::TimePoint> ParseWhen(const std::string& text, const std::string& 
 
 }  // namespace
 
+namespace {
+
+// PUT /v1/prices (operators) and GET /v1/prices: price versions, written and loaded on the worker.
+void AddPriceRoutes(Router& router, const std::shared_ptr<UsageState>& state) {
+  router.Add({"PUT", "/v1/prices", Access::Need([](const PathParams&) { return auth::Permission::Operator(); }),
+              [state](RouteContext& ctx, Responder respond) {
+                auto body = discovery::ParseJsonObject(ctx.request.body);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                auto version = metering::PriceVersionFromJson(*body);
+                if (!version.ok()) return respond(ProblemFromStatus(version.status()));
+                state->deps.worker.Post([state, version = *version, respond] {
+                  if (Status s = state->deps.prices.PutPrice(version); !s.ok()) return respond(ProblemFromStatus(s));
+                  state->deps.book.Add(version);
+                  respond(JsonResponse(200, metering::PriceVersionToJson(version)));
+                });
+              }});
+  router.Add({"GET", "/v1/prices", Access::Need([](const PathParams&) { return auth::Permission::ReportRead(); }),
+              [state](RouteContext&, Responder respond) {
+                json versions = json::array();
+                for (const auto& v : state->deps.book.Copy().Versions()) versions.push_back(metering::PriceVersionToJson(v));
+                respond(JsonResponse(200, {{"versions", versions}}));
+              }});
+}
+
+}  // namespace
+
 common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
   auto state = std::make_shared<UsageState>(std::move(deps));
   auto loaded = state->deps.prices.LoadPrices();
@@ -184,24 +210,7 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                 });
               }});
 
-  router.Add({"PUT", "/v1/prices", Access::Need([](const PathParams&) { return auth::Permission::Operator(); }),
-              [state](RouteContext& ctx, Responder respond) {
-                auto body = discovery::ParseJsonObject(ctx.request.body);
-                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
-                auto version = metering::PriceVersionFromJson(*body);
-                if (!version.ok()) return respond(ProblemFromStatus(version.status()));
-                state->deps.worker.Post([state, version = *version, respond] {
-                  if (Status s = state->deps.prices.PutPrice(version); !s.ok()) return respond(ProblemFromStatus(s));
-                  state->deps.book.Add(version);
-                  respond(JsonResponse(200, metering::PriceVersionToJson(version)));
-                });
-              }});
-  router.Add({"GET", "/v1/prices", Access::Need([](const PathParams&) { return auth::Permission::ReportRead(); }),
-              [state](RouteContext&, Responder respond) {
-                json versions = json::array();
-                for (const auto& v : state->deps.book.Copy().Versions()) versions.push_back(metering::PriceVersionToJson(v));
-                respond(JsonResponse(200, {{"versions", versions}}));
-              }});
+  AddPriceRoutes(router, state);
   return Status::Ok();
 }
 

@@ -24,28 +24,26 @@ double DistanceToCell(const Position& c, double x0, double y0, double size) {
 
 }  // namespace
 
-common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, const std::vector<double>& jitter, double weight_s) {
-  const auto started = std::chrono::steady_clock::now();
-  const size_t n_users = at.size(), n_cl = s_.cloudlets.size();
-  // Groups of users: (app, cell) when cells are used, else one per user.
-  struct Group {
-    int app;
-    double x0, y0;  // the cell's corner (cells) or the user's position (size 0)
-    std::vector<size_t> members;
-  };
+std::vector<OptimalRun::Group> OptimalRun::GroupUsers(const std::vector<Position>& at) const {
   std::vector<Group> groups;
   const double cell = s_.optimal.cell_m;
-  if (cell > 0) {
-    std::map<std::tuple<int, long, long>, size_t> index;
-    for (size_t u = 0; u < n_users; ++u) {
-      const long cx = static_cast<long>(at[u].x_m / cell), cy = static_cast<long>(at[u].y_m / cell);
-      auto [it, fresh] = index.try_emplace({w_.AppIndexOf(u), cx, cy}, groups.size());
-      if (fresh) groups.push_back({w_.AppIndexOf(u), static_cast<double>(cx) * cell, static_cast<double>(cy) * cell, {}});
-      groups[it->second].members.push_back(u);
-    }
-  } else {
-    for (size_t u = 0; u < n_users; ++u) groups.push_back({w_.AppIndexOf(u), at[u].x_m, at[u].y_m, {u}});
+  if (cell <= 0) {
+    for (size_t u = 0; u < at.size(); ++u) groups.push_back({w_.AppIndexOf(u), at[u].x_m, at[u].y_m, {u}});
+    return groups;
   }
+  std::map<std::tuple<int, long, long>, size_t> index;
+  for (size_t u = 0; u < at.size(); ++u) {
+    const long cx = static_cast<long>(at[u].x_m / cell), cy = static_cast<long>(at[u].y_m / cell);
+    auto [it, fresh] = index.try_emplace({w_.AppIndexOf(u), cx, cy}, groups.size());
+    if (fresh) groups.push_back({w_.AppIndexOf(u), static_cast<double>(cx) * cell, static_cast<double>(cy) * cell, {}});
+    groups[it->second].members.push_back(u);
+  }
+  return groups;
+}
+
+common::Result<std::vector<int>> OptimalRun::Assign(const std::vector<Group>& groups, const std::vector<double>& jitter) {
+  const size_t n_users = jitter.size(), n_cl = s_.cloudlets.size();
+  const double cell = s_.optimal.cell_m;
   double min_cpu = std::numeric_limits<double>::infinity(), min_ws = std::numeric_limits<double>::infinity();
   for (const SimApp& a : s_.apps) {
     min_cpu = std::min(min_cpu, static_cast<double>(a.cpu_millis));
@@ -119,6 +117,25 @@ common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, cons
       }
     }
   }
+  return where;
+}
+
+common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, const std::vector<double>& jitter, double weight_s) {
+  const auto started = std::chrono::steady_clock::now();
+  auto where = Assign(GroupUsers(at), jitter);
+  if (!where.ok()) return where.status();
+  Record(t, at, jitter, weight_s, std::move(*where));
+  ++solves_;
+  solve_ns_ += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
+  return common::Status::Ok();
+}
+
+// What users see under the assignment `where` this step, added to the run's figures.
+void OptimalRun::Record(double t, const std::vector<Position>& at, const std::vector<double>& jitter, double weight_s,
+                        std::vector<int> where) {
+  const size_t n_users = at.size(), n_cl = s_.cloudlets.size();
+  double weight = 0;
+  for (size_t u = 0; u < n_users; ++u) weight += w_.AppOf(u).req_rate_hz;
   double sum = 0, sla_w = 0, viol = 0;
   int on_cloud = 0;
   for (size_t u = 0; u < n_users; ++u) {
@@ -155,9 +172,6 @@ common::Status OptimalRun::Solve(double t, const std::vector<Position>& at, cons
                 migrations_, std::vector<float>(n_cl)};
   for (size_t j = 0; j < n_cl; ++j) solved.utilisation[j] = static_cast<float>(utilisation(j));
   history_.push_back(std::move(solved));
-  ++solves_;
-  solve_ns_ += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
-  return common::Status::Ok();
 }
 
 PolicySummary OptimalRun::Summary() const {

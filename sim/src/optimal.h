@@ -38,6 +38,19 @@ class OptimalRun {
   const Histogram& response() const { return response_; }
 
  private:
+  // Users solved together: (app, cell) when cells are used, else one per user.
+  struct Group {
+    int app;
+    double x0, y0;  // the cell's corner (cells) or the user's position
+    std::vector<size_t> members;
+  };
+  std::vector<Group> GroupUsers(const std::vector<Position>& at) const;
+  // Solves the min-cost flow for the groups, sets the lower bound and the cloudlets' assigned CPU,
+  // and returns each user's cloudlet (kCloud: the cloud).
+  common::Result<std::vector<int>> Assign(const std::vector<Group>& groups, const std::vector<double>& jitter);
+  void Record(double t, const std::vector<Position>& at, const std::vector<double>& jitter, double weight_s,
+              std::vector<int> where);
+
   const Scenario& s_;
   const World& w_;
   double utilisation(size_t j) const {
