@@ -42,7 +42,7 @@ Status InTransaction(Db& db, const std::function<Status()>& body) {
   return Status::Ok();
 }
 
-Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock) {
+Result<LockedDb> OpenLockedDb(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::exists(parent)) {
@@ -64,10 +64,17 @@ Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clo
   const bool wal = mode->Text(0) == "wal";
   mode->Reset();
   if (!wal) return Status::Unavailable(path + ": cannot switch the journal to WAL mode");
-  // FULL: a commit is on disk before it is acknowledged; only registrations pay for it.
+  // FULL: a commit is on disk before it is acknowledged.
   CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
-  CLOUDLET_RETURN_IF_ERROR(Migrate(*db, clock));
-  auto shared = std::make_shared<SharedDb>(std::move(*lock), std::move(*db), clock);
+  return LockedDb{std::move(*lock), std::move(*db)};
+}
+
+Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock) {
+  auto opened = OpenLockedDb(path);
+  if (!opened.ok()) return opened.status();
+  auto& [lock, db] = *opened;
+  CLOUDLET_RETURN_IF_ERROR(Migrate(db, clock));
+  auto shared = std::make_shared<SharedDb>(std::move(lock), std::move(db), clock);
   auto registry = MakeSqliteRegistryStore(shared);
   if (!registry.ok()) return registry.status();
   SqliteStores out;

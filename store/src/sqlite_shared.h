@@ -37,6 +37,14 @@ struct SharedDb {
   std::mutex mu;
 };
 
+// A database file opened for one owner: its directory made (0700), the file 0600, an exclusive
+// lock beside it, WAL and synchronous=FULL.
+struct LockedDb {
+  LockFile lock;
+  Db db;
+};
+common::Result<LockedDb> OpenLockedDb(const std::string& path);
+
 // Runs `body` in one IMMEDIATE transaction: committed if it succeeds, rolled back if not.
 common::Status InTransaction(Db& db, const std::function<common::Status()>& body);
 

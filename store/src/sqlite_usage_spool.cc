@@ -1,8 +1,6 @@
 // The agent's usage spool: its own small database file.
-#include <filesystem>
 #include <mutex>
 
-#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -72,22 +70,13 @@ class SqliteUsageSpool final : public metering::UsageSpool {
 }  // namespace
 
 Result<std::unique_ptr<metering::UsageSpool>> OpenSqliteUsageSpool(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path parent = fs::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) fs::create_directories(parent, ec);
-  auto lock = LockFile::Acquire(path + ".lock");
-  if (!lock.ok()) return lock.status();
-  auto db = Db::Open(path);
-  if (!db.ok()) return db.status();
-  ::chmod(path.c_str(), 0600);
-  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = 5000"));
-  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = WAL"));
-  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
-  CLOUDLET_RETURN_IF_ERROR(db->Exec(
+  auto opened = OpenLockedDb(path);
+  if (!opened.ok()) return opened.status();
+  auto& [lock, db] = *opened;
+  CLOUDLET_RETURN_IF_ERROR(db.Exec(
       "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, "
       "body TEXT NOT NULL)"));
-  return std::unique_ptr<metering::UsageSpool>(new SqliteUsageSpool(std::move(*lock), std::move(*db)));
+  return std::unique_ptr<metering::UsageSpool>(new SqliteUsageSpool(std::move(lock), std::move(db)));
 }
 
 }  // namespace cloudlet::store
