@@ -148,7 +148,7 @@ Status Agent::LoadOrCreateId() {
     return text.status();
   }
   std::string id = !config_.id.empty() ? config_.id : (!stored.empty() ? stored : NewCloudletId(deps_.random));
-  CLOUDLET_RETURN_IF_ERROR(discovery::ValidateCloudletId(id, "--id"));
+  CLOUDLET_RETURN_IF_ERROR(discovery::ValidateCloudletId(id, "id"));
   if (id != stored) {
     CLOUDLET_RETURN_IF_ERROR(common::WriteFileAtomically(path, json{{"id", id}}.dump() + "\n", 0644));
     spdlog::info("agent: cloudlet id {} (kept in {})", id, path);

@@ -259,7 +259,7 @@ std::string SummaryMarkdown(const Scenario& s, const SimResult& r, bool with_tim
 Status WriteOutputs(const std::string& dir, const Scenario& s, const SimResult& r) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::InvalidField("--out", "cannot create " + dir + ": " + ec.message());
+  if (ec) return Status::InvalidField("out", "cannot create " + dir + ": " + ec.message());
   const std::pair<const char*, std::string> files[] = {
       {"summary.csv", SummaryCsv(r)},   {"summary.json", SummaryJson(s, r)}, {"summary.md", SummaryMarkdown(s, r, false)},
       {"timeseries.csv", Series(r)},    {"map.svg", MapSvg(s, r)},           {"cdf.svg", CdfSvg(s, r)},

@@ -35,14 +35,14 @@ namespace {
 Result<std::vector<std::string>> PolicyNames(const SimOptions& options) {
   std::vector<std::string> names = options.policies.empty() ? AllPolicies() : options.policies;
   if (options.remote) {
-    if (names != std::vector<std::string>{"live"}) return Status::InvalidField("--policies", "a live run has one policy: the registry's");
+    if (names != std::vector<std::string>{"live"}) return Status::InvalidField("policies", "a live run has one policy: the registry's");
     return names;
   }
   for (const auto& n : names) {
     if (std::find(AllPolicies().begin(), AllPolicies().end(), n) == AllPolicies().end()) {
       std::string known;
       for (const auto& k : AllPolicies()) known += (known.empty() ? "" : ", ") + k;
-      return Status::InvalidField("--policies", "unknown policy '" + n.substr(0, 40) + "' (known: " + known + ")");
+      return Status::InvalidField("policies", "unknown policy '" + n.substr(0, 40) + "' (known: " + known + ")");
     }
   }
   return names;

@@ -125,7 +125,7 @@ TEST(SimulatorTest, TheOptimumIsNeverWorseThanAnyPolicyAtAnyStep) {
 TEST(SimulatorTest, UnknownPoliciesAreRefusedByName) {
   auto r = Simulate(Bundled("campus", 10), {.policies = {"cost", "psychic"}});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().field(), "--policies");
+  EXPECT_EQ(r.status().field(), "policies");
   EXPECT_NE(r.status().message().find("psychic"), std::string::npos);
 }
 

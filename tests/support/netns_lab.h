@@ -1,4 +1,4 @@
-// Real mDNS for tests (ARCHITECTURE.md §8): network namespaces joined by veth pairs through a
+// Real mDNS for tests (docs/discovery.md): network namespaces joined by veth pairs through a
 // bridge in its own namespace, each with a private system D-Bus and Avahi daemon. Everything the
 // lab starts is killed and every namespace deleted when it goes away, and a lab left behind by a
 // test binary that died is cleaned up by the next one.

@@ -1,4 +1,4 @@
-// The cloudlet registry's REST routes (ARCHITECTURE.md §3), plus /healthz and /metrics.
+// The cloudlet registry's REST routes (docs/api.md), plus /healthz and /metrics.
 //
 //   common::TimerQueue timers;
 //   AddRegistryRoutes(router, service, timers, metrics, {});

@@ -1,5 +1,5 @@
 // The cloudlet model: what an agent registers (descriptor), what it heartbeats (dynamic state),
-// and what the registry adds (health, times, index). ARCHITECTURE.md §3.
+// and what the registry adds (health, times, index). docs/api.md.
 //
 // Plain values; not synchronised.
 #pragma once

@@ -1,4 +1,4 @@
-// The DNS-SD TXT record a cloudlet advertises (ARCHITECTURE.md §4), as key=value strings in wire
+// The DNS-SD TXT record a cloudlet advertises (docs/discovery.md), as key=value strings in wire
 // order.
 //
 //   std::vector<std::string> txt = EncodeTxt(advert);          // "txtvers=1" first
