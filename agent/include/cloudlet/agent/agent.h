@@ -26,6 +26,7 @@
 #include "cloudlet/agent/host_sampler.h"
 #include "cloudlet/agent/registry_reporter.h"
 #include "cloudlet/agent/usage_forwarder.h"
+#include "cloudlet/agent/workload_runtime.h"
 #include "cloudlet/metering/spool.h"
 #include "cloudlet/api/http.h"
 #include "cloudlet/auth/ed25519.h"
@@ -71,6 +72,9 @@ struct AgentDeps {
   std::function<std::unique_ptr<api::HttpServer>(const api::HttpServerOptions&, api::HttpHandler&)> http_server;
   std::function<common::Result<std::unique_ptr<discovery::ServiceAdvertiser>>(discovery::AdvertOptions)> advertiser;
   std::function<common::Result<std::unique_ptr<metering::UsageSpool>>(const std::string& path)> open_spool;
+  // Runs what is placed on this cloudlet (workload_runtime.h); null: the agent only advertises and
+  // reports, as with --runtime none.
+  WorkloadRuntime* runtime = nullptr;
 };
 
 // The production adapters: /proc (config.sampler), libcurl (config.reporter.ca_file), cpprestsdk,

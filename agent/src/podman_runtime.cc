@@ -1,0 +1,221 @@
+#include "cloudlet/agent/podman_runtime.h"
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cloudlet/agent/subprocess.h"
+
+namespace cloudlet::agent {
+
+using common::Result;
+using common::Status;
+using nlohmann::json;
+
+const char* WorkloadStateName(WorkloadState s) {
+  switch (s) {
+    case WorkloadState::kCreated: return "created";
+    case WorkloadState::kRunning: return "running";
+    case WorkloadState::kExited: return "exited";
+    case WorkloadState::kUnknown: return "unknown";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr char kPlacementLabel[] = "cloudlet.placement";
+constexpr char kTenantLabel[] = "cloudlet.tenant";
+constexpr char kAgentLabel[] = "cloudlet.agent";
+
+WorkloadState StateOf(const std::string& s) {
+  if (s == "running") return WorkloadState::kRunning;
+  if (s == "created" || s == "configured" || s == "initialized") return WorkloadState::kCreated;
+  if (s == "exited" || s == "stopped") return WorkloadState::kExited;
+  return WorkloadState::kUnknown;
+}
+
+// The first line of a tool's complaint, for error messages.
+std::string FirstLine(const std::string& text) {
+  std::string line = text.substr(0, text.find('\n'));
+  return line.substr(0, 300);
+}
+
+class PodmanRuntime final : public WorkloadRuntime {
+ public:
+  explicit PodmanRuntime(PodmanOptions o) : o_(std::move(o)) {}
+
+  Result<PullResult> Pull(const std::string& image) override {
+    const auto started = std::chrono::steady_clock::now();
+    PullResult r;
+    auto exists = Podman({"image", "exists", image});
+    if (!exists.ok()) return exists.status();
+    r.already_present = exists->exit_code == 0;
+    if (!r.already_present) {
+      std::vector<std::string> args = {"pull", "--quiet"};
+      if (Insecure(image)) args.push_back("--tls-verify=false");
+      args.push_back(image);
+      auto pulled = Podman(args);
+      if (!pulled.ok()) return pulled.status();
+      if (pulled->exit_code != 0) return Status::Unavailable("pull " + image + ": " + FirstLine(pulled->err));
+    }
+    auto id = Podman({"image", "inspect", "--format", "{{.Id}}", image});
+    if (!id.ok()) return id.status();
+    if (id->exit_code != 0) return Status::Unavailable("inspect " + image + ": " + FirstLine(id->err));
+    r.image_id = id->out.substr(0, id->out.find('\n'));
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return r;
+  }
+
+  Result<WorkloadStatus> Start(const WorkloadSpec& spec) override {
+    if (auto existing = Inspect(spec.placement_id); existing.ok()) {
+      return Status::AlreadyExists("placement " + spec.placement_id + " already has a workload (" + existing->id.substr(0, 12) + ")");
+    }
+    auto run = Podman(RunArgs(spec));
+    if (!run.ok()) return run.status();
+    if (run->exit_code != 0) {
+      (void)Stop(spec.placement_id);  // a created but unstartable container is not left behind
+      return Status::Unavailable("start " + spec.image + ": " + FirstLine(run->err));
+    }
+    return Inspect(spec.placement_id);
+  }
+
+  Status Stop(const std::string& placement_id) override {
+    auto rm = Podman({"rm", "--force", "--ignore", "--time", std::to_string(o_.stop_grace.count()), NameOf(placement_id)});
+    if (!rm.ok()) return rm.status();
+    if (rm->exit_code != 0) return Status::Unavailable("remove the workload of " + placement_id + ": " + FirstLine(rm->err));
+    return Status::Ok();
+  }
+
+  Result<WorkloadStatus> Inspect(const std::string& placement_id) override {
+    auto list = Ps({"--filter", std::string("label=") + kPlacementLabel + "=" + placement_id});
+    if (!list.ok()) return list.status();
+    if (list->empty()) return Status::NotFound("placement " + placement_id + " has no workload");
+    WorkloadStatus s = list->front();
+    if (s.state == WorkloadState::kExited) {
+      auto oom = Podman({"inspect", "--format", "{{.State.OOMKilled}}", s.id});
+      if (oom.ok() && oom->exit_code == 0) s.oom_killed = oom->out.starts_with("true");
+    }
+    return s;
+  }
+
+  Result<WorkloadStats> Stats(const std::string& placement_id) override {
+    auto r = Podman({"stats", "--no-stream", "--format",
+                     "{{.ContainerStats.CPUNano}} {{.ContainerStats.MemUsage}} {{.ContainerStats.NetInput}} "
+                     "{{.ContainerStats.NetOutput}}",
+                     NameOf(placement_id)});
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status::NotFound("no stats for placement " + placement_id + ": " + FirstLine(r->err));
+    std::istringstream in(r->out);
+    uint64_t cpu_ns = 0, mem = 0, rx = 0, tx = 0;
+    if (!(in >> cpu_ns >> mem >> rx >> tx)) return Status::Internal("podman stats: unexpected output '" + FirstLine(r->out) + "'");
+    return WorkloadStats{.cpu_s = static_cast<double>(cpu_ns) / 1e9,
+                         .mem_bytes = static_cast<int64_t>(mem),
+                         .net_in_bytes = static_cast<int64_t>(rx),
+                         .net_out_bytes = static_cast<int64_t>(tx)};
+  }
+
+  Result<std::vector<WorkloadStatus>> List() override { return Ps({}); }
+
+ private:
+  std::string NameOf(const std::string& placement_id) const { return "cloudlet-" + placement_id; }
+
+  bool Insecure(const std::string& image) const {
+    const std::string host = image.substr(0, image.find('/'));
+    for (const auto& r : o_.insecure_registries) {
+      if (r == host) return true;
+    }
+    return false;
+  }
+
+  std::vector<std::string> RunArgs(const WorkloadSpec& spec) const {
+    std::vector<std::string> a = {"run", "--detach", "--name", NameOf(spec.placement_id),
+                                  "--label", std::string(kPlacementLabel) + "=" + spec.placement_id,
+                                  "--label", std::string(kTenantLabel) + "=" + spec.tenant,
+                                  "--label", std::string(kAgentLabel) + "=" + o_.agent_id,
+                                  "--init", "--cap-drop=all", "--security-opt=no-new-privileges",
+                                  "--read-only", "--tmpfs", "/tmp:rw,size=" + std::to_string(o_.tmpfs_mb) + "m",
+                                  "--pids-limit", std::to_string(o_.pids_limit),
+                                  // podman's default open-files limit exceeds what this kind of host allows
+                                  "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                                  "--publish", o_.advertise_address + "::" + std::to_string(spec.port)};
+    if (spec.cpu_millis > 0) {
+      char cpus[32];
+      std::snprintf(cpus, sizeof cpus, "%.3f", static_cast<double>(spec.cpu_millis) / 1000);
+      a.insert(a.end(), {"--cpus", cpus});
+    }
+    if (spec.mem_mb > 0) a.insert(a.end(), {"--memory", std::to_string(spec.mem_mb) + "m", "--memory-swap", std::to_string(spec.mem_mb) + "m"});
+    for (const auto& [k, v] : spec.env) a.insert(a.end(), {"--env", k + "=" + v});
+    a.push_back(spec.image);
+    a.insert(a.end(), spec.command.begin(), spec.command.end());
+    return a;
+  }
+
+  // This agent's workloads, with more filters.
+  Result<std::vector<WorkloadStatus>> Ps(std::vector<std::string> filters) {
+    std::vector<std::string> args = {"ps", "--all", "--format", "json", "--filter",
+                                     std::string("label=") + kAgentLabel + "=" + o_.agent_id};
+    args.insert(args.end(), filters.begin(), filters.end());
+    auto r = Podman(args);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status::Unavailable("podman ps: " + FirstLine(r->err));
+    const json list = json::parse(r->out.empty() ? "[]" : r->out, nullptr, false);
+    if (!list.is_array()) return Status::Internal("podman ps: the answer is not a JSON list");
+    std::vector<WorkloadStatus> out;
+    for (const auto& c : list) out.push_back(StatusOf(c));
+    return out;
+  }
+
+  WorkloadStatus StatusOf(const json& c) const {
+    WorkloadStatus s;
+    const json labels = c.value("Labels", json::object());
+    if (labels.is_object()) {
+      s.placement_id = labels.value(kPlacementLabel, "");
+      s.tenant = labels.value(kTenantLabel, "");
+    }
+    s.id = c.value("Id", "");
+    s.image = c.value("Image", "");
+    s.state = StateOf(c.value("State", ""));
+    s.exit_code = c.value("ExitCode", 0);
+    const json ports = c.value("Ports", json::array());
+    if (s.state == WorkloadState::kRunning && ports.is_array() && !ports.empty() && ports[0].is_object()) {
+      s.endpoint = o_.advertise_address + ":" + std::to_string(ports[0].value("host_port", 0));
+    }
+    return s;
+  }
+
+  Result<ProgramResult> Podman(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {o_.podman};
+    if (!o_.root.empty()) argv.insert(argv.end(), {"--root", o_.root});
+    if (!o_.runroot.empty()) argv.insert(argv.end(), {"--runroot", o_.runroot});
+    argv.insert(argv.end(), {"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProgram(argv, o_.timeout);
+  }
+
+  const PodmanOptions o_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options) {
+  if (options.agent_id.empty()) return Status::InvalidField("agent_id", "is required: it marks this agent's workloads");
+  for (const std::string* dir : {&options.root, &options.runroot}) {
+    std::error_code ec;
+    if (!dir->empty()) std::filesystem::create_directories(*dir, ec);
+    if (ec) return Status::FailedPrecondition(*dir + ": cannot create: " + ec.message());
+  }
+  auto version = RunProgram({options.podman, "--version"}, std::chrono::seconds(10));
+  if (!version.ok() || version->exit_code != 0) {
+    return Status::FailedPrecondition("cannot run " + options.podman + " (apt-get install podman runc)");
+  }
+  auto runc = RunProgram({"runc", "--version"}, std::chrono::seconds(10));
+  if (!runc.ok() || runc->exit_code != 0) return Status::FailedPrecondition("cannot run runc (apt-get install runc)");
+  spdlog::info("runtime: {} (runc), storage {}", FirstLine(version->out), options.root.empty() ? "podman's default" : options.root);
+  return std::unique_ptr<WorkloadRuntime>(new PodmanRuntime(std::move(options)));
+}
+
+}  // namespace cloudlet::agent
