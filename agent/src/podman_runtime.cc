@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -46,7 +47,7 @@ std::string FirstLine(const std::string& text) {
 
 class PodmanRuntime final : public WorkloadRuntime {
  public:
-  explicit PodmanRuntime(PodmanOptions o) : o_(std::move(o)) {}
+  explicit PodmanRuntime(PodmanOptions o) : o_(std::move(o)), invocation_(PodmanFor(o_)) {}
 
   Result<PullResult> Pull(const std::string& image) override {
     const auto started = std::chrono::steady_clock::now();
@@ -188,18 +189,28 @@ class PodmanRuntime final : public WorkloadRuntime {
   }
 
   Result<ProgramResult> Podman(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {o_.podman};
-    if (!o_.root.empty()) argv.insert(argv.end(), {"--root", o_.root});
-    if (!o_.runroot.empty()) argv.insert(argv.end(), {"--runroot", o_.runroot});
-    argv.insert(argv.end(), {"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"});
+    std::vector<std::string> argv = invocation_.argv;
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunProgram(argv, o_.timeout);
+    return RunProgram(argv, o_.timeout, 4 << 20, invocation_.env);
   }
 
   const PodmanOptions o_;
+  const PodmanInvocation invocation_;
 };
 
 }  // namespace
+
+PodmanInvocation PodmanFor(const PodmanOptions& o) {
+  PodmanInvocation p;
+  p.argv = {o.podman};
+  if (!o.root.empty()) p.argv.insert(p.argv.end(), {"--root", o.root});
+  if (!o.runroot.empty()) {
+    p.argv.insert(p.argv.end(), {"--runroot", o.runroot, "--tmpdir", o.runroot + "/libpod"});
+    p.env.push_back("CONTAINERS_CONF=" + o.runroot + "/containers.conf");
+  }
+  p.argv.insert(p.argv.end(), {"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"});
+  return p;
+}
 
 Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options) {
   if (options.agent_id.empty()) return Status::InvalidField("agent_id", "is required: it marks this agent's workloads");
@@ -207,6 +218,12 @@ Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options
     std::error_code ec;
     if (!dir->empty()) std::filesystem::create_directories(*dir, ec);
     if (ec) return Status::FailedPrecondition(*dir + ": cannot create: " + ec.message());
+  }
+  if (!options.runroot.empty()) {
+    std::ofstream conf(options.runroot + "/containers.conf");
+    conf << "# Written by cloudlet-agent: locks of this storage root's own (see podman_runtime.h).\n"
+            "[engine]\nlock_type = \"file\"\n";
+    if (!conf) return Status::FailedPrecondition(options.runroot + "/containers.conf: cannot write");
   }
   auto version = RunProgram({options.podman, "--version"}, std::chrono::seconds(10));
   if (!version.ok() || version->exit_code != 0) {

@@ -35,7 +35,7 @@ bool Drain(int fd, std::string& into, size_t max) {
 }  // namespace
 
 Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                                 size_t max_output) {
+                                 size_t max_output, const std::vector<std::string>& env) {
   if (argv.empty()) return Status::InvalidArgument("no program to run");
   int out[2] = {-1, -1}, err[2] = {-1, -1};
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
@@ -60,6 +60,7 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, std::chro
     ::dup2(null_in, 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
     ::execvp(args[0], args.data());
     const std::string why = std::string("cannot run ") + args[0] + ": " + std::strerror(errno) + "\n";
     (void)!::write(2, why.data(), why.size());

@@ -153,6 +153,10 @@ Status ValidateRequest(const PlacementRequest& r) {
   CLOUDLET_RETURN_IF_ERROR(Range("app.req_rate_hz", a.req_rate_hz, 0, 1e6));
   CLOUDLET_RETURN_IF_ERROR(Range("app.session_s", a.session_s, 0, 1e8));
   CLOUDLET_RETURN_IF_ERROR(Range("app.max_rtt_ms", a.max_rtt_ms, 0, 1e6));
+  CLOUDLET_RETURN_IF_ERROR(ValidateWorkload(a.workload));
+  if (!a.workload.image.empty() && a.isolation != "container") {
+    return Status::InvalidField("app.image", "runs in a container: set app.isolation to \"container\"");
+  }
   if (r.k < 1 || r.k > 100) return Status::InvalidField("k", "must be in [1, 100]");
   if (r.client.geo && !common::IsValidGeo(*r.client.geo)) {
     return Status::InvalidField("client.geo", "lat must be in [-90, 90] and lon in [-180, 180]");

@@ -1,5 +1,6 @@
 #include "cloudlet/placement/placement_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
 
@@ -32,6 +33,49 @@ Status ReadClient(const json& j, ClientSpec& client, const std::string& prefix) 
   return c.status();
 }
 
+// The app's workload fields (image, base_image, port, env, command, health, ready_timeout_s).
+void ReadWorkload(JsonFields& a, WorkloadSpec& w) {
+  a.String("image", false, w.image);
+  a.String("base_image", false, w.base_image);
+  int64_t port = 0;
+  a.Int("port", false, port);
+  w.port = static_cast<int>(std::clamp<int64_t>(port, -1, 65536));
+  if (const json* env = a.Object("env", false)) {
+    for (const auto& [k, v] : env->items()) {
+      if (!v.is_string()) return a.Fail("env." + k.substr(0, 64), "must be a string");
+      if (w.env.size() > kMaxEnv) return a.Fail("env", "at most " + std::to_string(kMaxEnv) + " variables");
+      w.env[k] = v.get<std::string>();
+    }
+  }
+  if (const json* command = a.Array("command", false)) {
+    for (size_t i = 0; i < command->size(); ++i) {
+      if (!(*command)[i].is_string()) return a.Fail("command[" + std::to_string(i) + "]", "must be a string");
+      if (w.command.size() > kMaxCommandArgs) return a.Fail("command", "at most 64 arguments");
+      w.command.push_back((*command)[i].get<std::string>());
+    }
+  }
+  if (const json* health = a.Object("health", false)) {
+    JsonFields h(*health, a.Path("health"));
+    h.String("http", false, w.health.http_path);
+    if (const json* tcp = h.Find("tcp", false)) {
+      if (!tcp->is_boolean()) return a.Merge(Status::InvalidField(a.Path("health.tcp"), "must be true or false"));
+      w.health.tcp = tcp->get<bool>();
+    }
+    a.Merge(h.NoOthers());
+  }
+  a.Number("ready_timeout_s", false, w.ready_timeout_s);
+}
+
+json WorkloadToJson(const WorkloadSpec& w) {
+  json j = {{"image", w.image}, {"port", w.port}, {"ready_timeout_s", w.ready_timeout_s}};
+  if (!w.base_image.empty()) j["base_image"] = w.base_image;
+  if (!w.env.empty()) j["env"] = w.env;
+  if (!w.command.empty()) j["command"] = w.command;
+  if (!w.health.http_path.empty()) j["health"] = {{"http", w.health.http_path}};
+  else if (w.health.tcp) j["health"] = {{"tcp", true}};
+  return j;
+}
+
 json ClientToJson(const ClientSpec& c) {
   json j = {{"id", c.id}, {"rtt_ms", json::object()}};
   for (const auto& [id, rtt] : c.rtt_ms) j["rtt_ms"][id] = rtt;
@@ -58,12 +102,13 @@ Result<PlacementRequest> PlacementRequestFromJson(const json& body) {
     a.Number("req_rate_hz", false, s.req_rate_hz);
     a.Number("session_s", false, s.session_s);
     a.Number("max_rtt_ms", false, s.max_rtt_ms);
-    f.Merge(a.status());
+    ReadWorkload(a, s.workload);
+    f.Merge(a.NoOthers());
   }
   if (const json* client = f.Object("client", false)) f.Merge(ReadClient(*client, r.client, "client"));
   int64_t k = r.k;
   f.Int("k", false, k);
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   if (k < 1 || k > 100) return Status::InvalidField("k", "must be in [1, 100]");
   r.k = static_cast<int>(k);
   CLOUDLET_RETURN_IF_ERROR(ValidateRequest(r));
@@ -72,7 +117,7 @@ Result<PlacementRequest> PlacementRequestFromJson(const json& body) {
 
 json PlacementRequestToJson(const PlacementRequest& r) {
   const AppSpec& a = r.app;
-  return {{"app",
+  json out = {{"app",
            {{"name", a.name},
             {"base_vm", a.base_vm},
             {"base_vm_mb", a.base_vm_mb},
@@ -86,6 +131,8 @@ json PlacementRequestToJson(const PlacementRequest& r) {
             {"max_rtt_ms", a.max_rtt_ms}}},
           {"client", ClientToJson(r.client)},
           {"k", r.k}};
+  if (!a.workload.image.empty()) out["app"].update(WorkloadToJson(a.workload));
+  return out;
 }
 
 Result<LocationUpdate> LocationUpdateFromJson(const json& body) {

@@ -43,15 +43,15 @@ class PodmanRuntimeTest : public ::testing::Test {
       fs::create_symlink("busybox", rootfs + "/bin/" + applet);
     }
     ASSERT_EQ(Run({"tar", "-C", rootfs, "-cf", dir_.File("base.tar"), "."}), 0);
+    auto runtime = MakePodmanRuntime(Options());  // writes the storage root's configuration
+    ASSERT_TRUE(runtime.ok()) << runtime.status().ToString();
+    runtime_ = std::move(*runtime);
     ASSERT_EQ(Podman({"import", "--quiet", dir_.File("base.tar"), "localhost/base:1"}), 0);
     fs::create_directories(dir_.File("app/www"));
     std::ofstream(dir_.File("app/www/index.html")) << "hello from the app\n";
     std::ofstream(dir_.File("app/Containerfile"))
         << "FROM localhost/base:1\nCOPY www /www\nCMD [\"/bin/httpd\",\"-f\",\"-p\",\"8080\",\"-h\",\"/www\"]\n";
     ASSERT_EQ(Podman({"build", "--quiet", "--tag", "localhost/app:1", dir_.File("app")}), 0);
-    auto runtime = MakePodmanRuntime(Options());
-    ASSERT_TRUE(runtime.ok()) << runtime.status().ToString();
-    runtime_ = std::move(*runtime);
   }
 
   void TearDown() override {
@@ -65,17 +65,17 @@ class PodmanRuntimeTest : public ::testing::Test {
             .timeout = std::chrono::milliseconds(120'000), .stop_grace = std::chrono::seconds(2)};
   }
 
-  int Run(const std::vector<std::string>& argv) {
-    auto r = RunProgram(argv, 120s);
+  int Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+    auto r = RunProgram(argv, 120s, 4 << 20, env);
     if (!r.ok()) return -2;
     if (r->exit_code != 0) ADD_FAILURE() << argv[0] << " " << argv[1] << ": " << r->err;
     return r->exit_code;
   }
   int Podman(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"podman", "--root", root_, "--runroot", runroot_, "--runtime", "runc",
-                                     "--cgroup-manager", "cgroupfs", "--events-backend", "file"};
+    const PodmanInvocation podman = PodmanFor(Options());
+    std::vector<std::string> argv = podman.argv;
     argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv);
+    return Run(argv, podman.env);
   }
 
   // The workload's state once it is no longer starting, within a deadline.
@@ -131,7 +131,7 @@ TEST_F(PodmanRuntimeTest, AWorkloadServesOnItsEndpointAndStoppingLeavesNothing) 
   EXPECT_GT(stats->net_out_bytes, 0) << "the answer above left through the workload's network";
 
   auto listed = runtime_->List();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].placement_id, "pl-00000000000000a1");
   EXPECT_EQ((*listed)[0].tenant, "acme");
@@ -147,7 +147,7 @@ TEST_F(PodmanRuntimeTest, AnAgentThatRestartsFindsItsWorkloadsByTheirLabels) {
   auto again = MakePodmanRuntime(Options());  // what a restarted agent makes
   ASSERT_TRUE(again.ok());
   auto listed = (*again)->List();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].placement_id, "pl-00000000000000b2");
   EXPECT_EQ((*listed)[0].tenant, "beta");

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <limits>
 
 #include "cloudlet/placement/placement_json.h"
@@ -87,6 +88,70 @@ TEST(PlacementJsonTest, PlaceResultTextEqualsTheJsonTree) {
     ASSERT_NO_THROW(parsed = nlohmann::json::parse(text)) << text;
     // Compared as a client reads both (a NaN in the tree is written as null, like the text).
     EXPECT_EQ(parsed, nlohmann::json::parse(PlaceResultToJson(r, params).dump())) << text;
+  }
+}
+
+const std::string kImage = "127.0.0.1:5000/ar-guide@sha256:" + std::string(64, 'a');
+
+nlohmann::json WorkloadRequest() {
+  return {{"app",
+           {{"name", "ar-guide"}, {"base_vm", "sha256:" + std::string(64, 'b')}, {"base_vm_mb", 5}, {"overlay_mb", 1},
+            {"cpu_millis", 500}, {"mem_mb", 64}, {"isolation", "container"}, {"image", kImage},
+            {"base_image", "127.0.0.1:5000/base:1"}, {"port", 8080}, {"env", {{"MODE", "fast"}}},
+            {"command", {"/bin/httpd", "-f"}}, {"health", {{"http", "/healthz"}}}, {"ready_timeout_s", 30}}},
+          {"client", {{"id", "phone"}}}};
+}
+
+TEST(PlacementJsonTest, AWorkloadIsReadValidatedAndRoundTrips) {
+  auto r = PlacementRequestFromJson(WorkloadRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const WorkloadSpec& w = r->app.workload;
+  EXPECT_EQ(w.image, kImage);
+  EXPECT_EQ(w.port, 8080);
+  EXPECT_EQ(w.env.at("MODE"), "fast");
+  EXPECT_EQ(w.command.size(), 2u);
+  EXPECT_EQ(w.health.http_path, "/healthz");
+  EXPECT_DOUBLE_EQ(w.ready_timeout_s, 30);
+  auto again = PlacementRequestFromJson(PlacementRequestToJson(*r));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->app.workload, w);
+  // Without an image the request is advisory, as before, and says nothing of a workload.
+  nlohmann::json advisory = WorkloadRequest();
+  for (const char* k : {"image", "base_image", "port", "env", "command", "health", "ready_timeout_s"}) advisory["app"].erase(k);
+  auto plain = PlacementRequestFromJson(advisory);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_FALSE(PlacementRequestToJson(*plain)["app"].contains("image"));
+}
+
+TEST(PlacementJsonTest, BadWorkloadFieldsAreRefusedNamingTheField) {
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](nlohmann::json& j) { j["app"]["image"] = "127.0.0.1:5000/ar-guide:latest"; }, "app.image"},
+      {[](nlohmann::json& j) { j["app"]["image"] = "ar@sha256:" + std::string(63, 'a'); }, "app.image"},
+      {[](nlohmann::json& j) { j["app"]["image"] = "../etc@sha256:" + std::string(64, 'a'); }, "app.image"},
+      {[](nlohmann::json& j) { j["app"]["base_image"] = "bad name"; }, "app.base_image"},
+      {[](nlohmann::json& j) { j["app"]["port"] = 70000; }, "app.port"},
+      {[](nlohmann::json& j) { j["app"].erase("port"); }, "app.port"},
+      {[](nlohmann::json& j) { j["app"]["port"] = "8080"; }, "app.port"},
+      {[](nlohmann::json& j) { j["app"]["env"] = {{"1BAD", "x"}}; }, "app.env"},
+      {[](nlohmann::json& j) { j["app"]["env"] = {{"OK", 5}}; }, "app.env.OK"},
+      {[](nlohmann::json& j) { j["app"]["command"] = {"sh", 7}; }, "app.command[1]"},
+      {[](nlohmann::json& j) { j["app"]["command"] = std::vector<std::string>(65, "x"); }, "app.command"},
+      {[](nlohmann::json& j) { j["app"]["health"] = {{"http", "healthz"}}; }, "app.health"},
+      {[](nlohmann::json& j) { j["app"]["health"] = {{"tcp", "yes"}}; }, "app.health.tcp"},
+      {[](nlohmann::json& j) { j["app"]["health"] = {{"grpc", true}}; }, "app.health.grpc"},
+      {[](nlohmann::json& j) { j["app"]["ready_timeout_s"] = 0; }, "app.ready_timeout_s"},
+      {[](nlohmann::json& j) { j["app"]["isolation"] = "vm"; }, "app.image"},
+      {[](nlohmann::json& j) { j["app"].erase("image"); }, "app.image"},  // port without an image
+      {[](nlohmann::json& j) { j["app"]["max_rtt_msec"] = 20; }, "app.max_rtt_msec"},  // a typo
+      {[](nlohmann::json& j) { j["clinet"] = nlohmann::json::object(); }, "clinet"},
+  };
+  for (const auto& [mutate, field] : cases) {
+    nlohmann::json j = WorkloadRequest();
+    mutate(j);
+    auto r = PlacementRequestFromJson(j);
+    ASSERT_FALSE(r.ok()) << j.dump();
+    EXPECT_EQ(r.status().code(), common::StatusCode::kInvalidArgument) << j.dump();
+    EXPECT_EQ(r.status().field().value_or(""), field) << r.status().message();
   }
 }
 

@@ -29,6 +29,15 @@ struct PodmanOptions {
   int64_t tmpfs_mb = 16;
 };
 
+// How to run podman for `options`: the program and global flags, and the environment. Podman's
+// default locks live in one shared memory segment for the whole host, so two storage roots would
+// take each other's lock numbers; each runtime gets file locks of its own under its runroot.
+struct PodmanInvocation {
+  std::vector<std::string> argv;  // then the subcommand and its arguments
+  std::vector<std::string> env;
+};
+PodmanInvocation PodmanFor(const PodmanOptions& options);
+
 // FailedPrecondition when podman or runc cannot be run, saying which.
 common::Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options);
 

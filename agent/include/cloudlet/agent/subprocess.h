@@ -20,8 +20,8 @@ struct ProgramResult {
 };
 
 // Unavailable when the program cannot be started or runs past `timeout` (it is killed, with its
-// process group).
+// process group). `env` ("NAME=value") is added to the environment the program inherits.
 common::Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                                         size_t max_output = 4 << 20);
+                                         size_t max_output = 4 << 20, const std::vector<std::string>& env = {});
 
 }  // namespace cloudlet::agent

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,32 @@
 namespace cloudlet::placement {
 
 // What the app needs and how it behaves (the placement request's `app`).
+// How a runtime tells that an app is ready to serve: an HTTP GET answering 2xx, or a TCP connect.
+struct HealthCheck {
+  std::string http_path = {};  // "/healthz"; empty: not an HTTP check
+  bool tcp = false;
+  bool operator==(const HealthCheck&) const = default;
+};
+
+// What a cloudlet runs for an app (container isolation), when the placement is to be executed.
+// All of it is optional as a whole: a request without `image` is advisory (placed, not run).
+struct WorkloadSpec {
+  std::string image = {};       // OCI reference pinned by digest: "<name>@sha256:<64 hex>"
+  std::string base_image = {};  // the image it builds on (a cached base makes provisioning "overlay")
+  int port = 0;                 // what the app serves on inside the container, 1..65535
+  std::map<std::string, std::string> env = {};  // at most kMaxEnv entries
+  std::vector<std::string> command = {};        // empty: the image's own
+  HealthCheck health = {};                      // default: a TCP connect to `port`
+  double ready_timeout_s = 60;             // not healthy by then: the placement fails
+  bool operator==(const WorkloadSpec&) const = default;
+};
+inline constexpr size_t kMaxEnv = 64, kMaxCommandArgs = 64, kMaxArgBytes = 4096;
+
+// Checks a workload (field names under `app.`); an empty image means none and is always valid.
+common::Status ValidateWorkload(const WorkloadSpec& w);
+// Whether `ref` is an OCI reference "<name>[:tag][@sha256:<64 hex>]"; `pinned` requires the digest.
+bool IsImageReference(std::string_view ref, bool pinned);
+
 struct AppSpec {
   std::string name;
   std::string base_vm;  // "sha256:<hex>"
@@ -42,6 +69,7 @@ struct AppSpec {
   double req_rate_hz = 1;
   double session_s = 60;
   double max_rtt_ms = 0;  // the SLA on response time (rtt + queueing); 0 means none
+  WorkloadSpec workload = {};  // in JSON: image, base_image, port, env, command, health, ready_timeout_s
 };
 
 struct ClientSpec {
