@@ -46,9 +46,10 @@ struct BoundScalars {
 };
 
 // Pass 1 of a ranking over one block: a lower bound on each row's cost (+inf where a filter rejects
-// it), with the parts pass 2 needs. This is the one function over 100 rows a call that must stay a
-// single straight loop: plain pointers and scalars only, so that the compiler can prove nothing
-// aliases and vectorise it. Its arithmetic is cost_model.h's, written per row.
+// it), with the parts pass 2 needs. It must stay one straight loop over plain pointers and scalars,
+// so that the compiler can prove nothing aliases and vectorise it; its arithmetic is cost_model.h's
+// inline functions (QueueMsAt's denominator, OverlaySecondsOf, FullSecondsOf, the amortisation),
+// applied per row to scalars hoisted once per request.
 __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rho_now, const double* __restrict inv_cap,
                                            const double* __restrict inv_wan, const double* __restrict eligible,
                                            const double* __restrict iso, const double* __restrict free_cpu,
