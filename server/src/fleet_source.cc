@@ -8,8 +8,9 @@ namespace {
 std::atomic<uint64_t> next_fleet_source{1};
 }  // namespace
 
-RegistryFleetSource::RegistryFleetSource(const discovery::Registry& registry, common::Millis refresh)
-    : registry_(registry), refresh_(refresh), instance_(next_fleet_source.fetch_add(1)) {
+RegistryFleetSource::RegistryFleetSource(const discovery::Registry& registry, const common::Clock& clock,
+                                         common::Millis refresh)
+    : registry_(registry), clock_(clock), refresh_(refresh), instance_(next_fleet_source.fetch_add(1)) {
   view_.snapshot = std::make_shared<placement::FleetSnapshot>();
 }
 
@@ -22,7 +23,7 @@ const placement::FleetSource::View& RegistryFleetSource::Current() {
   thread_local Local local;
   const uint64_t membership = registry_.membership_index();
   const uint64_t index = registry_.index();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.Now();
   if (local.instance == instance_ && local.version == version_.load(std::memory_order_acquire) &&
       !Stale(local.built, membership, index, now)) {
     return local.view;  // the common case: no lock, no shared reference count

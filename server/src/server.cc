@@ -69,7 +69,7 @@ Status Server::Parts::BuildRegistryAndPlacement() {
   CLOUDLET_RETURN_IF_ERROR(registry->Start());
   registry_started = true;
   restored = registry->registry().List({}).entries.size();
-  fleet = std::make_unique<RegistryFleetSource>(registry->registry());
+  fleet = std::make_unique<RegistryFleetSource>(registry->registry(), deps.clock);
 
   placement::PlacementOptions options{.lease = config.lease};
   // Quotas: what the tenant holds now, and this month's spend as of the last refresh.

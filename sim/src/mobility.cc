@@ -1,6 +1,7 @@
 #include "cloudlet/sim/mobility.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <array>
@@ -413,12 +414,10 @@ Result<Trace> ReadTrace(const std::string& path, Area area, size_t max_rows) {
     const char* names[3] = {"t", "x", "y"};
     const int cols[3] = {0, 2, 3};
     for (int i = 0; i < 3; ++i) {
-      try {
-        size_t used = 0;
-        v[i] = std::stod(f[static_cast<size_t>(cols[i])], &used);
-        if (used != f[static_cast<size_t>(cols[i])].size() || !std::isfinite(v[i])) throw std::invalid_argument("");
-      } catch (const std::exception&) {
-        return bad(names[i], "must be a number, not '" + f[static_cast<size_t>(cols[i])].substr(0, 32) + "'");
+      const std::string& text = f[static_cast<size_t>(cols[i])];
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v[i]);
+      if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v[i])) {
+        return bad(names[i], "must be a number, not '" + text.substr(0, 32) + "'");
       }
     }
     if (f[1].empty() || f[1].size() > 64) return bad("user", "must be 1 to 64 characters");

@@ -1,7 +1,7 @@
 // The registry's cloudlets as the placement engine's fleet: the one place where the registry's
 // records become the engine's columns.
 //
-//   RegistryFleetSource fleet(registry_service.registry());
+//   RegistryFleetSource fleet(registry_service.registry(), clock);
 //   PlacementService placements(clock, engine, advisor, fleet, store, vivaldi, options);
 #pragma once
 
@@ -22,21 +22,23 @@ namespace cloudlet::server {
 // view: while the view is current, Current() takes no lock and touches no shared reference count.
 class RegistryFleetSource final : public placement::FleetSource {
  public:
-  explicit RegistryFleetSource(const discovery::Registry& registry,
-                               common::Millis refresh = common::Millis(100));
+  // `clock` times the refreshes for load changes.
+  RegistryFleetSource(const discovery::Registry& registry, const common::Clock& clock,
+                      common::Millis refresh = common::Millis(100));
   const View& Current() override;
 
  private:
   // What a view was built from, to tell whether it is stale.
   struct Built {
     uint64_t index = UINT64_MAX, membership = UINT64_MAX;
-    std::chrono::steady_clock::time_point at;
+    common::TimePoint at;
   };
-  bool Stale(const Built& b, uint64_t membership, uint64_t index, std::chrono::steady_clock::time_point now) const {
+  bool Stale(const Built& b, uint64_t membership, uint64_t index, common::TimePoint now) const {
     return membership != b.membership || (index != b.index && now - b.at >= refresh_);
   }
 
   const discovery::Registry& registry_;
+  const common::Clock& clock_;
   const common::Millis refresh_;
   const uint64_t instance_;  // tells this source's per-thread copies from another's
   std::mutex mu_;
