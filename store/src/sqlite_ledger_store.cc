@@ -13,6 +13,16 @@ using common::Status;
 
 namespace {
 
+// The six quantities of a usage record, bound to parameters first .. first + 5 in the columns' order.
+void BindQuantities(Statement& s, int first, const metering::Quantities& q) {
+  s.Bind(first, q.cpu_core_s)
+      .Bind(first + 1, q.mem_mib_s)
+      .Bind(first + 2, q.net_in_bytes)
+      .Bind(first + 3, q.net_out_bytes)
+      .Bind(first + 4, q.gpu_s)
+      .Bind(first + 5, q.instance_s);
+}
+
 constexpr int64_t kDayMs = 86'400'000;
 
 // The usage ledger: append-only (INSERT only; a duplicate event id changes nothing), and prices.
@@ -39,36 +49,26 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
     const int64_t now = common::ToUnixMillis(shared_->clock.Now());
     CLOUDLET_RETURN_IF_ERROR(InTransaction(db, [&]() -> Status {
       for (const auto& r : records) {
-        CLOUDLET_RETURN_IF_ERROR(insert->Bind(1, r.event_id)
-                                     .Bind(2, r.kind)
-                                     .Bind(3, r.tenant)
-                                     .Bind(4, r.cloudlet)
-                                     .Bind(5, r.placement_id)
-                                     .Bind(6, common::ToUnixMillis(r.start))
-                                     .Bind(7, common::ToUnixMillis(r.end))
-                                     .Bind(8, r.q.cpu_core_s)
-                                     .Bind(9, r.q.mem_mib_s)
-                                     .Bind(10, r.q.net_in_bytes)
-                                     .Bind(11, r.q.net_out_bytes)
-                                     .Bind(12, r.q.gpu_s)
-                                     .Bind(13, r.q.instance_s)
-                                     .Bind(14, now)
-                                     .Run());
+        insert->Bind(1, r.event_id)
+            .Bind(2, r.kind)
+            .Bind(3, r.tenant)
+            .Bind(4, r.cloudlet)
+            .Bind(5, r.placement_id)
+            .Bind(6, common::ToUnixMillis(r.start))
+            .Bind(7, common::ToUnixMillis(r.end))
+            .Bind(14, now);
+        BindQuantities(*insert, 8, r.q);
+        CLOUDLET_RETURN_IF_ERROR(insert->Run());
         const bool accepted = db.Changes() == 1;
         out.push_back(accepted ? metering::AppendOutcome::kAccepted : metering::AppendOutcome::kDuplicate);
         if (!accepted) continue;
         // The daily roll-up that reports read: kept in the same transaction as the record.
         const int64_t start = common::ToUnixMillis(r.start);
-        CLOUDLET_RETURN_IF_ERROR(roll->Bind(1, start - ((start % kDayMs) + kDayMs) % kDayMs)
-                                     .Bind(2, r.tenant)
-                                     .Bind(3, r.cloudlet)
-                                     .Bind(4, r.q.cpu_core_s)
-                                     .Bind(5, r.q.mem_mib_s)
-                                     .Bind(6, r.q.net_in_bytes)
-                                     .Bind(7, r.q.net_out_bytes)
-                                     .Bind(8, r.q.gpu_s)
-                                     .Bind(9, r.q.instance_s)
-                                     .Run());
+        roll->Bind(1, start - ((start % kDayMs) + kDayMs) % kDayMs)
+            .Bind(2, r.tenant)
+            .Bind(3, r.cloudlet);
+        BindQuantities(*roll, 4, r.q);
+        CLOUDLET_RETURN_IF_ERROR(roll->Run());
       }
       return Status::Ok();
     }));
