@@ -1,26 +1,32 @@
 # Entry points for people and CI. Each target installs what is missing first (scripts/install-deps).
-#   make run     build, then start cloudletd on 127.0.0.1:8470 with ./var/cloudlet.db (ARGS="..." adds flags)
+#   make run     build the binaries (not the tests), then start cloudletd on 127.0.0.1:8470 with ./var/cloudlet.db (ARGS="..." adds flags)
 #   make test    build, then run every test (unit and integration) with ctest
-#   make sim     build, then simulate SCENARIO (campus, city, highway; default campus) into build/sim-SCENARIO
+#   make sim     build the binaries, then simulate SCENARIO (campus, city, highway; default campus) into build/sim-SCENARIO
 #   make bench   build the benchmarks (Release) and run them; figures go to docs/performance.md by hand
 SHELL := /bin/bash
 JOBS ?= 2
 ARGS ?=
 SCENARIO ?= campus
 
-.PHONY: deps build run sim test test-unit bench clean
+.PHONY: deps configure build apps run sim test test-unit bench clean
 
 deps:
 	@scripts/install-deps
 
-build: deps
+configure: deps
 	@cmake --preset release >/dev/null
+
+build: configure
 	@cmake --build --preset release -j $(JOBS)
 
-run: build
+# The three binaries alone: `make run` and `make sim` do not wait for the test suites.
+apps: configure
+	@cmake --build --preset release -j $(JOBS) --target cloudletd cloudlet cloudlet-agent
+
+run: apps
 	./build/bin/cloudletd $(ARGS)
 
-sim: build
+sim: apps
 	./build/bin/cloudlet sim --scenario sim/scenarios/$(SCENARIO).json --out build/sim-$(SCENARIO) $(ARGS)
 
 test: build

@@ -3,15 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
-#include <ctime>
-#include <functional>
-#include <map>
-#include <mutex>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
