@@ -45,6 +45,11 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, std::chro
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child's environment, built before fork: between fork and exec only async-signal-safe calls.
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) {
     CloseBoth(out);
@@ -60,10 +65,9 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, std::chro
     ::dup2(null_in, 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-    ::execvp(args[0], args.data());
-    const std::string why = std::string("cannot run ") + args[0] + ": " + std::strerror(errno) + "\n";
-    (void)!::write(2, why.data(), why.size());
+    ::execvpe(args[0], args.data(), envp.data());
+    static constexpr char kWhy[] = "cannot run the program: exec failed\n";
+    (void)!::write(2, kWhy, sizeof kWhy - 1);
     ::_exit(127);
   }
   ::close(out[1]);

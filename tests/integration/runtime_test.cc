@@ -180,5 +180,23 @@ TEST_F(PodmanRuntimeTest, AnImageThatCannotBeFetchedIsAnErrorNamingIt) {
   EXPECT_TRUE(runtime_->List()->empty()) << "nothing half-made is left behind";
 }
 
+TEST(RunProgram, CapturesOutputAndExitCodeAddsEnvironmentAndKillsAtTheDeadline) {
+  auto echo = RunProgram({"/bin/sh", "-c", "echo out; echo err >&2; echo $EXTRA; exit 3"}, 10s, 1 << 20, {"EXTRA=given"});
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  EXPECT_EQ(echo->exit_code, 3);
+  EXPECT_EQ(echo->out, "out\ngiven\n");
+  EXPECT_EQ(echo->err, "err\n");
+  auto missing = RunProgram({"/nonexistent/program"}, 10s);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->exit_code, 127);
+  const auto started = std::chrono::steady_clock::now();
+  auto slow = RunProgram({"/bin/sh", "-c", "sleep 30 & sleep 30"}, 300ms);
+  EXPECT_EQ(slow.status().code(), common::StatusCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "killed with its process group, not waited for";
+  auto capped = RunProgram({"/bin/sh", "-c", "head -c 100000 /dev/zero"}, 10s, 1000);
+  ASSERT_TRUE(capped.ok());
+  EXPECT_EQ(capped->out.size(), 1000u);
+}
+
 }  // namespace
 }  // namespace cloudlet::agent
