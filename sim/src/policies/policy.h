@@ -7,7 +7,8 @@
 //     int Choose(PolicyRun& run, size_t u, Position p) override { return run.NearestWithRoom(p, run.world().AppOf(u)); }
 //   };
 //
-// A policy belongs to one run and is called from that run's thread only.
+// A policy belongs to one run and is called from that run's thread only. docs/architecture.md
+// describes a simulation step.
 #pragma once
 
 #include <cstddef>

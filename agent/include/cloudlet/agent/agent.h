@@ -9,7 +9,7 @@
 //   agent.Shutdown(/*deregister=*/true);       // withdraws the advert, deregisters
 //
 // Stop() is thread-safe; the rest is for one thread. The agent builds none of its adapters: they come
-// in AgentDeps, so that unit tests run it on a manual clock with fakes.
+// in AgentDeps, so that unit tests run it on a manual clock with fakes (docs/architecture.md).
 #pragma once
 
 #include <chrono>

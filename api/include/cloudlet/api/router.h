@@ -7,6 +7,7 @@
 //
 // Every route states who may call it; there is no default but deny. Thread-safe once routes are
 // added (Add is for start-up only).
+// docs/architecture.md: the router's place on a request's path.
 #pragma once
 
 #include <functional>

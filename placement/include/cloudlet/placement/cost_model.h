@@ -9,7 +9,7 @@
 //   double overlay_s = synthesis.OverlaySeconds(/*overlay_mb=*/200, InverseRate(/*wan_mbps=*/100));
 //   double cost = CostMs(rtt, *queue, overlay_s, /*req_rate_hz=*/10, /*session_s=*/600);
 //
-// These scalar formulas are the model. The engine's vectorised ranking (engine.cc) calls the same
+// These scalar formulas are the model (docs/architecture.md: where each caller uses them). The engine's vectorised ranking (engine.cc) calls the same
 // inline functions per row, and a test holds every candidate's cost to CostMs. Pure functions:
 // thread-safe.
 #pragma once

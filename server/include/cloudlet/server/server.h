@@ -1,6 +1,7 @@
 // cloudletd, whole: the registry, placement, auth and metering wired together over the given
 // stores, clock and HTTP server. apps/cloudletd parses flags into a ServerConfig and calls this;
-// tests may build the same server in-process with their own adapters.
+// tests may build the same server in-process with their own adapters. docs/architecture.md follows
+// a placement request through what this builds.
 //
 //   ServerConfig config;                                  // the defaults of cloudletd's flags
 //   auto stores = store::OpenSqliteStores(path);
