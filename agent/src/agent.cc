@@ -213,6 +213,7 @@ Status Agent::Start() {
   auto spool = deps_.open_spool(config_.state_dir + "/usage-spool.db");
   if (!spool.ok()) return spool.status();
   spool_ = std::move(*spool);
+  CLOUDLET_RETURN_IF_ERROR(StartRuntime());  // before the local API, which shows its workloads
   api_ = std::make_unique<LocalApi>(*this);
   server_ = deps_.http_server({.host = config_.listen_host, .port = config_.port, .max_body_bytes = 4096, .threads = 2},
                               *api_);
@@ -302,9 +303,34 @@ void Agent::Advertise(const HostSample& sample) {
                next.cpu_free_millis, next.cpu_total_millis, next.mem_free_mb, next.mem_total_mb);
 }
 
+Status Agent::StartRuntime() {
+  if (!deps_.make_runtime) return Status::Ok();
+  const std::string& url = descriptor_.endpoint;
+  const size_t host_at = url.find("://") == std::string::npos ? 0 : url.find("://") + 3;
+  const size_t host_end = url.find_first_of(":/", host_at);
+  auto runtime = deps_.make_runtime({.cloudlet_id = descriptor_.id, .endpoint_host = url.substr(host_at, host_end - host_at)});
+  if (!runtime.ok()) return runtime.status();
+  runtime_ = std::move(*runtime);
+  // Workloads of an earlier run of this agent (by label) are adopted, not started again.
+  auto listed = runtime_->List();
+  if (!listed.ok()) return listed.status().WithContext("runtime");
+  spdlog::info("runtime: {} workload(s) of this cloudlet found", listed->size());
+  std::lock_guard lock(mu_);
+  workloads_ = std::move(*listed);
+  return Status::Ok();
+}
+
 std::string Agent::ResourceJson() const {
   std::lock_guard lock(mu_);
   json j = discovery::DescriptorToJson(descriptor_);
+  if (runtime_) {
+    json list = json::array();
+    for (const auto& w : workloads_) {
+      list.push_back({{"placement", w.placement_id}, {"tenant", w.tenant}, {"state", WorkloadStateName(w.state)},
+                      {"endpoint", w.endpoint}});
+    }
+    j["workloads"] = list;
+  }
   j["load"] = sample_.load;
   j["free"] = {{"cpu_millis", sample_.cpu_free_millis}, {"mem_mb", sample_.mem_free_mb}};
   j["seq"] = advertised_.seq;

@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "cloudlet/agent/agent.h"
+#include "cloudlet/agent/podman_runtime.h"
 #include "cloudlet/api/http_client.h"
 #include "cloudlet/discovery/avahi.h"
 #include "cloudlet/store/sqlite_stores.h"
@@ -9,6 +10,18 @@
 namespace cloudlet::agent {
 
 AgentDeps SystemAgentDeps(const AgentConfig& config) {
+  // The runtime, when one is configured: podman, its storage under runtime_root.
+  std::function<common::Result<std::unique_ptr<WorkloadRuntime>>(const RuntimeContext&)> make_runtime;
+  if (config.runtime == "podman") {
+    make_runtime = [config](const RuntimeContext& c) {
+      return MakePodmanRuntime({.root = config.runtime_root + "/storage",
+                                .runroot = config.runtime_root + "/run",
+                                .advertise_address = config.advertise_address.empty() ? c.endpoint_host
+                                                                                       : config.advertise_address,
+                                .insecure_registries = config.insecure_registries,
+                                .agent_id = c.cloudlet_id});
+    };
+  }
   auto sampler = std::make_shared<HostSampler>(config.sampler);
   const std::string ca_file = config.reporter.ca_file;
   return {
@@ -20,6 +33,7 @@ AgentDeps SystemAgentDeps(const AgentConfig& config) {
                         api::HttpHandler& handler) { return api::MakeCpprestServer(options, handler); },
       .advertiser = [](discovery::AdvertOptions options) { return discovery::MakeAvahiAdvertiser(std::move(options)); },
       .open_spool = [](const std::string& path) { return store::OpenSqliteUsageSpool(path); },
+      .make_runtime = make_runtime,
   };
 }
 

@@ -165,11 +165,22 @@ int main(int argc, char** argv) {
                  "... or free cpu or memory moves this percentage of the total")
       ->capture_default_str()->check(CLI::Range(1, 100));
   app.add_flag("--no-mdns", flags.no_mdns, "Do not advertise over mDNS (registry only)");
+  app.add_option("--runtime", config.runtime,
+                 "none: advertise and report only; podman: run placements in containers (podman with runc)")
+      ->capture_default_str()->check(CLI::IsMember({"none", "podman"}))->group("Workload runtime");
+  app.add_option("--runtime-root", config.runtime_root, "The runtime's image and container storage "
+                 "(default: <state-dir>/containers)")->group("Workload runtime");
+  app.add_option("--advertise-address", config.advertise_address,
+                 "Address workloads' ports are published on (default: the host of --endpoint)")->group("Workload runtime");
+  app.add_option("--insecure-registry", config.insecure_registries,
+                 "HOST:PORT of an OCI registry reached over plain HTTP (repeatable; loopback test registries)")
+      ->group("Workload runtime");
   apps::AddLogLevelOption(app, flags.log_level);
   if (auto exit_code = apps::ParseFlags(app, argc, argv)) return *exit_code;
   config.isolation = isolation == "vm,container" || isolation == "container,vm"
                          ? std::vector<std::string>{"vm", "container"}
                          : std::vector<std::string>{isolation};
+  if (config.runtime_root.empty()) config.runtime_root = config.state_dir + "/containers";
   if (cpu_millis > 0) config.sampler.cpu_millis = cpu_millis;
   if (mem_mb > 0) config.sampler.mem_mb = mem_mb;
   apps::SetUpLogging("cloudlet-agent", flags.log_level);

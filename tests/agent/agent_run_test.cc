@@ -197,5 +197,58 @@ TEST(AgentRun, TheLocalApiAnswersFromTheAgentsStateAndSpoolsUsageFromThisHostOnl
   EXPECT_EQ(h.Call("DELETE", "/v1/ping").status, 405);
 }
 
+// A runtime stand-in: the workloads an earlier run of the agent left.
+class ListingRuntime final : public WorkloadRuntime {
+ public:
+  explicit ListingRuntime(std::vector<WorkloadStatus> w) : w_(std::move(w)) {}
+  common::Result<PullResult> Pull(const std::string&) override { return PullResult{}; }
+  common::Result<WorkloadStatus> Start(const WorkloadSpec&) override { return common::Status::Unavailable("not here"); }
+  common::Status Stop(const std::string&) override { return common::Status::Ok(); }
+  common::Result<WorkloadStatus> Inspect(const std::string&) override { return common::Status::NotFound("none"); }
+  common::Result<WorkloadStats> Stats(const std::string&) override { return WorkloadStats{}; }
+  common::Result<std::vector<WorkloadStatus>> List() override { return w_; }
+
+ private:
+  std::vector<WorkloadStatus> w_;
+};
+
+TEST(AgentRun, WithARuntimeTheAgentAdoptsWhatItRanAndShowsItInTheLocalApi) {
+  TempDir dir;
+  Harness h;
+  AgentDeps deps = h.Deps();
+  RuntimeContext seen;
+  deps.make_runtime = [&seen](const RuntimeContext& c) -> common::Result<std::unique_ptr<WorkloadRuntime>> {
+    seen = c;
+    WorkloadStatus w{.placement_id = "pl-00000000000000a1", .tenant = "acme", .id = "c1", .image = "app",
+                     .state = WorkloadState::kRunning, .endpoint = "10.1.2.3:40000", .exit_code = 0, .oom_killed = false};
+    return std::unique_ptr<WorkloadRuntime>(new ListingRuntime({w}));
+  };
+  AgentConfig c = Config(dir);
+  c.endpoint = "http://10.1.2.3:8471";
+  Agent agent(c, std::move(deps));
+  ASSERT_TRUE(agent.Start().ok());
+  EXPECT_EQ(seen.cloudlet_id, agent.descriptor().id);
+  EXPECT_EQ(seen.endpoint_host, "10.1.2.3");
+  auto resource = nlohmann::json::parse(h.Call("GET", "/v1/resource").body);
+  ASSERT_EQ(resource["workloads"].size(), 1u);
+  EXPECT_EQ(resource["workloads"][0]["placement"], "pl-00000000000000a1");
+  EXPECT_EQ(resource["workloads"][0]["state"], "running");
+  EXPECT_EQ(resource["workloads"][0]["endpoint"], "10.1.2.3:40000");
+}
+
+TEST(AgentRun, ARuntimeThatCannotStartStopsTheAgentWithItsReason) {
+  TempDir dir;
+  Harness h;
+  AgentDeps deps = h.Deps();
+  deps.make_runtime = [](const RuntimeContext&) -> common::Result<std::unique_ptr<WorkloadRuntime>> {
+    return common::Status::FailedPrecondition("cannot run podman (apt-get install podman runc)");
+  };
+  Agent agent(Config(dir), std::move(deps));
+  auto started = agent.Start();
+  EXPECT_EQ(started.code(), common::StatusCode::kFailedPrecondition);
+  EXPECT_NE(started.message().find("podman"), std::string::npos);
+  agent.Shutdown(false);
+}
+
 }  // namespace
 }  // namespace cloudlet::agent

@@ -8,10 +8,13 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "cloudlet/agent/podman_runtime.h"
 #include "cloudlet/agent/subprocess.h"
 #include "cloudlet/api/http_client.h"
+#include "support/child_process.h"
+#include "support/cloudletd_process.h"
 #include "support/netns_lab.h"
 #include "support/temp_dir.h"
 
@@ -34,8 +37,9 @@ class PodmanRuntimeTest : public ::testing::Test {
       if (testing::NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
       GTEST_SKIP() << why;
     }
-    root_ = dir_.File("root");
-    runroot_ = dir_.File("run");
+    // Where `cloudlet-agent --runtime podman --runtime-root <dir>/containers` keeps its storage.
+    root_ = dir_.File("containers/storage");
+    runroot_ = dir_.File("containers/run");
     const std::string rootfs = dir_.File("rootfs");
     fs::create_directories(rootfs + "/bin");
     fs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
@@ -178,6 +182,35 @@ TEST_F(PodmanRuntimeTest, AnImageThatCannotBeFetchedIsAnErrorNamingIt) {
   bad.image = "localhost/missing:1";
   EXPECT_FALSE(runtime_->Start(bad).ok());
   EXPECT_TRUE(runtime_->List()->empty()) << "nothing half-made is left behind";
+}
+
+// The agent binary with --runtime podman adopts the workloads its earlier run left (same id and
+// storage) and shows them in its local API.
+TEST_F(PodmanRuntimeTest, TheAgentWithThePodmanRuntimeShowsTheWorkloadsItFinds) {
+  ASSERT_TRUE(runtime_->Start(App("pl-00000000000000e5", "acme")).ok());
+  const int port = testing::FreeLoopbackPort();
+  testing::ChildProcess agent({CLOUDLET_AGENT_BIN, "--id", "cl-test", "--name", "rt", "--no-mdns", "--listen",
+                               "127.0.0.1:" + std::to_string(port), "--endpoint", "http://127.0.0.1:" + std::to_string(port),
+                               "--state-dir", dir_.File("state"), "--runtime", "podman", "--runtime-root",
+                               dir_.File("containers")},
+                              dir_.File("agent.log"), dir_.File("agent.log"));
+  ASSERT_TRUE(agent.Start());
+  auto http = api::MakeHttpClient();
+  nlohmann::json resource;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto r = http->Send({.method = "GET", .url = "http://127.0.0.1:" + std::to_string(port) + "/v1/resource", .timeout = 2s});
+    if (!r.ok() || r->status != 200) return false;
+    resource = nlohmann::json::parse(r->body, nullptr, false);
+    return true;
+  })) << testing::ReadFileOrEmpty(dir_.File("agent.log"));
+  ASSERT_EQ(resource["workloads"].size(), 1u) << resource.dump() << testing::ReadFileOrEmpty(dir_.File("agent.log"));
+  EXPECT_EQ(resource["workloads"][0]["placement"], "pl-00000000000000e5");
+  EXPECT_EQ(resource["workloads"][0]["state"], "running");
+  agent.Signal(SIGTERM);
+  EXPECT_EQ(agent.Wait(), 0);
+  auto bad = testing::RunCommand({CLOUDLET_AGENT_BIN, "--runtime", "docker", "--no-mdns"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--runtime"), std::string::npos) << bad.err;
 }
 
 TEST(RunProgram, CapturesOutputAndExitCodeAddsEnvironmentAndKillsAtTheDeadline) {

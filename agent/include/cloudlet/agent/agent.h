@@ -59,6 +59,16 @@ struct AgentConfig {
   int capacity_threshold_percent = 5;  // ... or free cpu or memory moves this share of the total
   bool mdns = true;
   ReporterOptions reporter;          // registry empty: LAN only
+  std::string runtime = "none";      // "podman": run what is placed here (workload_runtime.h)
+  std::string runtime_root;          // the runtime's storage; default <state_dir>/containers
+  std::string advertise_address;     // where workloads are published; default: the endpoint's host
+  std::vector<std::string> insecure_registries;  // "host:port" OCI registries reached over plain HTTP
+};
+
+// What a runtime is made for.
+struct RuntimeContext {
+  std::string cloudlet_id;    // marks the workloads this agent owns
+  std::string endpoint_host;  // the host of the agent's endpoint: where workloads are published by default
 };
 
 // What the agent is given rather than builds. Everything must outlive the agent.
@@ -72,9 +82,10 @@ struct AgentDeps {
   std::function<std::unique_ptr<api::HttpServer>(const api::HttpServerOptions&, api::HttpHandler&)> http_server;
   std::function<common::Result<std::unique_ptr<discovery::ServiceAdvertiser>>(discovery::AdvertOptions)> advertiser;
   std::function<common::Result<std::unique_ptr<metering::UsageSpool>>(const std::string& path)> open_spool;
-  // Runs what is placed on this cloudlet (workload_runtime.h); null: the agent only advertises and
-  // reports, as with --runtime none.
-  WorkloadRuntime* runtime = nullptr;
+  // Makes the runtime that runs what is placed on this cloudlet (workload_runtime.h), once the
+  // cloudlet's id and endpoint host are known; empty: none (--runtime none), the agent only
+  // advertises and reports.
+  std::function<common::Result<std::unique_ptr<WorkloadRuntime>>(const RuntimeContext& context)> make_runtime = {};
 };
 
 // The production adapters: /proc (config.sampler), libcurl (config.reporter.ca_file), cpprestsdk,
@@ -109,6 +120,7 @@ class Agent {
 
   common::Status LoadOrCreateId();
   common::Status ScanBaseVms();
+  common::Status StartRuntime();
   void Advertise(const HostSample& sample);
   std::string ResourceJson() const;
   // POST /v1/usage from the host's hypervisor or runtime: validated, then spooled durably.
@@ -126,6 +138,8 @@ class Agent {
   std::unique_ptr<RegistryReporter> reporter_;
   std::unique_ptr<metering::UsageSpool> spool_;
   std::unique_ptr<UsageForwarder> forwarder_;
+  std::unique_ptr<WorkloadRuntime> runtime_;
+  std::vector<WorkloadStatus> workloads_;  // what the runtime last listed; guarded by mu_
 
   mutable std::mutex mu_;  // guards what the local API reads: advertised_, sample_, descriptor_
   std::condition_variable stop_cv_;
