@@ -174,14 +174,28 @@ Status Agent::ScanBaseVms() {
                  p.done_bytes >> 20, p.total_bytes >> 20);
   });
   if (!vms.ok()) return vms.status();
-  if (vms->size() > discovery::kMaxBaseVms) vms->resize(discovery::kMaxBaseVms);
-  // The same image under two names is one base VM.
-  std::sort(vms->begin(), vms->end(), [](const auto& a, const auto& b) { return a.digest < b.digest; });
-  vms->erase(std::unique(vms->begin(), vms->end(), [](const auto& a, const auto& b) { return a.digest == b.digest; }),
-             vms->end());
   std::lock_guard lock(mu_);
-  descriptor_.base_vms = std::move(*vms);
+  file_vms_ = std::move(*vms);
+  MergeBaseVmsLocked();
   return Status::Ok();
+}
+
+bool Agent::MergeBaseVmsLocked() {
+  std::vector<discovery::BaseVm> vms = file_vms_;
+  vms.insert(vms.end(), image_vms_.begin(), image_vms_.end());
+  // The same image under two names is one base VM.
+  std::sort(vms.begin(), vms.end(), [](const auto& a, const auto& b) { return a.digest < b.digest; });
+  vms.erase(std::unique(vms.begin(), vms.end(), [](const auto& a, const auto& b) { return a.digest == b.digest; }),
+            vms.end());
+  if (vms.size() > discovery::kMaxBaseVms) vms.resize(discovery::kMaxBaseVms);
+  auto digests = [](const std::vector<discovery::BaseVm>& v) {
+    std::vector<std::string> out;
+    for (const auto& vm : v) out.push_back(vm.digest);
+    return out;
+  };
+  const bool changed = digests(vms) != digests(descriptor_.base_vms);
+  descriptor_.base_vms = std::move(vms);
+  return changed;
 }
 
 std::vector<std::string> Agent::SignedTxt(const discovery::Advert& advert) const {
@@ -237,6 +251,7 @@ Status Agent::Start() {
         *spool_, config_.reporter, deps_.http_client(), deps_.random.Next());
     forwarder_->Start();
   }
+  StartReconciler();
   spdlog::info("agent: cloudlet {} ('{}') at {}: {} millicores, {} MiB, {} base VMs, registry {}", descriptor_.id,
                descriptor_.name, descriptor_.endpoint, descriptor_.capacity.cpu_millis, descriptor_.capacity.mem_mb,
                descriptor_.base_vms.size(),
@@ -274,6 +289,18 @@ void Agent::Tick() {
       spdlog::info("base VMs: {} cached now (was {})", descriptor_.base_vms.size(), before.size());
       if (reporter_) reporter_->SetDescriptor(descriptor_);
     }
+  }
+  bool images_changed = false;
+  {
+    std::lock_guard lock(mu_);
+    if (image_vms_changed_) {
+      image_vms_changed_ = false;
+      images_changed = MergeBaseVmsLocked();
+    }
+  }
+  if (images_changed) {
+    spdlog::info("base VMs: {} held now (images included)", descriptor_.base_vms.size());
+    if (reporter_) reporter_->SetDescriptor(descriptor_);
   }
   auto sample = deps_.sample_host();
   if (!sample.ok()) {
@@ -318,6 +345,31 @@ Status Agent::StartRuntime() {
   std::lock_guard lock(mu_);
   workloads_ = std::move(*listed);
   return Status::Ok();
+}
+
+void Agent::StartReconciler() {
+  if (!runtime_) return;
+  if (config_.reporter.registry.empty()) {
+    spdlog::warn("runtime: no --registry: nothing will be placed on this cloudlet");
+    return;
+  }
+  ReconcilerOptions o{.registry = config_.reporter, .cloudlet_id = descriptor_.id, .wait = config_.reconcile_wait,
+                      .image_cache_mb = config_.image_cache_mb};
+  o.on_workloads = [this](const std::vector<WorkloadStatus>& w) {
+    std::lock_guard lock(mu_);
+    workloads_ = w;
+  };
+  o.on_images = [this](const std::vector<discovery::BaseVm>& held) {
+    std::lock_guard lock(mu_);
+    if (held.size() == image_vms_.size() &&
+        std::equal(held.begin(), held.end(), image_vms_.begin(), [](const auto& a, const auto& b) { return a.digest == b.digest; })) {
+      return;
+    }
+    image_vms_ = held;
+    image_vms_changed_ = true;
+  };
+  reconciler_ = std::make_unique<Reconciler>(std::move(o), *runtime_, deps_.http_client(), deps_.random.Next());
+  reconciler_->Start();
 }
 
 std::string Agent::ResourceJson() const {
@@ -375,6 +427,10 @@ api::HttpResponse Agent::SpoolUsage(const std::string& body) {
 }
 
 void Agent::Shutdown(bool deregister) {
+  if (reconciler_) {
+    reconciler_->Stop();  // workloads keep running: the next start adopts them
+    reconciler_.reset();
+  }
   if (advertiser_) advertiser_.reset();  // withdraws the advert
   if (forwarder_) {
     forwarder_->Stop();

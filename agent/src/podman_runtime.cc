@@ -121,6 +121,50 @@ class PodmanRuntime final : public WorkloadRuntime {
 
   Result<std::vector<WorkloadStatus>> List() override { return Ps({}); }
 
+  Result<ImageInfo> Image(const std::string& ref) override {
+    auto r = Podman({"image", "inspect", "--format", "json", ref});
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status::NotFound("image " + ref + " is not in the store");
+    const json list = json::parse(r->out, nullptr, false);
+    if (!list.is_array() || list.empty() || !list[0].is_object()) return Status::Internal("podman image inspect: not a JSON list");
+    const json& i = list[0];
+    ImageInfo info;
+    info.id = i.value("Id", "");
+    info.digest = i.value("Digest", "");
+    info.size_bytes = i.value("Size", int64_t{0});
+    const json tags = i.value("RepoTags", json::array());
+    for (const auto& t : tags) if (t.is_string()) info.names.push_back(t.get<std::string>());
+    return info;
+  }
+
+  Result<std::vector<ImageInfo>> Images() override {
+    auto r = Podman({"images", "--format", "json"});
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status::Unavailable("podman images: " + FirstLine(r->err));
+    const json list = json::parse(r->out.empty() ? "[]" : r->out, nullptr, false);
+    if (!list.is_array()) return Status::Internal("podman images: the answer is not a JSON list");
+    std::vector<ImageInfo> out;
+    for (const auto& i : list) {
+      if (!i.is_object()) continue;
+      ImageInfo info;
+      info.id = i.value("Id", "");
+      info.digest = i.value("Digest", "");
+      info.size_bytes = i.value("Size", int64_t{0});
+      info.in_use = i.value("Containers", 0) > 0;
+      const json names = i.value("Names", json::array());
+      if (names.is_array()) for (const auto& n : names) if (n.is_string()) info.names.push_back(n.get<std::string>());
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+
+  Status RemoveImage(const std::string& id) override {
+    auto r = Podman({"rmi", id});
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status::FailedPrecondition("remove image " + id.substr(0, 12) + ": " + FirstLine(r->err));
+    return Status::Ok();
+  }
+
  private:
   std::string NameOf(const std::string& placement_id) const { return "cloudlet-" + placement_id; }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 
 #include "cloudlet/common/json_fields.h"
 
@@ -86,8 +87,75 @@ void AddRttRoute(Router& router, placement::Vivaldi& coordinates) {
 
 }  // namespace
 
+namespace {
+
+// What an agent needs to run a placement: not the device's position or measurements.
+json AgentView(const Placement& p) {
+  return {{"placement_id", p.id},   {"tenant", p.owner},
+          {"state", placement::PlacementStateName(p.state)}, {"confirmed", p.confirmed},
+          {"endpoint", p.endpoint}, {"modify_index", p.modify_index},
+          {"app", placement::PlacementRequestToJson(p.request)["app"]}};
+}
+
+HttpResponse WithIndex(HttpResponse r, uint64_t index) {
+  r.headers["X-Cloudlet-Index"] = std::to_string(index);
+  return r;
+}
+
+HttpResponse CloudletPlacementsResponse(placement::PlacementService& placements, const std::string& cloudlet) {
+  const auto on = placements.OnCloudlet(cloudlet);
+  json list = json::array();
+  for (const auto& p : on.placements) list.push_back(AgentView(p));
+  return WithIndex(JsonResponse(200, {{"placements", std::move(list)}, {"index", on.index}}), on.index);
+}
+
+// GET /v1/cloudlets/{id}/placements and POST /v1/placements/{id}/status: the agent's side.
+void AddAgentRoutes(Router& router, placement::PlacementService& placements, std::shared_ptr<BlockingQueries> blocking) {
+  router.Add({"GET", "/v1/cloudlets/{id}/placements",
+              Access::Need([](const PathParams& p) { return auth::Permission::CloudletWrite(p.at("id")); }),
+              [&placements, blocking](RouteContext& ctx, Responder respond) {
+                const std::string cloudlet = ctx.params.at("id");
+                if (Status s = discovery::ValidateCloudletId(cloudlet); !s.ok()) return respond(ProblemFromStatus(s));
+                auto q = ParseBlockingQuery(ctx.request.query, blocking->options());
+                if (!q.ok()) return respond(ProblemFromStatus(q.status()));
+                if (!q->index || q->wait.count() == 0) return respond(CloudletPlacementsResponse(placements, cloudlet));
+                const uint64_t after = *q->index;
+                blocking->Wait(
+                    q->wait, respond,
+                    [&placements, cloudlet, after](std::function<void()> notify) {
+                      return placements.WatchCloudlet(cloudlet, after, std::move(notify));
+                    },
+                    [&placements](uint64_t id) { placements.CancelWatch(id); },
+                    [&placements, respond, cloudlet] { respond(CloudletPlacementsResponse(placements, cloudlet)); });
+              }});
+  router.Add({"POST", "/v1/placements/{id}/status",
+              Access::Need([](const PathParams&) { return auth::Permission::PlacementReport(); }),
+              [&placements](RouteContext& ctx, Responder respond) {
+                const std::string& id = ctx.params.at("id");
+                if (Status s = ValidatePlacementId(id); !s.ok()) return respond(ProblemFromStatus(s));
+                auto body = Body(ctx);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                auto report = placement::WorkloadReportFromJson(*body);
+                if (!report.ok()) return respond(ProblemFromStatus(report.status()));
+                // An agent speaks for the placements of its own cloudlet only; others are not found.
+                const auth::Principal& who = *ctx.principal;
+                const std::string cloudlet = who.role == auth::Role::kOperator ? std::string() : who.cloudlet_id;
+                if (who.role != auth::Role::kOperator && cloudlet.empty()) {
+                  return respond(ProblemFromStatus(Status::PermissionDenied("only a cloudlet's agent reports its workloads")));
+                }
+                placements.Report(cloudlet, id, *report, [respond](common::Result<Placement> p) {
+                  if (!p.ok()) return respond(ProblemFromStatus(p.status()));
+                  respond(WithIndex(JsonResponse(200, AgentView(*p)), p->modify_index));
+                });
+              }});
+}
+
+}  // namespace
+
 void AddPlacementRoutes(Router& router, placement::PlacementService& placements, placement::Vivaldi& coordinates,
-                        metering::Metrics& metrics) {
+                        metering::Metrics& metrics, common::TimerQueue& timers, BlockingOptions blocking_options) {
+  // Lives as long as the routes that use it.
+  auto blocking = std::make_shared<BlockingQueries>(timers, blocking_options);
   metering::Counter& requests = metrics.AddCounter(
       "cloudlet_placement_requests_total", "Placement requests by the tenant (or operator) that asked, and outcome",
       {"owner", "outcome"});
@@ -129,12 +197,29 @@ void AddPlacementRoutes(Router& router, placement::PlacementService& placements,
                 for (const auto& p : placements.List(ViewerOf(ctx), static_cast<size_t>(*limit))) list.push_back(placement::PlacementToJson(p));
                 respond(JsonResponse(200, {{"placements", list}}));
               }});
-  router.Add({"GET", "/v1/placements/{id}", read, [&placements](RouteContext& ctx, Responder respond) {
-                const std::string& id = ctx.params.at("id");
+  router.Add({"GET", "/v1/placements/{id}", read, [&placements, blocking](RouteContext& ctx, Responder respond) {
+                const std::string id = ctx.params.at("id");
                 if (Status s = ValidatePlacementId(id); !s.ok()) return respond(ProblemFromStatus(s));
-                auto p = placements.Get(ViewerOf(ctx), id);
-                if (!p.ok()) return respond(ProblemFromStatus(p.status()));
-                respond(JsonResponse(200, placement::PlacementToJson(*p)));
+                auto q = ParseBlockingQuery(ctx.request.query, blocking->options());
+                if (!q.ok()) return respond(ProblemFromStatus(q.status()));
+                const std::string viewer = ViewerOf(ctx);
+                auto answer = [&placements, viewer, id, respond] {
+                  auto p = placements.Get(viewer, id);
+                  if (!p.ok()) return respond(ProblemFromStatus(p.status()));
+                  respond(WithIndex(JsonResponse(200, placement::PlacementToJson(*p)), p->modify_index));
+                };
+                if (!q->index || q->wait.count() == 0) return answer();
+                const uint64_t after = *q->index;
+                // Checked and armed under the service's lock, so that no change slips between; a
+                // placement the caller cannot see is answered at once (404).
+                blocking->Wait(
+                    q->wait, respond,
+                    [&placements, viewer, id, after](std::function<void()> notify) -> uint64_t {
+                      auto w = placements.WatchPlacement(viewer, id, after, notify);
+                      if (!w.ok()) notify();
+                      return w.ok() ? *w : 0;
+                    },
+                    [&placements](uint64_t w) { placements.CancelWatch(w); }, answer);
               }});
   router.Add({"POST", "/v1/placements/{id}/confirm", write, [&placements, done](RouteContext& ctx, Responder respond) {
                 const std::string& id = ctx.params.at("id");
@@ -158,6 +243,7 @@ void AddPlacementRoutes(Router& router, placement::PlacementService& placements,
                 respond(JsonResponse(200, placement::LocationResultToJson(*result)));
               }});
   AddRttRoute(router, coordinates);
+  AddAgentRoutes(router, placements, blocking);
 }
 
 }  // namespace cloudlet::api

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "cloudlet/api/blocking.h"
 #include "cloudlet/api/problem.h"
 #include "cloudlet/api/query.h"
 #include "cloudlet/common/duration.h"
@@ -30,9 +31,12 @@ Status ValidateBaseVmFilter(const std::string& v) {
 
 struct ListQuery {
   discovery::ListFilter filter;
-  std::optional<uint64_t> index;
-  common::Millis wait{0};
+  BlockingQuery blocking;
 };
+
+BlockingOptions BlockingOf(const RegistryRoutesOptions& o) {
+  return {.default_wait = o.default_wait, .max_wait = o.max_wait, .max_waiting = o.max_blocking_queries};
+}
 
 Result<ListQuery> ParseListQuery(const std::map<std::string, std::string>& q, const RegistryRoutesOptions& options) {
   ListQuery out;
@@ -61,20 +65,9 @@ Result<ListQuery> ParseListQuery(const std::map<std::string, std::string>& q, co
     if (*limit == 0) return Status::InvalidField("limit", "must be at least 1");
     out.filter.limit = *limit;
   }
-  if (auto it = q.find("index"); it != q.end()) {
-    auto index = ParseWholeNumber(it->second, "index", 0, UINT64_MAX);
-    if (!index.ok()) return index.status();
-    out.index = *index;
-    out.wait = options.default_wait;
-  }
-  if (auto it = q.find("wait"); it != q.end()) {
-    auto wait = common::ParseDuration(it->second, "wait");
-    if (!wait.ok()) return wait.status();
-    if (*wait > options.max_wait) {
-      return Status::InvalidField("wait", "must be at most " + common::FormatDuration(options.max_wait));
-    }
-    out.wait = *wait;
-  }
+  auto blocking = ParseBlockingQuery(q, BlockingOf(options));
+  if (!blocking.ok()) return blocking.status();
+  out.blocking = *blocking;
   return out;
 }
 
@@ -132,54 +125,32 @@ HttpResponse ListResponse(const discovery::Registry& registry, const discovery::
   return r;
 }
 
-// One blocking query: answered once, by whichever comes first of a change, the deadline or shutdown.
-struct BlockingQuery {
-  std::atomic<bool> answered{false};
-  std::atomic<common::TimerQueue::TaskId> timer{0};
-  Responder respond;
-  discovery::ListFilter filter;
-};
-
 class RegistryRoutes {
  public:
   RegistryRoutes(discovery::RegistryService& service, common::TimerQueue& timers, metering::Metrics& metrics,
                  RegistryRoutesOptions options)
-      : service_(service), registry_(service.registry()), timers_(timers), options_(options) {
+      : service_(service), registry_(service.registry()), options_(options), blocking_(timers, BlockingOf(options)) {
     metrics.AddGauge("cloudlet_registry_cloudlets", "Registered cloudlets by state", "state", [this] {
       std::vector<std::pair<std::string, double>> out;
       for (const auto& [health, n] : registry_.CountByHealth()) out.emplace_back(discovery::HealthName(health), n);
       return out;
     });
     metrics.AddGauge("cloudlet_registry_blocking_queries", "Blocking queries waiting for a change", "kind", [this] {
-      return std::vector<std::pair<std::string, double>>{{"list", static_cast<double>(blocking_.load())}};
+      return std::vector<std::pair<std::string, double>>{{"list", static_cast<double>(blocking_.waiting())}};
     });
   }
 
   void List(RouteContext& ctx, Responder respond) {
     auto query = ParseListQuery(ctx.request.query, options_);
     if (!query.ok()) return respond(ProblemFromStatus(query.status()));
-    if (!query->index || registry_.index() > *query->index || query->wait.count() == 0) {
+    const BlockingQuery& b = query->blocking;
+    if (!b.index || registry_.index() > *b.index || b.wait.count() == 0) {
       return respond(ListResponse(registry_, query->filter, json_cache_));
     }
-    if (blocking_.fetch_add(1) >= options_.max_blocking_queries) {
-      blocking_.fetch_sub(1);
-      return respond(Problem(503, "too many blocking queries are waiting; retry later"));
-    }
-    auto bq = std::make_shared<BlockingQuery>();
-    bq->respond = std::move(respond);
-    bq->filter = std::move(query->filter);
-    auto answer = [this, bq] {
-      if (bq->answered.exchange(true)) return;
-      blocking_.fetch_sub(1);
-      if (auto t = bq->timer.load()) timers_.Cancel(t);
-      bq->respond(ListResponse(registry_, bq->filter, json_cache_));
-    };
-    // The registry fires the watch on the thread that changed it; the answer is built on ours.
-    const auto watch = registry_.Watch(*query->index, [this, answer] { timers_.Post(answer); });
-    bq->timer = timers_.RunAfter(query->wait, [this, watch, answer] {
-      registry_.CancelWatch(watch);
-      answer();
-    });
+    blocking_.Wait(
+        b.wait, respond, [this, &b](std::function<void()> notify) { return registry_.Watch(*b.index, std::move(notify)); },
+        [this](uint64_t id) { registry_.CancelWatch(id); },
+        [this, respond, filter = std::move(query->filter)] { respond(ListResponse(registry_, filter, json_cache_)); });
   }
 
   void Get(RouteContext& ctx, Responder respond) {
@@ -251,9 +222,8 @@ class RegistryRoutes {
  private:
   discovery::RegistryService& service_;
   discovery::Registry& registry_;
-  common::TimerQueue& timers_;
   const RegistryRoutesOptions options_;
-  std::atomic<size_t> blocking_{0};
+  BlockingQueries blocking_;
   RecordJsonCache json_cache_;
 };
 

@@ -175,6 +175,10 @@ int main(int argc, char** argv) {
   app.add_option("--insecure-registry", config.insecure_registries,
                  "HOST:PORT of an OCI registry reached over plain HTTP (repeatable; loopback test registries)")
       ->group("Workload runtime");
+  app.add_option("--image-cache-mb", config.image_cache_mb,
+                 "Keep the runtime's images within this many MiB, evicting the least recently used that no "
+                 "workload runs on (default 0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))->group("Workload runtime");
   apps::AddLogLevelOption(app, flags.log_level);
   if (auto exit_code = apps::ParseFlags(app, argc, argv)) return *exit_code;
   config.isolation = isolation == "vm,container" || isolation == "container,vm"

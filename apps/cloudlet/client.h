@@ -28,6 +28,7 @@ class RegistryClient {
   // The answer's body as text (CSV).
   common::Result<std::string> Raw(const std::string& method, const std::string& path);
   const std::string& base() const { return base_; }
+  common::Millis timeout() const { return timeout_; }
 
  private:
   RegistryClient() = default;

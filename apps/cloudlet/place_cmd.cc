@@ -1,10 +1,13 @@
 // `cloudlet place`: rank the fleet for an app and reserve the best cloudlet.
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "client.h"
+#include "cloudlet/common/duration.h"
 #include "cloudlet/common/geo.h"
 #include "table.h"
 
@@ -18,6 +21,8 @@ using nlohmann::json;
 struct PlaceFlags {
   std::string app_file, rtt, geo, client_id;
   int k = 0;
+  bool wait = false;
+  std::string wait_timeout = "5m";
 };
 
 // --rtt cl-a=4.2,cl-b=7 as the request's client.rtt_ms.
@@ -93,15 +98,65 @@ void PrintPlacement(const json& r) {
   }
 }
 
+// Confirms the placement, then follows it (blocking queries) until its app runs or it fails.
+Result<json> WaitUntilRunning(RegistryClient& client, const std::string& id, common::Millis timeout, bool quiet) {
+  auto confirmed = client.Call("POST", "/v1/placements/" + id + "/confirm");
+  if (!confirmed.ok()) return confirmed.status();
+  json p = *confirmed;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Each wait ends well within the client's own request timeout.
+  const auto wait_ms = std::max<int64_t>(1000, client.timeout().count() / 2);
+  std::string last;
+  while (true) {
+    const std::string state = ValueOr<std::string>(p, "state", "");
+    if (state != last && !quiet) std::cerr << "placement " << id << ": " << state << "\n";
+    last = state;
+    if (state == "running") return p;
+    if (state == "failed") {
+      return Status::FailedPrecondition("placement " + id + " failed: " + ValueOr<std::string>(p, "reason", "no reason given"));
+    }
+    if (state == "released" || state == "expired") return Status::FailedPrecondition("placement " + id + " is " + state);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Unavailable("placement " + id + " is still " + state + " after --wait-timeout");
+    }
+    const auto index = ValueOr<uint64_t>(p, "modify_index", 0);
+    auto next = client.Call("GET", "/v1/placements/" + id + "?index=" + std::to_string(index) + "&wait=" +
+                                       std::to_string(wait_ms) + "ms");
+    if (!next.ok()) return next.status();
+    p = *next;
+  }
+}
+
 Status Place(const GlobalOptions& o, const PlaceFlags& f) {
   auto request = BuildPlacementRequest(f);
   if (!request.ok()) return request.status();
+  auto timeout = common::ParseDuration(f.wait_timeout, "--wait-timeout");
+  if (!timeout.ok()) return Status::InvalidArgument(timeout.status().message());
   auto client = RegistryClient::Connect(o);
   if (!client.ok()) return client.status();
   auto body = client->Call("POST", "/v1/placements", request->dump());
   if (!body.ok()) return body.status();
-  if (o.json_output) PrintJson(*body);
-  else PrintPlacement(*body);
+  if (!f.wait || !Member(*body, "placement_id").is_string()) {
+    if (o.json_output) PrintJson(*body);
+    else PrintPlacement(*body);
+    return f.wait ? Status::FailedPrecondition("no cloudlet can take this app") : Status::Ok();
+  }
+  const std::string id = Member(*body, "placement_id").get<std::string>();
+  auto running = WaitUntilRunning(*client, id, *timeout, o.json_output);
+  if (!running.ok()) return running.status();
+  if (o.json_output) {
+    PrintJson(*running);
+  } else {
+    const json& provision = Member(*running, "provision");
+    std::cerr << "placement " << id << " running on " << ValueOr<std::string>(*running, "cloudlet", "?") << " at "
+              << ValueOr<std::string>(*running, "endpoint", "?");
+    if (provision.is_object()) {
+      std::cerr << " (" << ValueOr<std::string>(provision, "mode", "?") << ", "
+                << Fixed(ValueOr(provision, "seconds", 0.0), 2) << " s)";
+    }
+    std::cerr << "\n";
+    std::cout << ValueOr<std::string>(*running, "endpoint", "") << "\n";  // alone on stdout, for scripts
+  }
   return Status::Ok();
 }
 
@@ -115,6 +170,10 @@ void AddPlaceCommand(CLI::App& app, Context& ctx) {
   place->add_option("--geo", f->geo, "The device's position: LAT,LON");
   place->add_option("--client-id", f->client_id, "The device's id (for network coordinates)");
   place->add_option("--k", f->k, "Candidates to return")->check(CLI::Range(1, 100));
+  place->add_flag("--wait", f->wait,
+                  "Confirm the placement and wait until its app runs, then print its endpoint (HOST:PORT) on "
+                  "stdout (progress goes to stderr); a failed placement exits 1 with the reason");
+  place->add_option("--wait-timeout", f->wait_timeout, "How long --wait waits (default 5m)");
   place->callback([&ctx, f] { ctx.run = [&ctx, f] { return Place(ctx.options, *f); }; });
 }
 

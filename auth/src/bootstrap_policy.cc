@@ -27,6 +27,7 @@ const char* Permission::ScopeName() const {
     case Kind::kOperator: return "operator";
     case Kind::kPlacementWrite: return "placement.write";
     case Kind::kPlacementRead: return "placement.read";
+    case Kind::kPlacementReport: return "placement.report";
     case Kind::kRttWrite: return "rtt.write";
     case Kind::kTokenManage: return "token.manage";
     case Kind::kUsageWrite: return "usage.write";

@@ -31,7 +31,7 @@ bool RoleAllows(const Principal& who, const Permission& what) {
              what.kind == K::kRttWrite || what.kind == K::kTokenManage || what.kind == K::kReportRead;
     case Role::kAgent:
       return what.kind == K::kCloudletRead || what.kind == K::kRttWrite || what.kind == K::kUsageWrite ||
-             (what.kind == K::kCloudletWrite && what.resource == who.cloudlet_id);
+             what.kind == K::kPlacementReport || (what.kind == K::kCloudletWrite && what.resource == who.cloudlet_id);
     case Role::kApp:
       return what.kind == K::kCloudletRead || what.kind == K::kPlacementRead || what.kind == K::kPlacementWrite ||
              what.kind == K::kRttWrite;
@@ -64,7 +64,7 @@ Status ValidateTenantId(std::string_view id) {
 Status ValidateScopes(const std::vector<std::string>& scopes, Role role) {
   static const std::set<std::string> kKnown = {"cloudlet.read",   "cloudlet.write", "placement.read",
                                                "placement.write", "rtt.write",      "token.manage",
-                                               "usage.write",     "report.read"};
+                                               "usage.write",     "report.read",   "placement.report"};
   if (scopes.size() > kMaxScopes) return Status::InvalidField("scopes", "at most 16");
   for (const auto& s : scopes) {
     if (!kKnown.count(s)) return Status::InvalidField("scopes", "unknown scope '" + s.substr(0, 32) + "'");
@@ -72,7 +72,8 @@ Status ValidateScopes(const std::vector<std::string>& scopes, Role role) {
     Permission p{Permission::Kind::kCloudletRead, "c"};
     for (auto kind : {Permission::Kind::kCloudletRead, Permission::Kind::kCloudletWrite, Permission::Kind::kPlacementRead,
                       Permission::Kind::kPlacementWrite, Permission::Kind::kRttWrite, Permission::Kind::kTokenManage,
-                      Permission::Kind::kUsageWrite, Permission::Kind::kReportRead}) {
+                      Permission::Kind::kUsageWrite, Permission::Kind::kReportRead,
+                      Permission::Kind::kPlacementReport}) {
       p.kind = kind;
       if (s == p.ScopeName() && !RoleAllows(probe, p)) {
         return Status::InvalidField("scopes", "this role's tokens cannot have '" + s + "'");

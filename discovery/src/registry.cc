@@ -32,20 +32,9 @@ void Registry::BumpLocked(Entry& e, std::vector<std::function<void()>>& fire) {
   CollectWatchersLocked(fire);
 }
 
-void Registry::CollectWatchersLocked(std::vector<std::function<void()>>& fire) {
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (index_ > it->second.after_index) {
-      fire.push_back(std::move(it->second.fn));
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
+void Registry::CollectWatchersLocked(std::vector<std::function<void()>>& fire) { waiters_.Take("", index_, fire); }
 
-void Registry::Fire(std::vector<std::function<void()>>& fire) {
-  for (auto& fn : fire) fn();
-}
+void Registry::Fire(std::vector<std::function<void()>>& fire) { common::Watchers::Run(fire); }
 
 void Registry::Restore(std::vector<CloudletRecord> records, uint64_t index) {
   std::vector<std::function<void()>> fire;
@@ -292,11 +281,7 @@ void Registry::MarkDirty(const std::vector<std::string>& ids) {
 Registry::WatchId Registry::Watch(uint64_t after_index, std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
-    if (index_ <= after_index) {
-      const WatchId id = next_watch_++;
-      waiters_.emplace(id, Waiter{after_index, std::move(fn)});
-      return id;
-    }
+    if (index_ <= after_index) return waiters_.Add("", after_index, std::move(fn));
   }
   fn();
   return 0;
@@ -304,15 +289,14 @@ Registry::WatchId Registry::Watch(uint64_t after_index, std::function<void()> fn
 
 bool Registry::CancelWatch(WatchId id) {
   std::lock_guard lock(mu_);
-  return waiters_.erase(id) > 0;
+  return waiters_.Remove(id);
 }
 
 void Registry::FireAllWatches() {
   std::vector<std::function<void()>> fire;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, w] : waiters_) fire.push_back(std::move(w.fn));
-    waiters_.clear();
+    waiters_.TakeAll(fire);
   }
   Fire(fire);
 }

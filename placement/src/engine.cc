@@ -51,7 +51,8 @@ struct BoundScalars {
 // inline functions (QueueMsAt's denominator, OverlaySecondsOf, FullSecondsOf, the amortisation),
 // applied per row to scalars hoisted once per request.
 __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rho_now, const double* __restrict inv_cap,
-                                           const double* __restrict inv_wan, const double* __restrict eligible,
+                                           const double* __restrict inv_wan, const double* __restrict launch,
+                                           const double* __restrict eligible,
                                            const double* __restrict iso, const double* __restrict free_cpu,
                                            const double* __restrict free_mem, const double* __restrict res_cpu,
                                            const double* __restrict res_mem, const double* __restrict has_geo,
@@ -63,7 +64,8 @@ __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rh
     const double rho = rho_now[j] + (sc.cpu + res_cpu[j]) * inv_cap[j];
     const bool ok = (eligible[j] > 0) & (iso[j] > 0) & (free_cpu[j] - res_cpu[j] >= sc.cpu) &
                     (free_mem[j] - res_mem[j] >= sc.mem) & (rho < 1.0);
-    const double overlay_s = OverlaySecondsOf(sc.launch_s, sc.visible_share, sc.overlay_bits * inv_wan[j], sc.pipeline_floor_s);
+    const double launch_s = launch[j] >= 0 ? launch[j] : sc.launch_s;
+    const double overlay_s = OverlaySecondsOf(launch_s, sc.visible_share, sc.overlay_bits * inv_wan[j], sc.pipeline_floor_s);
     const double full_s = FullSecondsOf(sc.fetch_overhead_s, sc.base_bits * inv_wan[j], overlay_s);
     const double m = modes[j];
     const double prov = m == 2 ? 0.0 : (m == 1 ? overlay_s : full_s);
@@ -104,9 +106,10 @@ FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
   FleetSnapshot f;
   const auto n = static_cast<Eigen::Index>(cloudlets.size());
   for (ArrayXd* a : {&f.x, &f.y, &f.z, &f.has_geo, &f.eligible, &f.suspect, &f.vm, &f.container, &f.cpu_capacity,
-                     &f.mem_capacity, &f.free_cpu, &f.free_mem, &f.load, &f.wan_mbps}) {
+                     &f.mem_capacity, &f.free_cpu, &f.free_mem, &f.load, &f.wan_mbps, &f.observed}) {
     a->setZero(n);
   }
+  f.launch_s.setConstant(n, -1);
   f.ids.reserve(cloudlets.size());
   for (Eigen::Index i = 0; i < n; ++i) {
     const CloudletState& c = cloudlets[static_cast<size_t>(i)];
@@ -130,6 +133,8 @@ FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
     f.free_mem[i] = static_cast<double>(c.free_mem);
     f.load[i] = c.load;
     f.wan_mbps[i] = c.wan_mbps;
+    f.launch_s[i] = c.launch_s;
+    f.observed[i] = c.observed;
     for (const auto& d : c.base_vms) f.by_base_vm[d].push_back(static_cast<int>(i));
     f.labels.push_back(c.labels);
   }
@@ -266,7 +271,7 @@ class Ranker {
     double* b = scratch_.bound.data();
     double* fr = scratch_.floor_rtt.data();
     LowerBounds(len, fleet_.rho_now.data() + start, fleet_.inv_cpu_capacity.data() + start,
-                fleet_.inv_wan_mbps.data() + start, fleet_.eligible.data() + start, iso_ + start,
+                fleet_.inv_wan_mbps.data() + start, fleet_.launch_s.data() + start, fleet_.eligible.data() + start, iso_ + start,
                 fleet_.free_cpu.data() + start, fleet_.free_mem.data() + start, res_cpu_ + start, res_mem_ + start,
                 fleet_.has_geo.data() + start, fleet_.suspect.data() + start, scratch_.mode.data() + start, scalars_, b,
                 fr, scratch_.provision.data(), scratch_.headroom.data());
@@ -348,6 +353,7 @@ class Ranker {
     cand.rtt_source = rtt.second;
     cand.queue_ms = app_.service_ms / scratch_.headroom[j];
     cand.provision_s = scratch_.provision[j];
+    cand.observed = fleet_.observed[i] > 0;
     const double m = scratch_.mode[i];
     cand.provision_mode = m == 2 ? ProvisionMode::kWarm : m == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
     cand.cost_ms = cost;

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cloudlet/common/host_port.h"
 #include "cloudlet/common/json_fields.h"
 #include "cloudlet/common/time_format.h"
 
@@ -151,7 +152,10 @@ json CandidateToJson(const Candidate& c) {
           {"rtt_ms", c.rtt_ms},
           {"rtt_source", RttSourceName(c.rtt_source)},
           {"queue_ms", c.queue_ms},
-          {"provision", {{"mode", ProvisionModeName(c.provision_mode)}, {"seconds", c.provision_s}}},
+          {"provision",
+           {{"mode", ProvisionModeName(c.provision_mode)},
+            {"seconds", c.provision_s},
+            {"model", c.observed ? "observed" : "modelled"}}},
           {"cost_ms", c.cost_ms},
           {"sla_met", c.sla_met}};
 }
@@ -169,6 +173,9 @@ Result<Candidate> CandidateFromJson(const json& j, const std::string& prefix) {
     JsonFields pf(*provision, prefix + ".provision");
     pf.String("mode", true, mode);
     pf.Number("seconds", true, c.provision_s);
+    std::string model = "modelled";
+    pf.String("model", false, model);
+    c.observed = model == "observed";
     f.Merge(pf.status());
   }
   f.Number("cost_ms", true, c.cost_ms);
@@ -189,17 +196,41 @@ Result<Candidate> CandidateFromJson(const json& j, const std::string& prefix) {
   return c;
 }
 
+json ProvisionReportToJson(const ProvisionReport& r) {
+  return {{"mode", ProvisionModeName(r.mode)}, {"seconds", r.seconds}, {"bytes", r.bytes}, {"pull_seconds", r.pull_s},
+          {"start_seconds", r.start_s}};
+}
+
+Result<ProvisionReport> ProvisionReportFromJson(const json& j, const std::string& where) {
+  ProvisionReport r;
+  JsonFields f(j, where);
+  std::string mode;
+  if (!f.Has("mode")) return Status::InvalidField(f.Path("mode"), "is required");
+  f.OneOf("mode", mode, {"warm", "overlay", "full"});
+  f.NumberIn("seconds", r.seconds, 0, 86'400, false, true);
+  f.IntIn("bytes", r.bytes, 0, int64_t{1} << 50);
+  f.NumberIn("pull_seconds", r.pull_s, 0, 86'400);
+  f.NumberIn("start_seconds", r.start_s, 0, 86'400);
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
+  r.mode = mode == "warm" ? ProvisionMode::kWarm : mode == "overlay" ? ProvisionMode::kOverlay : ProvisionMode::kFull;
+  return r;
+}
+
 json PlacementToJson(const Placement& p) {
   json j = {{"placement_id", p.id},
             {"owner", p.owner},
             {"state", PlacementStateName(p.state)},
+            {"confirmed", p.confirmed},
             {"cloudlet", p.cloudlet_id},
             {"endpoint", p.endpoint},
             {"created_at", common::FormatRfc3339(p.created_at)},
+            {"modify_index", p.modify_index},
             {"chosen", CandidateToJson(p.chosen)},
             {"request", PlacementRequestToJson(p.request)}};
-  if (p.state == PlacementState::kReserved) j["expires_at"] = common::FormatRfc3339(p.expires_at);
-  if (p.state == PlacementState::kActive) j["activated_at"] = common::FormatRfc3339(p.activated_at);
+  if (!p.confirmed) j["expires_at"] = common::FormatRfc3339(p.expires_at);
+  if (p.confirmed) j["activated_at"] = common::FormatRfc3339(p.activated_at);
+  if (!p.reason.empty()) j["reason"] = p.reason;
+  if (p.provision) j["provision"] = ProvisionReportToJson(*p.provision);
   return j;
 }
 
@@ -216,12 +247,17 @@ Result<Placement> PlacementFromJson(const json& j) {
   f.String("activated_at", false, activated);
   const json* request = f.Object("request", true);
   const json* chosen = f.Object("chosen", true);
+  const json* provision = f.Object("provision", false);
   CLOUDLET_RETURN_IF_ERROR(f.status());
   auto req = PlacementRequestFromJson(*request);
   if (!req.ok()) return req.status().WithContext("request");
   p.request = std::move(*req);
-  if (state != "active") return Status::InvalidField("state", "only active placements are stored");
-  p.state = PlacementState::kActive;
+  const auto parsed_state = ParsePlacementState(state);
+  if (!parsed_state || !IsLive(*parsed_state) || *parsed_state == PlacementState::kReserved) {
+    return Status::InvalidField("state", "only confirmed live placements are stored (active, provisioning, running)");
+  }
+  p.state = *parsed_state;
+  p.confirmed = true;
   auto created_at = common::ParseRfc3339(created, "created_at");
   if (!created_at.ok()) return created_at.status();
   p.created_at = *created_at;
@@ -231,7 +267,34 @@ Result<Placement> PlacementFromJson(const json& j) {
   auto cand = CandidateFromJson(*chosen, "chosen");
   if (!cand.ok()) return cand.status();
   p.chosen = std::move(*cand);
+  if (provision) {
+    auto r = ProvisionReportFromJson(*provision, "provision");
+    if (!r.ok()) return r.status();
+    p.provision = *r;
+  }
   return p;
+}
+
+Result<WorkloadReport> WorkloadReportFromJson(const json& j) {
+  WorkloadReport r;
+  JsonFields f(j, "");
+  std::string state;
+  if (!f.Has("state")) return Status::InvalidField("state", "is required");
+  f.OneOf("state", state, {"provisioning", "running", "failed"});
+  f.StringIn("endpoint", r.endpoint, 262);
+  f.StringIn("reason", r.reason, 1024);
+  const json* provision = f.Object("provision", false);
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
+  r.state = *ParsePlacementState(state);
+  if (!r.endpoint.empty() && !common::ParseHostPort(r.endpoint, "endpoint").ok()) {
+    return Status::InvalidField("endpoint", "must be HOST:PORT");
+  }
+  if (provision) {
+    auto p = ProvisionReportFromJson(*provision, "provision");
+    if (!p.ok()) return p.status();
+    r.provision = *p;
+  }
+  return r;
 }
 
 json PlaceResultToJson(const PlaceResult& r, const EngineParams& params) {
@@ -294,6 +357,7 @@ void AppendCandidate(std::string& out, const Candidate& c) {
   AppendString(out, ProvisionModeName(c.provision_mode));
   out += ",\"seconds\":";
   AppendNumber(out, c.provision_s);
+  out += c.observed ? ",\"model\":\"observed\"" : ",\"model\":\"modelled\"";
   out += "},\"cost_ms\":";
   AppendNumber(out, c.cost_ms);
   out += c.sla_met ? ",\"sla_met\":true}" : ",\"sla_met\":false}";

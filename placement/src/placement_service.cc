@@ -28,10 +28,26 @@ const char* PlacementStateName(PlacementState s) {
   switch (s) {
     case PlacementState::kReserved: return "reserved";
     case PlacementState::kActive: return "active";
+    case PlacementState::kProvisioning: return "provisioning";
+    case PlacementState::kRunning: return "running";
     case PlacementState::kReleased: return "released";
     case PlacementState::kExpired: return "expired";
+    case PlacementState::kFailed: return "failed";
   }
   return "unknown";
+}
+
+std::optional<PlacementState> ParsePlacementState(std::string_view name) {
+  for (auto s : {PlacementState::kReserved, PlacementState::kActive, PlacementState::kProvisioning,
+                 PlacementState::kRunning, PlacementState::kReleased, PlacementState::kExpired, PlacementState::kFailed}) {
+    if (name == PlacementStateName(s)) return s;
+  }
+  return std::nullopt;
+}
+
+bool IsLive(PlacementState s) {
+  return s == PlacementState::kReserved || s == PlacementState::kActive || s == PlacementState::kProvisioning ||
+         s == PlacementState::kRunning;
 }
 
 PlacementService::PlacementService(const common::Clock& clock, Engine engine, MigrationAdvisor advisor,
@@ -52,7 +68,10 @@ Status PlacementService::Start() {
   auto active = store_.LoadActive();
   if (!active.ok()) return active.status();
   std::lock_guard lock(mu_);
-  for (auto& p : *active) AddLocked(std::move(p));
+  for (auto& p : *active) {
+    TouchLocked(p);
+    AddLocked(std::move(p));
+  }
   writer_ = std::make_unique<common::TimerQueue>();
   return Status::Ok();
 }
@@ -91,6 +110,12 @@ void PlacementService::IndexLocked(const Placement& p, int sign) {
   owned.live = sign > 0 ? owned.live + 1 : owned.live - 1;
   owned.cpu_millis += sign * p.request.app.cpu_millis;
   if (owned.live == 0) by_owner_.erase(p.owner);
+  if (sign > 0) {
+    by_cloudlet_[p.cloudlet_id].insert(p.id);
+  } else if (auto on = by_cloudlet_.find(p.cloudlet_id); on != by_cloudlet_.end()) {
+    on->second.erase(p.id);
+    if (on->second.empty()) by_cloudlet_.erase(on);
+  }
   const double cpu = sign * static_cast<double>(p.request.app.cpu_millis);
   const double mem = sign * static_cast<double>(p.request.app.mem_mb);
   // Only additions matter to a placement ranked meanwhile: a release leaves its choice valid.
@@ -100,7 +125,7 @@ void PlacementService::IndexLocked(const Placement& p, int sign) {
       row_changed_at_[static_cast<size_t>(row->second)] = change_seq_;
     }
   }
-  if (p.state == PlacementState::kReserved) {
+  if (!p.confirmed) {
     Held& h = reserved_by_cloudlet_[p.cloudlet_id];
     h.cpu_millis += cpu;
     h.mem_mb += mem;
@@ -121,7 +146,7 @@ void PlacementService::IndexLocked(const Placement& p, int sign) {
         }
       }
     }
-  } else if (p.state == PlacementState::kActive) {
+  } else {
     auto& recent = recent_by_cloudlet_[p.cloudlet_id];
     if (sign > 0) recent.push_back({p.id, p.activated_at, cpu, mem});
     else std::erase_if(recent, [&](const Recent& r) { return r.id == p.id; });
@@ -186,7 +211,7 @@ void PlacementService::ReservationsLocked(const FleetSource::View& view, const P
     auto row = self == live_.end() ? fleet.row_of.end() : fleet.row_of.find(self->second.cloudlet_id);
     if (row != fleet.row_of.end()) {
       const Placement& p = self->second;
-      const bool counted = p.state == PlacementState::kReserved ||
+      const bool counted = !p.confirmed ||
                            std::any_of(recent_by_cloudlet_[p.cloudlet_id].begin(),
                                        recent_by_cloudlet_[p.cloudlet_id].end(),
                                        [&](const Recent& a) { return a.id == p.id; });
@@ -203,9 +228,19 @@ void PlacementService::ReservationsLocked(const FleetSource::View& view, const P
   }
 }
 
+void PlacementService::TouchLocked(Placement& p) {
+  p.modify_index = ++index_;
+  cloudlet_index_[p.cloudlet_id] = index_;
+  std::vector<common::Watchers::Fn> fire;
+  watchers_.Take(p.id, index_, fire);
+  watchers_.Take("cloudlet:" + p.cloudlet_id, index_, fire);
+  common::Watchers::Run(fire);
+}
+
 void PlacementService::EndLocked(Placement p, PlacementState state) {
   if (options_.on_end) options_.on_end(p, clock_.Now());
   p.state = state;
+  TouchLocked(p);
   if (ended_order_.size() >= kMaxEnded) {
     ended_.erase(ended_order_.front());
     ended_order_.pop_front();
@@ -291,6 +326,7 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
     p.state = PlacementState::kReserved;
     p.created_at = clock_.Now();
     p.expires_at = p.created_at + options_.lease;
+    TouchLocked(p);
     out.placement = p;
     AddLocked(std::move(p));
     return out;
@@ -327,11 +363,13 @@ void PlacementService::Confirm(const std::string& owner, const std::string& id, 
       }
       return done(NotFound(id));
     }
-    if (p->state == PlacementState::kActive) return done(*p);  // confirming twice is harmless
-    // Active from now on, so the lease cannot lapse while the write is in flight.
+    if (p->confirmed) return done(*p);  // confirming twice is harmless
+    // Confirmed from now on, so the lease cannot lapse while the write is in flight.
     Placement active = RemoveLocked(id);
-    active.state = PlacementState::kActive;
+    active.confirmed = true;
+    if (active.state == PlacementState::kReserved) active.state = PlacementState::kActive;
     active.activated_at = clock_.Now();
+    TouchLocked(active);
     copy = active;
     AddLocked(std::move(active));
   }
@@ -342,7 +380,9 @@ void PlacementService::Confirm(const std::string& owner, const std::string& id, 
       std::lock_guard lock(mu_);
       if (FindLocked("", copy.id)) {
         Placement back = RemoveLocked(copy.id);
-        back.state = PlacementState::kReserved;  // its lease runs on as before
+        back.confirmed = false;  // its lease runs on as before
+        if (back.state == PlacementState::kActive) back.state = PlacementState::kReserved;
+        TouchLocked(back);
         AddLocked(std::move(back));
       }
     }
@@ -358,7 +398,7 @@ void PlacementService::Release(const std::string& owner, const std::string& id, 
     Placement* p = FindLocked(owner, id);
     if (!p) return done(NotFound(id));
     released = RemoveLocked(id);
-    if (released.state == PlacementState::kReserved) {
+    if (!released.confirmed) {
       EndLocked(released, PlacementState::kReleased);
       released.state = PlacementState::kReleased;
       return done(released);
@@ -381,7 +421,7 @@ Result<LocationResult> PlacementService::Location(const std::string& owner, cons
                                                   const LocationUpdate& update) {
   auto current = CopyOf(owner, id);
   if (!current.ok()) return current.status();
-  if (current->state != PlacementState::kActive && current->state != PlacementState::kReserved) {
+  if (!IsLive(current->state)) {
     return Status::FailedPrecondition("placement '" + id + "' is " + PlacementStateName(current->state));
   }
   PlacementRequest moved = current->request;
@@ -421,11 +461,151 @@ Result<LocationResult> PlacementService::Location(const std::string& owner, cons
     go = {b.cloudlet_id, b.rtt_ms + b.queue_ms};
     target_provision_s = b.provision_s;
   }
-  const auto started = p->state == PlacementState::kActive ? p->activated_at : p->created_at;
+  const auto started = p->confirmed ? p->activated_at : p->created_at;
   const double elapsed_s = std::chrono::duration<double>(clock_.Now() - started).count();
   const double remaining = moved.app.req_rate_hz * std::max(0.0, moved.app.session_s - elapsed_s);
   LocationResult out{advisor_.Advise(stay, go, remaining, target_provision_s), std::move(*best)};
   return out;
+}
+
+namespace {
+
+// What an agent may say next, given what the placement is now (live).
+Status CheckReport(const Placement& p, const WorkloadReport& r) {
+  switch (r.state) {
+    case PlacementState::kProvisioning:
+      if (p.state == PlacementState::kRunning) {
+        return Status::FailedPrecondition("placement '" + p.id + "' is running; report failed first");
+      }
+      return Status::Ok();
+    case PlacementState::kRunning:
+      if (r.endpoint.empty()) return Status::InvalidField("endpoint", "is required when running");
+      return Status::Ok();
+    case PlacementState::kFailed:
+      if (r.reason.empty()) return Status::InvalidField("reason", "is required when failed");
+      return Status::Ok();
+    default:
+      return Status::InvalidField("state", "must be provisioning, running or failed");
+  }
+}
+
+}  // namespace
+
+void PlacementService::Report(const std::string& cloudlet_id, const std::string& id, const WorkloadReport& report,
+                              Done done) {
+  Placement copy;
+  {
+    std::lock_guard lock(mu_);
+    ExpireLeasesLocked(clock_.Now());
+    Placement* p = FindLocked("", id);
+    if (p && !cloudlet_id.empty() && p->cloudlet_id != cloudlet_id) p = nullptr;
+    if (!p) {
+      auto ended = ended_.find(id);
+      if (ended != ended_.end() && (cloudlet_id.empty() || ended->second.cloudlet_id == cloudlet_id)) {
+        return done(Status::FailedPrecondition("placement '" + id + "' is " + PlacementStateName(ended->second.state)));
+      }
+      return done(NotFound(id));
+    }
+    if (Status s = CheckReport(*p, report); !s.ok()) return done(s);
+    const bool same = p->state == report.state && (report.state != PlacementState::kRunning || p->endpoint == report.endpoint);
+    if (same) return done(*p);  // a repeated report changes nothing
+    if (report.state == PlacementState::kFailed) {
+      Placement failed = RemoveLocked(id);
+      failed.reason = report.reason;
+      if (!failed.confirmed) {
+        EndLocked(failed, PlacementState::kFailed);
+        failed.state = PlacementState::kFailed;
+        return done(failed);
+      }
+      copy = std::move(failed);
+    } else {
+      p->state = report.state;
+      if (report.state == PlacementState::kRunning) {
+        p->endpoint = report.endpoint;
+        p->provision = report.provision;
+        if (report.provision && options_.on_provisioned) options_.on_provisioned(*p, *report.provision);
+      }
+      TouchLocked(*p);
+      if (!p->confirmed) return done(*p);  // soft state until confirmed
+      copy = *p;
+    }
+  }
+  if (report.state == PlacementState::kFailed) {
+    writer_->Post([this, copy, done]() mutable {
+      const Status removed = store_.Remove(copy.id);
+      std::lock_guard lock(mu_);
+      if (!removed.ok()) {
+        AddLocked(copy);  // nothing changed
+        return done(Status::Unavailable("could not store the failure: " + removed.message()));
+      }
+      EndLocked(copy, PlacementState::kFailed);
+      copy.state = PlacementState::kFailed;
+      done(copy);
+    });
+    return;
+  }
+  writer_->Post([this, copy, done] {
+    const Status stored = store_.PutActive(copy);
+    if (!stored.ok()) return done(Status::Unavailable("could not store the placement: " + stored.message()));
+    done(copy);
+  });
+}
+
+CloudletPlacements PlacementService::OnCloudlet(const std::string& cloudlet_id) {
+  CloudletPlacements out;
+  std::lock_guard lock(mu_);
+  ExpireLeasesLocked(clock_.Now());
+  out.index = index_;
+  if (auto on = by_cloudlet_.find(cloudlet_id); on != by_cloudlet_.end()) {
+    for (const auto& id : on->second) out.placements.push_back(live_.at(id));
+  }
+  return out;
+}
+
+Result<PlacementService::WatchId> PlacementService::WatchPlacement(const std::string& owner, const std::string& id,
+                                                                   uint64_t after_index, common::Watchers::Fn fn) {
+  std::lock_guard lock(mu_);
+  ExpireLeasesLocked(clock_.Now());
+  const Placement* p = FindLocked(owner, id);
+  if (!p) {
+    auto ended = ended_.find(id);
+    if (ended == ended_.end() || !Owns(owner, ended->second)) return NotFound(id);
+    p = &ended->second;
+  }
+  if (p->modify_index > after_index || !IsLive(p->state)) {
+    fn();
+    return WatchId{0};
+  }
+  return watchers_.Add(id, after_index, std::move(fn));
+}
+
+PlacementService::WatchId PlacementService::WatchCloudlet(const std::string& cloudlet_id, uint64_t after_index,
+                                                          common::Watchers::Fn fn) {
+  std::lock_guard lock(mu_);
+  ExpireLeasesLocked(clock_.Now());
+  auto at = cloudlet_index_.find(cloudlet_id);
+  if (at != cloudlet_index_.end() && at->second > after_index) {
+    fn();
+    return 0;
+  }
+  return watchers_.Add("cloudlet:" + cloudlet_id, after_index, std::move(fn));
+}
+
+bool PlacementService::CancelWatch(WatchId id) {
+  std::lock_guard lock(mu_);
+  return watchers_.Remove(id);
+}
+
+void PlacementService::FireAllWatches() {
+  std::vector<common::Watchers::Fn> fire;
+  std::lock_guard lock(mu_);
+  watchers_.TakeAll(fire);
+  common::Watchers::Run(fire);
+}
+
+uint64_t PlacementService::index() const {
+  std::lock_guard lock(mu_);
+  return index_;
 }
 
 }  // namespace cloudlet::placement

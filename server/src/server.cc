@@ -43,6 +43,7 @@ struct Server::Parts {
   std::unique_ptr<discovery::RegistryService> registry;
   std::unique_ptr<RegistryFleetSource> fleet;
   placement::Vivaldi coordinates;
+  placement::ProvisionObservations observed;  // learned per cloudlet from agents' reports
   common::TimerQueue ledger_worker;  // usage ingest, reports and spend, off the HTTP threads
   metering::SharedPriceBook prices;
   metering::SpendCache spend;
@@ -69,7 +70,7 @@ Status Server::Parts::BuildRegistryAndPlacement() {
   CLOUDLET_RETURN_IF_ERROR(registry->Start());
   registry_started = true;
   restored = registry->registry().List({}).entries.size();
-  fleet = std::make_unique<RegistryFleetSource>(registry->registry(), deps.clock);
+  fleet = std::make_unique<RegistryFleetSource>(registry->registry(), deps.clock, common::Millis(100), &observed);
 
   placement::PlacementOptions options{.lease = config.lease};
   // Quotas: what the tenant holds now, and this month's spend as of the last refresh.
@@ -89,6 +90,12 @@ Status Server::Parts::BuildRegistryAndPlacement() {
         spdlog::error("metering: placement {}: {}", r.placement_id, s.status().ToString());
       }
     });
+  };
+  // What agents measure when they provision teaches the engine each cloudlet's real figures.
+  options.on_provisioned = [this](const placement::Placement& p, const placement::ProvisionReport& r) {
+    observed.Observe(p.cloudlet_id, r);
+    spdlog::info("placement {}: running on {} after {:.2f} s ({}, {} bytes)", p.id, p.cloudlet_id, r.seconds,
+                 placement::ProvisionModeName(r.mode), r.bytes);
   };
   placements = std::make_unique<placement::PlacementService>(
       deps.clock, placement::Engine(config.model), placement::MigrationAdvisor(config.migration), *fleet,
@@ -115,7 +122,9 @@ Status Server::Parts::BuildRoutes() {
     admin.Post([this, caller = api::CallerOf(ctx), action, target] { tokens->Audit(caller, action, target, ""); });
   };
   api::AddRegistryRoutes(*router, *registry, timers, metrics, registry_routes);
-  api::AddPlacementRoutes(*router, *placements, coordinates, metrics);
+  api::AddPlacementRoutes(*router, *placements, coordinates, metrics, timers,
+                          {.default_wait = registry_routes.default_wait, .max_wait = registry_routes.max_wait,
+                           .max_waiting = registry_routes.max_blocking_queries});
   api::AddAuthRoutes(*router, *tokens, admin);
   api::AddDashboardRoutes(*router);
   auto tier_of = [this](const std::string& id) { return TierOf(id); };
@@ -149,6 +158,7 @@ void Server::Stop() {
   if (p.stopped) return;
   p.stopped = true;
   if (p.registry_started) p.registry->registry().FireAllWatches();  // blocking queries answer now
+  if (p.placements_started) p.placements->FireAllWatches();
   if (p.http) p.http->Stop(p.config.drain);
   if (p.placements_started) p.placements->Stop();
   p.timers.Shutdown();

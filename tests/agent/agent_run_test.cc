@@ -9,6 +9,7 @@
 
 #include "cloudlet/agent/agent.h"
 #include "cloudlet/discovery/txt_record.h"
+#include "support/fake_runtime.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::agent {
@@ -197,21 +198,6 @@ TEST(AgentRun, TheLocalApiAnswersFromTheAgentsStateAndSpoolsUsageFromThisHostOnl
   EXPECT_EQ(h.Call("DELETE", "/v1/ping").status, 405);
 }
 
-// A runtime stand-in: the workloads an earlier run of the agent left.
-class ListingRuntime final : public WorkloadRuntime {
- public:
-  explicit ListingRuntime(std::vector<WorkloadStatus> w) : w_(std::move(w)) {}
-  common::Result<PullResult> Pull(const std::string&) override { return PullResult{}; }
-  common::Result<WorkloadStatus> Start(const WorkloadSpec&) override { return common::Status::Unavailable("not here"); }
-  common::Status Stop(const std::string&) override { return common::Status::Ok(); }
-  common::Result<WorkloadStatus> Inspect(const std::string&) override { return common::Status::NotFound("none"); }
-  common::Result<WorkloadStats> Stats(const std::string&) override { return WorkloadStats{}; }
-  common::Result<std::vector<WorkloadStatus>> List() override { return w_; }
-
- private:
-  std::vector<WorkloadStatus> w_;
-};
-
 TEST(AgentRun, WithARuntimeTheAgentAdoptsWhatItRanAndShowsItInTheLocalApi) {
   TempDir dir;
   Harness h;
@@ -221,7 +207,9 @@ TEST(AgentRun, WithARuntimeTheAgentAdoptsWhatItRanAndShowsItInTheLocalApi) {
     seen = c;
     WorkloadStatus w{.placement_id = "pl-00000000000000a1", .tenant = "acme", .id = "c1", .image = "app",
                      .state = WorkloadState::kRunning, .endpoint = "10.1.2.3:40000", .exit_code = 0, .oom_killed = false};
-    return std::unique_ptr<WorkloadRuntime>(new ListingRuntime({w}));
+    auto runtime = std::make_unique<testing::FakeRuntime>();
+    runtime->Leave(w);
+    return std::unique_ptr<WorkloadRuntime>(std::move(runtime));
   };
   AgentConfig c = Config(dir);
   c.endpoint = "http://10.1.2.3:8471";

@@ -27,6 +27,7 @@ Placement ActivePlacement() {
   p.chosen.cost_ms = 21.4;
   p.chosen.sla_met = false;
   p.state = PlacementState::kActive;
+  p.confirmed = true;
   p.created_at = common::FromUnixMillis(1'000'000);
   p.activated_at = common::FromUnixMillis(1'002'000);
   return p;

@@ -68,6 +68,7 @@ placement::Placement ActivePlacement(const std::string& id, const std::string& o
                    .cpu_millis = 500, .mem_mb = 256, .isolation = "vm", .service_ms = 5, .req_rate_hz = 2,
                    .session_s = 60, .max_rtt_ms = 30};
   p.state = placement::PlacementState::kActive;
+  p.confirmed = true;
   p.created_at = FromUnixMillis(1'000);
   p.expires_at = FromUnixMillis(31'000);
   p.activated_at = FromUnixMillis(2'000);

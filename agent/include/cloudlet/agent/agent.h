@@ -24,6 +24,7 @@
 
 #include "cloudlet/agent/base_vm_cache.h"
 #include "cloudlet/agent/host_sampler.h"
+#include "cloudlet/agent/reconciler.h"
 #include "cloudlet/agent/registry_reporter.h"
 #include "cloudlet/agent/usage_forwarder.h"
 #include "cloudlet/agent/workload_runtime.h"
@@ -63,6 +64,8 @@ struct AgentConfig {
   std::string runtime_root;          // the runtime's storage; default <state_dir>/containers
   std::string advertise_address;     // where workloads are published; default: the endpoint's host
   std::vector<std::string> insecure_registries;  // "host:port" OCI registries reached over plain HTTP
+  int64_t image_cache_mb = 0;        // the runtime's image store at most this big (LRU); 0: no limit
+  std::chrono::milliseconds reconcile_wait{5000};  // longest wait for placements before workloads are checked
 };
 
 // What a runtime is made for.
@@ -121,6 +124,9 @@ class Agent {
   common::Status LoadOrCreateId();
   common::Status ScanBaseVms();
   common::Status StartRuntime();
+  void StartReconciler();
+  // descriptor_.base_vms from file_vms_ and image_vms_; true when it changed. Holds mu_.
+  bool MergeBaseVmsLocked();
   void Advertise(const HostSample& sample);
   std::string ResourceJson() const;
   // POST /v1/usage from the host's hypervisor or runtime: validated, then spooled durably.
@@ -139,7 +145,11 @@ class Agent {
   std::unique_ptr<metering::UsageSpool> spool_;
   std::unique_ptr<UsageForwarder> forwarder_;
   std::unique_ptr<WorkloadRuntime> runtime_;
+  std::unique_ptr<Reconciler> reconciler_;
   std::vector<WorkloadStatus> workloads_;  // what the runtime last listed; guarded by mu_
+  // Base VMs: the files of base_vm_dir, and the runtime's images (guarded by mu_; merged by Tick).
+  std::vector<discovery::BaseVm> file_vms_, image_vms_;
+  bool image_vms_changed_ = false;
 
   mutable std::mutex mu_;  // guards what the local API reads: advertised_, sample_, descriptor_
   std::condition_variable stop_cv_;

@@ -56,6 +56,15 @@ struct WorkloadStats {
   int64_t net_out_bytes = 0;
 };
 
+// An image in the runtime's store.
+struct ImageInfo {
+  std::string id;        // the runtime's image id
+  std::string digest;    // the manifest digest it was pulled by (what base_image pins)
+  std::vector<std::string> names;  // references it is known by
+  int64_t size_bytes = 0;
+  bool in_use = false;   // a workload runs on it (directly or as its base)
+};
+
 struct PullResult {
   std::string image_id;
   bool already_present = false;  // nothing was transferred
@@ -76,6 +85,12 @@ class WorkloadRuntime {
   virtual common::Result<WorkloadStats> Stats(const std::string& placement_id) = 0;
   // This agent's workloads (by label), whatever their state.
   virtual common::Result<std::vector<WorkloadStatus>> List() = 0;
+  // The image `ref` names; NotFound when it is not in the store.
+  virtual common::Result<ImageInfo> Image(const std::string& ref) = 0;
+  // Every image in the store.
+  virtual common::Result<std::vector<ImageInfo>> Images() = 0;
+  // Removes an image that no workload uses; FailedPrecondition when one does.
+  virtual common::Status RemoveImage(const std::string& id) = 0;
 };
 
 }  // namespace cloudlet::agent

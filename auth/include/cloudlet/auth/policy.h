@@ -34,6 +34,7 @@ struct Permission {
     kOperator,       // fleet administration
     kPlacementWrite, // create placements and confirm, move or release one's own
     kPlacementRead,  // read one's own placements
+    kPlacementReport,  // report a workload's state (agents: placements on their own cloudlet)
     kRttWrite,       // post RTT samples for network coordinates
     kTokenManage,    // tokens: operators all, tenants their own app tokens
     kUsageWrite,     // report usage (agents: records of their own cloudlet)
@@ -47,6 +48,7 @@ struct Permission {
   static Permission Operator() { return {Kind::kOperator, {}}; }
   static Permission PlacementWrite() { return {Kind::kPlacementWrite, {}}; }
   static Permission PlacementRead() { return {Kind::kPlacementRead, {}}; }
+  static Permission PlacementReport() { return {Kind::kPlacementReport, {}}; }
   static Permission RttWrite() { return {Kind::kRttWrite, {}}; }
   static Permission TokenManage() { return {Kind::kTokenManage, {}}; }
   static Permission UsageWrite() { return {Kind::kUsageWrite, {}}; }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cloudlet/common/clock.h"
+#include "cloudlet/common/watchers.h"
 #include "cloudlet/common/geo.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/cloudlet.h"
@@ -67,7 +68,7 @@ enum class PutOutcome { kCreated, kReplaced };
 
 class Registry {
  public:
-  using WatchId = uint64_t;
+  using WatchId = common::Watchers::Id;
 
   Registry(const common::Clock& clock, RegistryOptions options);
   Registry(const Registry&) = delete;
@@ -115,10 +116,6 @@ class Registry {
     common::TimePoint seen_at;  // last sign of life: registration, heartbeat or restore
     bool restored = false;      // loaded from storage and not yet heard from
   };
-  struct Waiter {
-    uint64_t after_index;
-    std::function<void()> fn;
-  };
 
   Health HealthAt(const Entry& e, common::TimePoint now) const;
   // Bumps the index and the record's modify_index; collects the watchers to fire.
@@ -134,8 +131,7 @@ class Registry {
   // Written under mu_, read without it by index() and membership_index() (a placement asks per request).
   std::atomic<uint64_t> index_{0};
   std::atomic<uint64_t> membership_index_{0};
-  std::map<WatchId, Waiter> waiters_;
-  WatchId next_watch_ = 1;
+  common::Watchers waiters_;
 };
 
 }  // namespace cloudlet::discovery

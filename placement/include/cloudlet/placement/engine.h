@@ -99,7 +99,9 @@ struct CloudletState {
   int64_t free_cpu = 0;
   int64_t free_mem = 0;
   double load = 0;
-  double wan_mbps = 0;
+  double wan_mbps = 0;    // the link's rate: observed when the cloudlet has provisioned, else declared
+  double launch_s = -1;   // observed start time; < 0: the model's (EngineParams::synthesis.launch_s)
+  bool observed = false;  // wan_mbps and launch_s come from measured provisionings
   std::vector<std::string> base_vms;  // cached digests
   std::map<std::string, std::string> labels;
 };
@@ -113,6 +115,8 @@ struct FleetSnapshot {
   Eigen::ArrayXd suspect;                   // 1 when suspect
   Eigen::ArrayXd vm, container;             // 1 when supported
   Eigen::ArrayXd cpu_capacity, mem_capacity, free_cpu, free_mem, load, wan_mbps;
+  Eigen::ArrayXd launch_s;  // < 0: the model's
+  Eigen::ArrayXd observed;  // 1 when the provisioning figures were measured
   // Derived once per snapshot so that a request does not recompute them.
   Eigen::ArrayXd inv_cpu_capacity;  // 1 / max(capacity, 1)
   Eigen::ArrayXd rho_now;           // utilisation now: the busier of load and capacity in use
@@ -166,6 +170,7 @@ struct Candidate {
   double queue_ms = 0;
   ProvisionMode provision_mode = ProvisionMode::kFull;
   double provision_s = 0;
+  bool observed = false;  // provision_s from this cloudlet's measured provisionings, not the static model
   double cost_ms = 0;
   bool sla_met = true;
 };

@@ -24,6 +24,9 @@ nlohmann::json CandidateToJson(const Candidate& c);
 common::Result<Candidate> CandidateFromJson(const nlohmann::json& j, const std::string& prefix);
 nlohmann::json PlacementToJson(const Placement& p);
 common::Result<Placement> PlacementFromJson(const nlohmann::json& j);
+// POST /v1/placements/{id}/status: {"state", "endpoint", "reason", "provision": {"mode", "seconds",
+// "bytes", "pull_seconds", "start_seconds"}}; errors name the field.
+common::Result<WorkloadReport> WorkloadReportFromJson(const nlohmann::json& j);
 // The answer to POST /v1/placements: placement fields, candidates, rejections and the fallback.
 nlohmann::json PlaceResultToJson(const PlaceResult& r, const EngineParams& params);
 // The same answer written straight to text, without building a JSON tree first: the placement route

@@ -5,8 +5,12 @@
 //   auto placed = service.Place("tenant-a", request);       // reserves capacity on the best cloudlet
 //   service.Confirm("tenant-a", placed->placement->id, done); // reserved -> active, durable
 //
-// Lifecycle: reserved (a lease: capacity is held until `expires_at`) -> active (durable) ->
-// released. An unconfirmed reservation expires and its capacity returns. Ranking runs outside the
+// Lifecycle (docs/runtime.md): reserved (a lease: capacity is held until `expires_at`) -> active
+// (confirmed: durable) -> released. An unconfirmed reservation expires and its capacity returns.
+// When the app names an image, the cloudlet's agent runs it and reports provisioning -> running
+// (with the app's endpoint), or failed (with a reason, which ends the placement); it may start before
+// the owner confirms, and the lease still applies until then. Every change moves the placement's
+// `modify_index`, which blocking queries watch. Ranking runs outside the
 // lock; a placement commits only if nobody reserved on its cloudlet meanwhile (else it ranks again),
 // so concurrent requests see each other's reservations and do not pile onto one cloudlet. Reservations are soft state (lost on restart, as leases would lapse
 // anyway); active placements are written to the PlacementStore before they are acknowledged.
@@ -20,6 +24,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string_view>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,26 +34,51 @@
 #include "cloudlet/common/random.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/common/timer_queue.h"
+#include "cloudlet/common/watchers.h"
 #include "cloudlet/placement/engine.h"
 #include "cloudlet/placement/migration.h"
 #include "cloudlet/placement/vivaldi.h"
 
 namespace cloudlet::placement {
 
-enum class PlacementState { kReserved, kActive, kReleased, kExpired };
+enum class PlacementState { kReserved, kActive, kProvisioning, kRunning, kReleased, kExpired, kFailed };
 const char* PlacementStateName(PlacementState s);
+std::optional<PlacementState> ParsePlacementState(std::string_view name);
+// Reserved, active, provisioning or running: it holds capacity.
+bool IsLive(PlacementState s);
+
+// How a workload came to run, as its agent measured it.
+struct ProvisionReport {
+  ProvisionMode mode = ProvisionMode::kFull;
+  double seconds = 0;       // from the start of provisioning until the app answered its health check
+  int64_t bytes = 0;        // transferred
+  double pull_s = 0;        // of `seconds`, fetching the image
+  double start_s = 0;       // of `seconds`, starting until healthy
+};
+
+// What an agent says about a placement on its cloudlet.
+struct WorkloadReport {
+  PlacementState state = PlacementState::kProvisioning;  // provisioning, running or failed
+  std::string endpoint;  // running: "host:port" where the app answers
+  std::string reason;    // failed: why (pull failed, digest mismatch, start failed, ...)
+  std::optional<ProvisionReport> provision;  // running: how it got there
+};
 
 struct Placement {
   std::string id;
   std::string owner;  // the tenant (or operator) that asked
   PlacementRequest request;
   std::string cloudlet_id;
-  std::string endpoint;
+  std::string endpoint;  // the cloudlet's; once running, where the app answers ("host:port")
   Candidate chosen;  // the breakdown when it was placed
   PlacementState state = PlacementState::kReserved;
+  bool confirmed = false;          // durable; until then the lease applies
   common::TimePoint created_at;
-  common::TimePoint expires_at;    // the lease, while reserved
+  common::TimePoint expires_at;    // the lease, until confirmed
   common::TimePoint activated_at;  // when confirmed
+  std::string reason;              // failed: why
+  std::optional<ProvisionReport> provision;  // running: how it got there
+  uint64_t modify_index = 0;       // the service's change index when this placement last changed
 };
 
 // The fleet as the engine sees it, refreshed by the caller's side (the registry).
@@ -91,6 +122,15 @@ struct PlacementOptions {
   // Told when a placement ends (released or its lease expired), for metering. Runs under the
   // service's lock: it must not block.
   std::function<void(const Placement& placement, common::TimePoint ended_at)> on_end = {};
+  // Told when an agent reports a workload running with how it got there, for the provisioning
+  // model. Runs under the service's lock: it must not block.
+  std::function<void(const Placement& placement, const ProvisionReport& provision)> on_provisioned = {};
+};
+
+// The live placements of one cloudlet, and the change index they are as of.
+struct CloudletPlacements {
+  std::vector<Placement> placements;
+  uint64_t index = 0;
 };
 
 struct PlaceResult {
@@ -132,6 +172,24 @@ class PlacementService {
   // Ends reservations whose lease passed (also done lazily by every call).
   void ExpireLeases();
 
+  // An agent's report on a placement of its cloudlet (`cloudlet_id` empty: an operator, any
+  // cloudlet). NotFound for a placement on another cloudlet; FailedPrecondition once it ended or for
+  // a move the lifecycle does not allow; InvalidArgument naming the field.
+  void Report(const std::string& cloudlet_id, const std::string& id, const WorkloadReport& report, Done done);
+  CloudletPlacements OnCloudlet(const std::string& cloudlet_id);
+
+  // Blocking queries. `fn` is called once, when what is watched changes after `after_index` (at
+  // once, inline, when it already has: the id is then 0). It runs under the service's lock, so it
+  // must only hand off (post to a queue). A placement the owner cannot see is NotFound.
+  using WatchId = common::Watchers::Id;
+  common::Result<WatchId> WatchPlacement(const std::string& owner, const std::string& id, uint64_t after_index,
+                                         common::Watchers::Fn fn);
+  WatchId WatchCloudlet(const std::string& cloudlet_id, uint64_t after_index, common::Watchers::Fn fn);
+  bool CancelWatch(WatchId id);
+  // Answers every watcher now, as at shutdown.
+  void FireAllWatches();
+  uint64_t index() const;
+
   const Engine& engine() const { return engine_; }
   size_t live() const;
   OwnerUsage UsageOf(const std::string& owner) const;
@@ -146,6 +204,8 @@ class PlacementService {
   void IndexLocked(const Placement& p, int sign);
   void ExpireLeasesLocked(common::TimePoint now);
   void EndLocked(Placement p, PlacementState state);
+  // Moves the change index for `p` and calls the watchers of it and of its cloudlet.
+  void TouchLocked(Placement& p);
   common::Result<Placement> CopyOf(const std::string& owner, const std::string& id);
   Placement* FindLocked(const std::string& owner, const std::string& id);
   std::string NewId();
@@ -161,6 +221,10 @@ class PlacementService {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Placement> live_;  // reserved and active
   std::unordered_map<std::string, OwnerUsage> by_owner_;
+  std::unordered_map<std::string, std::set<std::string>> by_cloudlet_;  // live placement ids
+  uint64_t index_ = 1;
+  std::unordered_map<std::string, uint64_t> cloudlet_index_;  // when each cloudlet's placements last changed
+  common::Watchers watchers_;  // keys: a placement id, or "cloudlet:" + a cloudlet id
   // Indexes over live_, so that a placement costs O(cloudlets), not O(placements):
   struct Held {
     double cpu_millis = 0, mem_mb = 0;

@@ -13,6 +13,7 @@
 #include "cloudlet/common/clock.h"
 #include "cloudlet/discovery/registry.h"
 #include "cloudlet/placement/placement_service.h"
+#include "cloudlet/placement/provision_model.h"
 
 namespace cloudlet::server {
 
@@ -22,24 +23,28 @@ namespace cloudlet::server {
 // view: while the view is current, Current() takes no lock and touches no shared reference count.
 class RegistryFleetSource final : public placement::FleetSource {
  public:
-  // `clock` times the refreshes for load changes.
+  // `clock` times the refreshes for load changes. `observed`, when given, replaces a cloudlet's
+  // declared link rate and the model's start time with what its provisionings measured (a new
+  // observation rebuilds the view at once).
   RegistryFleetSource(const discovery::Registry& registry, const common::Clock& clock,
-                      common::Millis refresh = common::Millis(100));
+                      common::Millis refresh = common::Millis(100),
+                      const placement::ProvisionObservations* observed = nullptr);
   const View& Current() override;
 
  private:
   // What a view was built from, to tell whether it is stale.
   struct Built {
-    uint64_t index = UINT64_MAX, membership = UINT64_MAX;
+    uint64_t index = UINT64_MAX, membership = UINT64_MAX, observed = UINT64_MAX;
     common::TimePoint at;
   };
-  bool Stale(const Built& b, uint64_t membership, uint64_t index, common::TimePoint now) const {
-    return membership != b.membership || (index != b.index && now - b.at >= refresh_);
+  bool Stale(const Built& b, uint64_t membership, uint64_t index, uint64_t observed, common::TimePoint now) const {
+    return membership != b.membership || observed != b.observed || (index != b.index && now - b.at >= refresh_);
   }
 
   const discovery::Registry& registry_;
   const common::Clock& clock_;
   const common::Millis refresh_;
+  const placement::ProvisionObservations* observed_;
   const uint64_t instance_;  // tells this source's per-thread copies from another's
   std::mutex mu_;
   View view_;
