@@ -236,6 +236,12 @@ void Reconciler::Provision(const DesiredWorkload& d) {
   // everything otherwise (full).
   const bool warm = runtime_.Image(d.image).ok();
   const auto base = d.base_image.empty() || warm ? Result<ImageInfo>(Status::NotFound("")) : runtime_.Image(d.base_image);
+  // A missing base is fetched first under its own name, so that it stays cached (and advertised)
+  // for the next app built on it; the app's own layers follow.
+  if (!warm && !base.ok() && !d.base_image.empty()) {
+    auto pulled_base = runtime_.Pull(d.base_image);
+    if (!pulled_base.ok()) return fail("pull failed: base image: " + pulled_base.status().message());
+  }
   auto pulled = runtime_.Pull(d.image);
   if (!pulled.ok()) {
     const std::string& m = pulled.status().message();
