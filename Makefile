@@ -43,6 +43,7 @@ bench:
 	build-bench/bin/discovery_bench
 	bench/run-usage-bench
 	bench/run-sim-bench
+	bench/run-runtime-bench
 
 clean:
 	rm -rf build build-debug build-asan build-bench

@@ -1,6 +1,13 @@
 #include "cloudlet/agent/podman_runtime.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -49,39 +56,41 @@ class PodmanRuntime final : public WorkloadRuntime {
  public:
   explicit PodmanRuntime(PodmanOptions o) : o_(std::move(o)), invocation_(PodmanFor(o_)) {}
 
-  Result<PullResult> Pull(const std::string& image) override {
-    const auto started = std::chrono::steady_clock::now();
-    PullResult r;
-    auto exists = Podman({"image", "exists", image});
-    if (!exists.ok()) return exists.status();
-    r.already_present = exists->exit_code == 0;
-    if (!r.already_present) {
-      std::vector<std::string> args = {"pull", "--quiet"};
-      if (Insecure(image)) args.push_back("--tls-verify=false");
-      args.push_back(image);
-      auto pulled = Podman(args);
-      if (!pulled.ok()) return pulled.status();
-      if (pulled->exit_code != 0) return Status::Unavailable("pull " + image + ": " + FirstLine(pulled->err));
-    }
-    auto id = Podman({"image", "inspect", "--format", "{{.Id}}", image});
-    if (!id.ok()) return id.status();
-    if (id->exit_code != 0) return Status::Unavailable("inspect " + image + ": " + FirstLine(id->err));
-    r.image_id = id->out.substr(0, id->out.find('\n'));
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    return r;
+  Result<ImageInfo> Pull(const std::string& image) override {
+    std::vector<std::string> args = {"pull", "--quiet"};
+    if (Insecure(image)) args.push_back("--tls-verify=false");
+    args.push_back(image);
+    auto pulled = Podman(args);
+    if (!pulled.ok()) return pulled.status();
+    if (pulled->exit_code != 0) return Status::Unavailable("pull " + image + ": " + FirstLine(pulled->err));
+    auto held = Image(image);
+    if (!held.ok()) return Status::Unavailable("pull " + image + ": not in the store afterwards: " + held.status().message());
+    return held;
   }
 
+  // The host port is chosen here (free a moment ago), so that the endpoint is known without asking
+  // podman again: every podman call costs tens of milliseconds on the way to a running app.
   Result<WorkloadStatus> Start(const WorkloadSpec& spec) override {
-    if (auto existing = Inspect(spec.placement_id); existing.ok()) {
-      return Status::AlreadyExists("placement " + spec.placement_id + " already has a workload (" + existing->id.substr(0, 12) + ")");
-    }
-    auto run = Podman(RunArgs(spec));
-    if (!run.ok()) return run.status();
-    if (run->exit_code != 0) {
+    std::string why;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto port = FreePort(o_.advertise_address);
+      if (!port.ok()) return port.status();
+      auto run = Podman(RunArgs(spec, *port));
+      if (!run.ok()) return run.status();
+      if (run->exit_code == 0) {
+        return WorkloadStatus{.placement_id = spec.placement_id, .tenant = spec.tenant,
+                              .id = FirstLine(run->out), .image = spec.image, .state = WorkloadState::kRunning,
+                              .endpoint = o_.advertise_address + ":" + std::to_string(*port), .exit_code = 0,
+                              .oom_killed = false};
+      }
+      why = FirstLine(run->err);
+      if (why.find("name") != std::string::npos && why.find("already in use") != std::string::npos) {
+        return Status::AlreadyExists("placement " + spec.placement_id + " already has a workload");
+      }
       (void)Stop(spec.placement_id);  // a created but unstartable container is not left behind
-      return Status::Unavailable("start " + spec.image + ": " + FirstLine(run->err));
+      if (why.find("address already in use") == std::string::npos) break;  // else: the port was taken meanwhile
     }
-    return Inspect(spec.placement_id);
+    return Status::Unavailable("start " + spec.image + ": " + why);
   }
 
   Status Stop(const std::string& placement_id) override {
@@ -176,7 +185,26 @@ class PodmanRuntime final : public WorkloadRuntime {
     return false;
   }
 
-  std::vector<std::string> RunArgs(const WorkloadSpec& spec) const {
+  // A TCP port free on `address` (or, when it is not local, on any) a moment ago.
+  static Result<uint16_t> FreePort(const std::string& address) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Status::Unavailable(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    socklen_t len = sizeof addr;
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    if (!ok) {
+      addr.sin_addr.s_addr = htonl(INADDR_ANY);
+      ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    }
+    ok = ok && ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    ::close(fd);
+    if (!ok) return Status::Unavailable("no free port to publish on");
+    return ntohs(addr.sin_port);
+  }
+
+  std::vector<std::string> RunArgs(const WorkloadSpec& spec, uint16_t host_port) const {
     std::vector<std::string> a = {"run", "--detach", "--name", NameOf(spec.placement_id),
                                   "--label", std::string(kPlacementLabel) + "=" + spec.placement_id,
                                   "--label", std::string(kTenantLabel) + "=" + spec.tenant,
@@ -186,7 +214,8 @@ class PodmanRuntime final : public WorkloadRuntime {
                                   "--pids-limit", std::to_string(o_.pids_limit),
                                   // podman's default open-files limit exceeds what this kind of host allows
                                   "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-                                  "--publish", o_.advertise_address + "::" + std::to_string(spec.port)};
+                                  "--publish", o_.advertise_address + ":" + std::to_string(host_port) + ":" +
+                                                   std::to_string(spec.port)};
     if (spec.cpu_millis > 0) {
       char cpus[32];
       std::snprintf(cpus, sizeof cpus, "%.3f", static_cast<double>(spec.cpu_millis) / 1000);

@@ -52,6 +52,17 @@ bool TcpAnswers(const std::string& endpoint, std::chrono::milliseconds timeout) 
   return ok;
 }
 
+// The image `ref` names among `images`: by the digest it is pinned to, else by name.
+std::optional<ImageInfo> FindImage(const std::vector<ImageInfo>& images, const std::string& ref) {
+  const size_t at = ref.find('@');
+  const std::string digest = at == std::string::npos ? std::string() : ref.substr(at + 1);
+  for (const auto& i : images) {
+    if (!digest.empty() && i.digest == digest) return i;
+    if (std::find(i.names.begin(), i.names.end(), ref) != i.names.end()) return i;
+  }
+  return std::nullopt;
+}
+
 // Why a workload that stopped by itself stopped, in the words a tenant reads.
 std::string ExitReason(const WorkloadStatus& w) {
   if (w.oom_killed) return "out of memory: the workload exceeded its mem_mb";
@@ -226,7 +237,6 @@ void Reconciler::Provision(const DesiredWorkload& d) {
   const auto started = std::chrono::steady_clock::now();
   spdlog::info("runtime: placement {} ({}): provisioning {}", d.placement_id, d.tenant, d.image);
   Report(d.placement_id, {{"state", "provisioning"}});
-  FlushReports();
   auto fail = [&](const std::string& reason) {
     spdlog::warn("runtime: placement {} failed: {}", d.placement_id, reason);
     (void)runtime_.Stop(d.placement_id);
@@ -234,26 +244,31 @@ void Reconciler::Provision(const DesiredWorkload& d) {
   };
   // What moves: nothing when the image is here (warm); its own layers when its base is (overlay);
   // everything otherwise (full).
-  const bool warm = runtime_.Image(d.image).ok();
-  const auto base = d.base_image.empty() || warm ? Result<ImageInfo>(Status::NotFound("")) : runtime_.Image(d.base_image);
-  // A missing base is fetched first under its own name, so that it stays cached (and advertised)
-  // for the next app built on it; the app's own layers follow.
-  if (!warm && !base.ok() && !d.base_image.empty()) {
-    auto pulled_base = runtime_.Pull(d.base_image);
-    if (!pulled_base.ok()) return fail("pull failed: base image: " + pulled_base.status().message());
-  }
-  auto pulled = runtime_.Pull(d.image);
-  if (!pulled.ok()) {
-    const std::string& m = pulled.status().message();
-    return fail((m.find("digest") != std::string::npos ? "digest mismatch: " : "pull failed: ") + m);
+  // One look at the store tells the mode (each podman call costs tens of milliseconds).
+  auto held = runtime_.Images();
+  if (!held.ok()) return fail("start failed: " + held.status().message());
+  std::optional<ImageInfo> image = FindImage(*held, d.image);
+  const std::optional<ImageInfo> base = d.base_image.empty() ? std::nullopt : FindImage(*held, d.base_image);
+  const bool warm = image.has_value();
+  if (!warm) {
+    // A missing base is fetched first under its own name, so that it stays cached (and
+    // advertised) for the next app built on it; the app's own layers follow.
+    if (!base && !d.base_image.empty()) {
+      auto pulled_base = runtime_.Pull(d.base_image);
+      if (!pulled_base.ok()) return fail("pull failed: base image: " + pulled_base.status().message());
+    }
+    auto pulled = runtime_.Pull(d.image);
+    if (!pulled.ok()) {
+      const std::string& m = pulled.status().message();
+      return fail((m.find("digest") != std::string::npos ? "digest mismatch: " : "pull failed: ") + m);
+    }
+    image = *pulled;
   }
   const double pull_s = Since(started).count();
-  auto image = runtime_.Image(d.image);
-  const int64_t size = image.ok() ? image->size_bytes : 0;
-  const std::string mode = warm ? "warm" : base.ok() ? "overlay" : "full";
-  const int64_t bytes = warm ? 0 : base.ok() ? std::max<int64_t>(0, size - base->size_bytes) : size;
-  if (image.ok()) last_used_[image->id] = round_;
-  if (base.ok()) last_used_[base->id] = round_;
+  const std::string mode = warm ? "warm" : base ? "overlay" : "full";
+  const int64_t bytes = warm ? 0 : base ? std::max<int64_t>(0, image->size_bytes - base->size_bytes) : image->size_bytes;
+  last_used_[image->id] = round_;
+  if (base) last_used_[base->id] = round_;
   const auto start_at = std::chrono::steady_clock::now();
   auto running = runtime_.Start({.placement_id = d.placement_id, .tenant = d.tenant, .image = d.image,
                                  .port = static_cast<uint16_t>(d.port), .env = d.env, .command = d.command,
@@ -263,7 +278,7 @@ void Reconciler::Provision(const DesiredWorkload& d) {
     auto after = runtime_.Inspect(d.placement_id);
     if (after.ok() && after->state == WorkloadState::kExited) return fail(ExitReason(*after));
     char why[96];
-    std::snprintf(why, sizeof why, "health check timed out after %.0f s", d.ready_timeout_s);
+    std::snprintf(why, sizeof why, "health check timed out after %g s", d.ready_timeout_s);
     return fail(why);
   }
   const double seconds = Since(started).count();
@@ -280,13 +295,16 @@ bool Reconciler::WaitHealthy(const DesiredWorkload& d, const std::string& endpoi
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
                                                                 Seconds(d.ready_timeout_s));
   while (std::chrono::steady_clock::now() < deadline) {
+    // Each attempt gets at most a second, and never beyond the deadline.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto attempt = std::clamp(left, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
     bool ok = false;
     if (!d.health_http.empty()) {
       auto r = http_->Send({.method = "GET", .url = "http://" + endpoint + d.health_http, .body = {}, .headers = {},
-                            .timeout = std::chrono::milliseconds(1000)});
+                            .timeout = attempt});
       ok = r.ok() && r->status >= 200 && r->status < 400;
     } else {
-      ok = TcpAnswers(endpoint, std::chrono::milliseconds(1000));
+      ok = TcpAnswers(endpoint, attempt);
     }
     if (ok) return true;
     auto w = runtime_.Inspect(d.placement_id);
@@ -300,6 +318,7 @@ bool Reconciler::WaitHealthy(const DesiredWorkload& d, const std::string& endpoi
 void Reconciler::Report(const std::string& placement_id, json report) {
   reported_[placement_id] = report.value("state", "");
   unsent_[placement_id] = std::move(report);  // only the newest matters
+  FlushReports();  // at once: someone may be waiting for it
 }
 
 void Reconciler::FlushReports() {

@@ -108,7 +108,8 @@ TEST_F(ReconcilerTest, WhileTheRegistryIsAwayNothingIsStoppedAndAdoptedWorkloads
   runtime_.Hold(kApp);
   runtime_.Leave({.placement_id = id, .tenant = "operator", .id = "c-old", .image = kApp,
                   .state = WorkloadState::kRunning, .endpoint = "127.0.0.1:40999", .exit_code = 0, .oom_killed = false});
-  ReconcilerOptions o{.registry = {.registry = "http://unreachable", .token = ""}, .cloudlet_id = "cl-lab", .wait = 100ms};
+  // Nothing listens on port 1 of loopback: the registry is away.
+  ReconcilerOptions o{.registry = {.registry = "http://127.0.0.1:1", .token = ""}, .cloudlet_id = "cl-lab", .wait = 100ms};
   Reconciler away(o, runtime_, lab_.Client(), 7);
   EXPECT_FALSE(away.RunOnce());
   EXPECT_EQ(runtime_.List()->size(), 1u) << "the registry's silence stops nothing";
@@ -134,6 +135,26 @@ TEST_F(ReconcilerTest, TheImageCacheEvictsTheLeastRecentlyUsedAndNeverAnImageInU
   ASSERT_TRUE(tight->RunOnce());
   EXPECT_TRUE(runtime_.holds(kApp));
   EXPECT_TRUE(runtime_.holds(kBase));
+}
+
+TEST_F(ReconcilerTest, AnAppThatNeverAnswersItsHealthCheckFailsWithThatReasonAndIsRemoved) {
+  // The fake's workload accepts connections but never answers HTTP.
+  json app = {{"name", "mute"}, {"base_vm", "sha256:" + std::string(64, 'b')}, {"base_vm_mb", 5}, {"overlay_mb", 2},
+              {"cpu_millis", 100}, {"mem_mb", 64}, {"isolation", "container"}, {"image", kApp}, {"port", 8080},
+              {"health", {{"http", "/healthz"}}}, {"ready_timeout_s", 0.5}};
+  auto placed = lab_.Call("POST", "/v1/placements", {{"app", app}});
+  ASSERT_EQ(placed.status, 201) << placed.body;
+  const std::string id = json::parse(placed.body)["placement_id"];
+  // The health check goes to the workload's real socket, which accepts and never answers.
+  ReconcilerOptions o{.registry = {.registry = "http://in-process", .token = ""}, .cloudlet_id = "cl-lab", .wait = 100ms};
+  Reconciler r(o, runtime_, lab_.Client(), 7);
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(r.RunOnce());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  const json p = Get(id);
+  EXPECT_EQ(p["state"], "failed");
+  EXPECT_EQ(p["reason"], "health check timed out after 0.5 s") << p.dump();
+  EXPECT_TRUE(runtime_.List()->empty());
 }
 
 TEST(DesiredFromJson, NamesTheFieldThatIsWrong) {

@@ -86,6 +86,15 @@ class AuthzMatrixTest : public ::testing::Test {
     a_ids_.push_back(j.value("placement_id", ""));
     return a_ids_.back();
   }
+  // One on cl-x (its client measured cl-x close), for the routes of cl-x's agent.
+  std::string PlacementOfAOnX() {
+    json request = PlacementRequest();
+    request["client"]["rtt_ms"] = {{"cl-x", 1}, {"cl-y", 400}};
+    auto j = Created("/v1/placements", request, tokens_[kAppA]);
+    EXPECT_EQ(j["chosen"]["cloudlet"], "cl-x");
+    a_ids_.push_back(j.value("placement_id", ""));
+    return a_ids_.back();
+  }
   std::string AppTokenOfA() {
     auto j = Created("/v1/tokens", {{"role", "app"}, {"ttl", "1h"}}, tokens_[kTenantA]);
     a_ids_.push_back(j["id"]);
@@ -120,6 +129,9 @@ TEST_F(AuthzMatrixTest, EveryRouteWithEveryCallerAnswersAsTheTableSays) {
       {"POST /v1/placements/{id}/confirm", {U, U, U, U, 200, 200, N, F, F, 200}, [this] { return Cell{"POST", "/v1/placements/" + PlacementOfA() + "/confirm", ""}; }},
       {"POST /v1/placements/{id}/location", {U, U, U, U, 200, 200, N, F, F, 200}, [this, loc] { return Cell{"POST", "/v1/placements/" + PlacementOfA() + "/location", loc}; }},
       {"DELETE /v1/placements/{id}",       {U, U, U, U, 204, 204, N, F, F, 204}, [this] { return Cell{"DELETE", "/v1/placements/" + PlacementOfA(), ""}; }},
+      {"GET /v1/cloudlets/{id}/placements", {U, U, U, U, 200, F, F, 200, F, F}, [] { return Cell{"GET", "/v1/cloudlets/cl-x/placements", ""}; }},
+      {"POST /v1/placements/{id}/status",  {U, U, U, U, 200, F, F, 200, N, F}, [this] {
+         return Cell{"POST", "/v1/placements/" + PlacementOfAOnX() + "/status", R"({"state":"provisioning"})"}; }},
       {"POST /v1/rtt (from cl-x)",         {U, U, U, U, 200, 200, 200, 200, F, 200}, [] { return Cell{"POST", "/v1/rtt", R"({"from":"cl-x","samples":[{"to":"cl-y","rtt_ms":3}]})"}; }},
       {"POST /v1/tenants",                 {U, U, U, U, 201, F, F, F, F, F}, [&tenant_seq] { return Cell{"POST", "/v1/tenants", json{{"id", "t" + std::to_string(tenant_seq++)}}.dump()}; }},
       {"GET /v1/tenants",                  {U, U, U, U, 200, F, F, F, F, F}, [] { return Cell{"GET", "/v1/tenants", ""}; }},

@@ -130,10 +130,11 @@ WorkloadSpec App(const std::string& placement, const std::string& tenant) {
 }
 
 TEST_F(PodmanRuntimeTest, AWorkloadServesOnItsEndpointAndStoppingLeavesNothing) {
-  auto pulled = runtime_->Pull("localhost/app:1");
-  ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
-  EXPECT_TRUE(pulled->already_present);
-  EXPECT_FALSE(pulled->image_id.empty());
+  auto held = runtime_->Image("localhost/app:1");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_FALSE(held->id.empty());
+  EXPECT_GT(held->size_bytes, 0);
+  EXPECT_EQ(runtime_->Image("localhost/absent:1").status().code(), common::StatusCode::kNotFound);
 
   auto started = runtime_->Start(App("pl-00000000000000a1", "acme"));
   ASSERT_TRUE(started.ok()) << started.status().ToString();

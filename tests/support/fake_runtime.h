@@ -61,15 +61,14 @@ class FakeRuntime final : public agent::WorkloadRuntime {
     return store_.count(ref) > 0;
   }
 
-  common::Result<agent::PullResult> Pull(const std::string& image) override {
+  common::Result<agent::ImageInfo> Pull(const std::string& image) override {
     std::lock_guard lock(mu_);
-    if (store_.count(image)) return agent::PullResult{.image_id = IdOf(image), .already_present = true, .seconds = 0};
     auto it = published_.find(image);
     if (it == published_.end()) return common::Status::Unavailable("pull " + image + ": manifest unknown");
     if (!it->second.base.empty()) store_.insert(it->second.base);
     store_.insert(image);
     pulled_.push_back(image);
-    return agent::PullResult{.image_id = IdOf(image), .already_present = false, .seconds = 0.01};
+    return InfoLocked(image);
   }
   common::Result<agent::WorkloadStatus> Start(const agent::WorkloadSpec& spec) override {
     std::lock_guard lock(mu_);

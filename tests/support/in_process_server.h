@@ -72,7 +72,8 @@ class InProcessServer {
     return f.get();
   }
 
-  // An HTTP client whose requests to http://in-process/... reach this server's router.
+  // An HTTP client whose requests to http://in-process/... reach this server's router; others go
+  // out for real (libcurl), as a workload's health check does.
   std::unique_ptr<api::HttpClient> Client(std::string token = kInProcessOperatorToken) {
     return std::make_unique<RouterClient>(*this, std::move(token));
   }
@@ -90,10 +91,10 @@ class InProcessServer {
   };
   class RouterClient final : public api::HttpClient {
    public:
-    RouterClient(InProcessServer& s, std::string token) : s_(s), token_(std::move(token)) {}
+    RouterClient(InProcessServer& s, std::string token) : s_(s), token_(std::move(token)), real_(api::MakeHttpClient()) {}
     common::Result<api::ClientResponse> Send(const api::ClientRequest& req) override {
       constexpr std::string_view kBase = "http://in-process";
-      if (!std::string_view(req.url).starts_with(kBase)) return common::Status::Unavailable("cannot reach " + req.url);
+      if (!std::string_view(req.url).starts_with(kBase)) return real_->Send(req);
       std::string bearer = token_;
       if (auto a = req.headers.find("Authorization"); a != req.headers.end()) bearer = a->second.substr(7);
       const nlohmann::json body = req.body.empty() ? nlohmann::json() : nlohmann::json::parse(req.body, nullptr, false);
@@ -104,6 +105,7 @@ class InProcessServer {
    private:
     InProcessServer& s_;
     std::string token_;
+    std::unique_ptr<api::HttpClient> real_;
   };
 
   TempDir dir_;

@@ -65,17 +65,13 @@ struct ImageInfo {
   bool in_use = false;   // a workload runs on it (directly or as its base)
 };
 
-struct PullResult {
-  std::string image_id;
-  bool already_present = false;  // nothing was transferred
-  double seconds = 0;
-};
 
 class WorkloadRuntime {
  public:
   virtual ~WorkloadRuntime() = default;
-  // Makes `image` present; Unavailable when it cannot be fetched, naming the image.
-  virtual common::Result<PullResult> Pull(const std::string& image) = 0;
+  // Fetches `image` from its registry (only the layers the store lacks move) and returns it as
+  // held now; Unavailable when it cannot be fetched, naming the image.
+  virtual common::Result<ImageInfo> Pull(const std::string& image) = 0;
   // Starts the placement's workload; AlreadyExists when it has one.
   virtual common::Result<WorkloadStatus> Start(const WorkloadSpec& spec) = 0;
   // Stops and removes the placement's workload; Ok when it has none.
