@@ -145,18 +145,10 @@ void Reconciler::Run() {
   }
 }
 
-api::ClientRequest Reconciler::Request(std::string method, std::string path, std::string body) const {
-  api::ClientRequest req{.method = std::move(method), .url = options_.registry.registry + path, .body = std::move(body),
-                         .headers = {}, .timeout = options_.registry.request_timeout};
-  if (!req.body.empty()) req.headers["Content-Type"] = "application/json";
-  if (!options_.registry.token.empty()) req.headers["Authorization"] = "Bearer " + options_.registry.token;
-  return req;
-}
-
 bool Reconciler::RunOnce() {
   FlushReports();
   std::string path = "/v1/cloudlets/" + options_.cloudlet_id + "/placements";
-  auto req = Request("GET", path, {});
+  auto req = RegistryRequest(options_.registry, "GET", path, {});
   if (index_ > 0) {
     req.url += "?index=" + std::to_string(index_) + "&wait=" + std::to_string(options_.wait.count()) + "ms";
     req.timeout = options_.wait + options_.registry.request_timeout;
@@ -323,7 +315,7 @@ void Reconciler::Report(const std::string& placement_id, json report) {
 
 void Reconciler::FlushReports() {
   for (auto it = unsent_.begin(); it != unsent_.end();) {
-    auto r = http_->Send(Request("POST", "/v1/placements/" + it->first + "/status", it->second.dump()));
+    auto r = http_->Send(RegistryRequest(options_.registry, "POST", "/v1/placements/" + it->first + "/status", it->second.dump()));
     if (!r.ok() || r->status >= 500 || r->status == 429) return;  // kept for the next round
     if (r->status >= 300) {
       // Not found, or ended meanwhile: nothing to tell any more.

@@ -45,7 +45,7 @@ void RegistryReporter::Stop(bool deregister) {
   }
   thread_.join();
   if (!deregister || !registered_) return;
-  auto r = http_->Send(Request("DELETE", "/v1/cloudlets/" + descriptor_.id, {}));
+  auto r = http_->Send(RegistryRequest(options_, "DELETE", "/v1/cloudlets/" + descriptor_.id, {}));
   if (r.ok() && (r->status == 204 || r->status == 200 || r->status == 404)) {
     spdlog::info("registry: deregistered {} from {}", descriptor_.id, options_.registry);
   } else {
@@ -55,16 +55,17 @@ void RegistryReporter::Stop(bool deregister) {
   registered_ = false;
 }
 
-api::ClientRequest RegistryReporter::Request(std::string method, std::string path, std::string body) const {
-  api::ClientRequest req{.method = std::move(method), .url = options_.registry + path, .body = std::move(body),
-                         .headers = {}, .timeout = options_.request_timeout};
+api::ClientRequest RegistryRequest(const ReporterOptions& options, std::string method, std::string path,
+                                   std::string body) {
+  api::ClientRequest req{.method = std::move(method), .url = options.registry + path, .body = std::move(body),
+                         .headers = {}, .timeout = options.request_timeout};
   if (!req.body.empty()) req.headers["Content-Type"] = "application/json";
-  if (!options_.token.empty()) req.headers["Authorization"] = "Bearer " + options_.token;
+  if (!options.token.empty()) req.headers["Authorization"] = "Bearer " + options.token;
   return req;
 }
 
 bool RegistryReporter::Register(const discovery::CloudletDescriptor& d, std::chrono::milliseconds& wait) {
-  auto r = http_->Send(Request("PUT", "/v1/cloudlets/" + d.id, discovery::DescriptorToJson(d).dump()));
+  auto r = http_->Send(RegistryRequest(options_, "PUT", "/v1/cloudlets/" + d.id, discovery::DescriptorToJson(d).dump()));
   if (r.ok() && (r->status == 200 || r->status == 201)) {
     if (backoff_.attempts() > 0 || !registered_) spdlog::info("registry: registered {} with {}", d.id, options_.registry);
     registered_ = true;
@@ -87,7 +88,7 @@ bool RegistryReporter::Register(const discovery::CloudletDescriptor& d, std::chr
 
 void RegistryReporter::Heartbeat(const DynamicState& s, std::chrono::milliseconds& wait) {
   nlohmann::json body = {{"load", s.load}, {"free", {{"cpu_millis", s.cpu_free_millis}, {"mem_mb", s.mem_free_mb}}}};
-  auto r = http_->Send(Request("POST", "/v1/cloudlets/" + descriptor_.id + "/heartbeat", body.dump()));
+  auto r = http_->Send(RegistryRequest(options_, "POST", "/v1/cloudlets/" + descriptor_.id + "/heartbeat", body.dump()));
   if (r.ok() && r->status == 200) {
     backoff_.Reset();
     wait = options_.heartbeat_interval;

@@ -56,12 +56,7 @@ std::chrono::milliseconds UsageForwarder::SendBatch() {
   if (batch->empty()) return interval_;
   nlohmann::json records = nlohmann::json::array();
   for (const auto& r : *batch) records.push_back(r.body);
-  api::ClientRequest req{.method = "POST", .url = options_.registry + "/v1/usage",
-                         .body = nlohmann::json{{"records", records}}.dump(), .headers = {},
-                         .timeout = options_.request_timeout};
-  req.headers["Content-Type"] = "application/json";
-  req.headers["Authorization"] = "Bearer " + options_.token;
-  auto r = http_->Send(req);
+  auto r = http_->Send(RegistryRequest(options_, "POST", "/v1/usage", nlohmann::json{{"records", records}}.dump()));
   if (!r.ok() || r->status != 200) {
     const auto wait = backoff_.Next();
     spdlog::warn("usage: {} record(s) wait in the spool ({}); retrying in {} ms", batch->size(),

@@ -404,16 +404,21 @@ void PlacementService::Release(const std::string& owner, const std::string& id, 
       return done(released);
     }
   }
-  writer_->Post([this, released, done]() mutable {
-    const Status removed = store_.Remove(released.id);
+  EndDurably(std::move(released), PlacementState::kReleased, std::move(done));
+}
+
+void PlacementService::EndDurably(Placement p, PlacementState state, Done done) {
+  writer_->Post([this, p = std::move(p), state, done]() mutable {
+    const Status removed = store_.Remove(p.id);
     std::lock_guard lock(mu_);
     if (!removed.ok()) {
-      AddLocked(released);  // nothing changed
-      return done(Status::Unavailable("could not store the release: " + removed.message()));
+      AddLocked(p);  // nothing changed
+      return done(Status::Unavailable(std::string("could not store that it is ") + PlacementStateName(state) + ": " +
+                                      removed.message()));
     }
-    EndLocked(released, PlacementState::kReleased);
-    released.state = PlacementState::kReleased;
-    done(released);
+    EndLocked(p, state);
+    p.state = state;
+    done(p);
   });
 }
 
@@ -530,20 +535,7 @@ void PlacementService::Report(const std::string& cloudlet_id, const std::string&
       copy = *p;
     }
   }
-  if (report.state == PlacementState::kFailed) {
-    writer_->Post([this, copy, done]() mutable {
-      const Status removed = store_.Remove(copy.id);
-      std::lock_guard lock(mu_);
-      if (!removed.ok()) {
-        AddLocked(copy);  // nothing changed
-        return done(Status::Unavailable("could not store the failure: " + removed.message()));
-      }
-      EndLocked(copy, PlacementState::kFailed);
-      copy.state = PlacementState::kFailed;
-      done(copy);
-    });
-    return;
-  }
+  if (report.state == PlacementState::kFailed) return EndDurably(std::move(copy), PlacementState::kFailed, std::move(done));
   writer_->Post([this, copy, done] {
     const Status stored = store_.PutActive(copy);
     if (!stored.ok()) return done(Status::Unavailable("could not store the placement: " + stored.message()));

@@ -1,10 +1,11 @@
 // End to end, with every part real: cloudletd, a loopback OCI registry (Debian's docker-registry),
 // cloudlet-agent --runtime podman, and the cloudlet CLI. A tenant places apps and waits for them
-// to run; the endpoint answers; full, warm and overlay provisioning are each seen; a release leaves
-// no container; an agent killed with -9 adopts its workloads when it comes back; an app keeps
-// serving while cloudletd is down. Images are built offline from busybox-static in storage roots of
-// the test's own; everything started is stopped by its own id. Needs root, podman and
-// docker-registry: skips without them (fails instead when CLOUDLET_REQUIRE_NETNS=1, as in CI).
+// to run; the endpoint answers; full, warm and overlay provisioning are each seen; a release, and a
+// move to another cloudlet, leave no container behind; an agent killed with -9 adopts its workloads
+// when it comes back; apps keep serving while cloudletd is down. Images are built offline from
+// busybox-static in storage roots of the test's own; everything started is stopped by its own id.
+// Needs root, podman and docker-registry: skips without them (fails instead when
+// CLOUDLET_REQUIRE_NETNS=1, as in CI).
 #include <unistd.h>
 
 #include <filesystem>
@@ -54,13 +55,14 @@ class PlacementRunsTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (agent_) {
-      agent_->Signal(SIGKILL);
-      agent_->Wait();
+    for (auto* agent : {&agent_, &far_agent_}) {
+      if (!*agent) continue;
+      (*agent)->Signal(SIGKILL);
+      (*agent)->Wait();
     }
     cloudletd_.reset();
     // Containers and images live in the test's storage roots only: reset removes them all.
-    for (const auto& root : {std::string("agent"), std::string("builder")}) {
+    for (const auto& root : {std::string("agent"), std::string("far"), std::string("builder")}) {
       if (!fs::exists(dir_.File(root))) continue;
       std::string last;
       bool done = false;
@@ -141,50 +143,69 @@ class PlacementRunsTest : public ::testing::Test {
     return tag.substr(0, tag.rfind(':')) + "@" + digest;
   }
 
-  void StartAgent() {
-    agent_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{CLOUDLET_AGENT_BIN, "--id", "cl-rt", "--name", "rt", "--no-mdns", "--listen",
-                                 "127.0.0.1:" + std::to_string(agent_port_), "--endpoint",
-                                 "http://127.0.0.1:" + std::to_string(agent_port_), "--isolation", "container",
-                                 "--geo", "40.44,-79.94", "--state-dir", dir_.File("state"), "--registry",
-                                 cloudletd_->url(), "--token", agent_token_, "--runtime", "podman", "--runtime-root",
-                                 dir_.File("agent"), "--insecure-registry", Registry()},
-        dir_.File("agent.log"), dir_.File("agent.log"));
-    ASSERT_TRUE(agent_->Start());
-    ASSERT_TRUE(testing::WaitFor([&] {
-      return cloudletd_->Call("GET", "/v1/cloudlets/cl-rt").status == 200;
-    })) << testing::ReadFileOrEmpty(dir_.File("agent.log"));
+  // cloudlet-agent --runtime podman for cloudlet `id` at `geo`, storage root and state under dir/<root>.
+  std::unique_ptr<testing::ChildProcess> Agent(const std::string& id, const std::string& geo, const std::string& root,
+                                               int port, const std::string& token) {
+    auto agent = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{CLOUDLET_AGENT_BIN, "--id", id, "--name", id, "--no-mdns", "--listen",
+                                 "127.0.0.1:" + std::to_string(port), "--endpoint",
+                                 "http://127.0.0.1:" + std::to_string(port), "--isolation", "container", "--geo", geo,
+                                 // a steady host of its own: placements must not hinge on what else loads
+                                 // this machine (tests run in parallel)
+                                 "--proc-dir", SteadyProc(), "--cpu-millis", "16000",
+                                 "--state-dir", dir_.File(root + "-state"), "--registry", cloudletd_->url(), "--token",
+                                 token, "--runtime", "podman", "--runtime-root", dir_.File(root), "--insecure-registry",
+                                 Registry()},
+        dir_.File(root + ".log"), dir_.File(root + ".log"));
+    EXPECT_TRUE(agent->Start());
+    EXPECT_TRUE(testing::WaitFor([&] { return cloudletd_->Call("GET", "/v1/cloudlets/" + id).status == 200; }))
+        << testing::ReadFileOrEmpty(dir_.File(root + ".log"));
+    return agent;
   }
+  // A /proc with fixed counters: the host seems 8% busy with 6 of 8 GiB free, whatever really runs.
+  std::string SteadyProc() {
+    const std::string proc = dir_.File("proc");
+    if (!fs::exists(proc + "/stat")) {
+      fs::create_directories(proc);
+      std::ofstream(proc + "/stat") << "cpu  100 0 100 2300 0 0 0 0 0 0\ncpu0 50 0 50 1150 0 0 0 0 0 0\n"
+                                       "cpu1 50 0 50 1150 0 0 0 0 0 0\n";
+      std::ofstream(proc + "/meminfo") << "MemTotal:        8388608 kB\nMemAvailable:    6291456 kB\n";
+    }
+    return proc;
+  }
+  void StartAgent() { agent_ = Agent("cl-rt", "40.44,-79.94", "agent", agent_port_, agent_token_); }
 
   // `cloudlet place --wait` as the tenant: the endpoint it prints, or "" (with the failure recorded).
-  std::string PlaceAndWait(const std::string& name, const std::string& app) {
+  std::string PlaceAndWait(const std::string& name, const std::string& app, const std::string& geo = "40.44,-79.94",
+                           const std::string& rtt = "") {
     json spec = {{"name", name}, {"base_vm", base_.substr(base_.find('@') + 1)}, {"base_vm_mb", 2}, {"overlay_mb", 1},
                  {"cpu_millis", 200}, {"mem_mb", 64}, {"isolation", "container"}, {"image", apps_[app]},
                  {"base_image", base_}, {"port", 8080}, {"health", {{"http", "/"}}}, {"ready_timeout_s", 30}};
     std::ofstream(dir_.File(name + ".json")) << spec.dump();
     auto r = testing::RunCommand({CLOUDLET_CLI_BIN, "--registry", cloudletd_->url(), "--token", tenant_token_, "place",
-                                  "--app", dir_.File(name + ".json"), "--geo", "40.44,-79.94", "--wait"},
+                                  "--app", dir_.File(name + ".json"), "--geo", geo, "--rtt", rtt, "--wait"},
                                  90s);
-    EXPECT_EQ(r.exit_code, 0) << r.err << testing::ReadFileOrEmpty(dir_.File("agent.log"));
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out << r.err << testing::ReadFileOrEmpty(dir_.File("agent.log"))
+                              << testing::ReadFileOrEmpty(dir_.File("far.log"));
     std::string endpoint = r.out.substr(0, r.out.find('\n'));
     return endpoint;
   }
-  // The placement the tenant holds for app `name`.
+  // The live placement the tenant holds for app `name`.
   json PlacementOf(const std::string& name) {
     auto list = json::parse(cloudletd_->Call("GET", "/v1/placements").body, nullptr, false);
     for (const auto& p : list.value("placements", json::array())) {
       if (p["request"]["app"]["name"] == name) return p;
     }
-    return nullptr;
+    return json::object();  // absent: every field reads as null
   }
   std::string Fetch(const std::string& endpoint) {
     auto http = api::MakeHttpClient();
     auto r = http->Send({.method = "GET", .url = "http://" + endpoint + "/", .timeout = 3s});
     return r.ok() && r->status == 200 ? r->body : "";
   }
-  // This agent's containers, by placement.
-  std::vector<std::string> Containers() {
-    auto r = Podman("agent", {"ps", "--all", "--format", "{{.Labels}}", "--filter", "label=cloudlet.agent=cl-rt"});
+  // The containers of agent `id` (storage root `root`), by placement.
+  std::vector<std::string> Containers(const std::string& root = "agent", const std::string& id = "cl-rt") {
+    auto r = Podman(root, {"ps", "--all", "--format", "{{.Labels}}", "--filter", "label=cloudlet.agent=" + id});
     std::vector<std::string> out;
     if (!r.ok()) return out;
     std::istringstream lines(r->out);
@@ -197,7 +218,7 @@ class PlacementRunsTest : public ::testing::Test {
 
   testing::TempDir dir_;
   int registry_port_ = 0, agent_port_ = 0;
-  std::unique_ptr<testing::ChildProcess> registry_, agent_;
+  std::unique_ptr<testing::ChildProcess> registry_, agent_, far_agent_;
   std::unique_ptr<testing::CloudletdProcess> cloudletd_;
   std::string base_, tenant_token_, agent_token_;
   std::map<std::string, std::string> apps_;
@@ -220,6 +241,8 @@ TEST_F(PlacementRunsTest, ATenantPlacesWaitsAndReachesItsAppThroughEveryModeAndE
   EXPECT_GT(overlay["provision"]["bytes"].get<int64_t>(), 0);
   EXPECT_LT(overlay["provision"]["bytes"].get<int64_t>(), PlacementOf("ar")["provision"]["bytes"].get<int64_t>());
   ASSERT_EQ(Containers().size(), 3u);
+  // The registry knows what the agent holds: the base it fetched is one of cl-rt's base VMs now.
+  EXPECT_NE(cloudletd_->Call("GET", "/v1/cloudlets/cl-rt").body.find(base_.substr(base_.find('@') + 1)), std::string::npos);
 
   // Released: its container goes.
   const std::string released = PlacementOf("ar-2")["placement_id"];
@@ -227,22 +250,37 @@ TEST_F(PlacementRunsTest, ATenantPlacesWaitsAndReachesItsAppThroughEveryModeAndE
   EXPECT_TRUE(testing::WaitFor([&] { return Containers().size() == 2; }))
       << testing::ReadFileOrEmpty(dir_.File("agent.log"));
 
+  // The device moves 300 km, next to another cloudlet, and measures both: the tenant places "ar"
+  // again from there and releases the first. The app then runs on the far cloudlet only.
+  const std::string far_token =
+      cloudletd_->Json("POST", "/v1/tokens", R"({"role":"agent","cloudlet":"cl-far"})").value("token", "");
+  far_agent_ = Agent("cl-far", "42.36,-71.06", "far", testing::FreeLoopbackPort(), far_token);
+  const std::string moved = PlaceAndWait("ar-moved", "ar", "42.36,-71.06", "cl-rt=200,cl-far=3");
+  EXPECT_EQ(Fetch(moved), "hello from ar\n");
+  EXPECT_EQ(PlacementOf("ar-moved")["cloudlet"], "cl-far");
+  EXPECT_EQ(PlacementOf("ar-moved")["provision"]["mode"], "full") << "nothing was cached there";
+  ASSERT_EQ(cloudletd_->Call("DELETE", "/v1/placements/" + PlacementOf("ar")["placement_id"].get<std::string>()).status, 204);
+  EXPECT_TRUE(testing::WaitFor([&] { return Containers().size() == 1; }))
+      << testing::ReadFileOrEmpty(dir_.File("agent.log"));
+  EXPECT_EQ(Containers("far", "cl-far").size(), 1u);
+
   // The agent dies hard and comes back: it adopts what runs, starting nothing twice.
   agent_->Signal(SIGKILL);
   agent_->Wait();
   EXPECT_EQ(Fetch(vr), "hello from vr\n") << "workloads outlive their agent";
   StartAgent();
   std::this_thread::sleep_for(2s);  // a few reconcile rounds
-  EXPECT_EQ(Containers().size(), 2u) << testing::ReadFileOrEmpty(dir_.File("agent.log"));
+  EXPECT_EQ(Containers().size(), 1u) << testing::ReadFileOrEmpty(dir_.File("agent.log"));
   EXPECT_EQ(PlacementOf("vr")["state"], "running");
 
-  // The registry goes away: apps keep serving, and the agent keeps them.
+  // The registry goes away: apps keep serving, and the agents keep them.
   cloudletd_->Signal(SIGTERM);
   EXPECT_EQ(cloudletd_->Wait(), 0);
   std::this_thread::sleep_for(2s);
-  EXPECT_EQ(Fetch(ar), "hello from ar\n");
   EXPECT_EQ(Fetch(vr), "hello from vr\n");
-  EXPECT_EQ(Containers().size(), 2u);
+  EXPECT_EQ(Fetch(moved), "hello from ar\n");
+  EXPECT_EQ(Containers().size(), 1u);
+  EXPECT_EQ(Containers("far", "cl-far").size(), 1u);
 }
 
 }  // namespace

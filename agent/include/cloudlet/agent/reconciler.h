@@ -86,7 +86,6 @@ class Reconciler {
   void Report(const std::string& placement_id, nlohmann::json report);
   void FlushReports();
   void TrimImages(const std::vector<WorkloadStatus>& running);
-  api::ClientRequest Request(std::string method, std::string path, std::string body) const;
 
   const ReconcilerOptions options_;
   WorkloadRuntime& runtime_;

@@ -32,6 +32,10 @@ struct ReporterOptions {
   BackoffOptions backoff = {};
 };
 
+// A request to the registry in `options`: its URL, the token as a bearer, a JSON body if any.
+api::ClientRequest RegistryRequest(const ReporterOptions& options, std::string method, std::string path,
+                                   std::string body);
+
 struct DynamicState {
   double load = 0;  // 0..1
   int64_t cpu_free_millis = 0;
@@ -55,7 +59,6 @@ class RegistryReporter {
   void Run();
   bool Register(const discovery::CloudletDescriptor& d, std::chrono::milliseconds& wait);
   void Heartbeat(const DynamicState& s, std::chrono::milliseconds& wait);
-  api::ClientRequest Request(std::string method, std::string path, std::string body) const;
 
   ReporterOptions options_;
   std::unique_ptr<api::HttpClient> http_;  // used by the reporter thread, then by Stop

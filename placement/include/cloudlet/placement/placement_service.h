@@ -204,6 +204,9 @@ class PlacementService {
   void IndexLocked(const Placement& p, int sign);
   void ExpireLeasesLocked(common::TimePoint now);
   void EndLocked(Placement p, PlacementState state);
+  // Ends a confirmed placement already taken out of live_: removed from the store first (on the
+  // writer), then ended; if the store fails it is put back and `done` hears Unavailable.
+  void EndDurably(Placement p, PlacementState state, Done done);
   // Moves the change index for `p` and calls the watchers of it and of its cloudlet.
   void TouchLocked(Placement& p);
   common::Result<Placement> CopyOf(const std::string& owner, const std::string& id);
