@@ -176,19 +176,24 @@ class PlacementRunsTest : public ::testing::Test {
   void StartAgent() { agent_ = Agent("cl-rt", "40.44,-79.94", "agent", agent_port_, agent_token_); }
 
   // `cloudlet place --wait` as the tenant: the endpoint it prints, or "" (with the failure recorded).
-  std::string PlaceAndWait(const std::string& name, const std::string& app, const std::string& geo = "40.44,-79.94",
-                           const std::string& rtt = "") {
+  // `cloudlet place --wait` as the tenant, for app `name` running `image`.
+  testing::RunResult Place(const std::string& name, const std::string& image, const std::string& geo,
+                           const std::string& rtt) {
     json spec = {{"name", name}, {"base_vm", base_.substr(base_.find('@') + 1)}, {"base_vm_mb", 2}, {"overlay_mb", 1},
-                 {"cpu_millis", 200}, {"mem_mb", 64}, {"isolation", "container"}, {"image", apps_[app]},
+                 {"cpu_millis", 200}, {"mem_mb", 64}, {"isolation", "container"}, {"image", image},
                  {"base_image", base_}, {"port", 8080}, {"health", {{"http", "/"}}}, {"ready_timeout_s", 30}};
     std::ofstream(dir_.File(name + ".json")) << spec.dump();
-    auto r = testing::RunCommand({CLOUDLET_CLI_BIN, "--registry", cloudletd_->url(), "--token", tenant_token_, "place",
-                                  "--app", dir_.File(name + ".json"), "--geo", geo, "--rtt", rtt, "--wait"},
-                                 90s);
+    return testing::RunCommand({CLOUDLET_CLI_BIN, "--registry", cloudletd_->url(), "--token", tenant_token_, "place",
+                                "--app", dir_.File(name + ".json"), "--geo", geo, "--rtt", rtt, "--wait"},
+                               90s);
+  }
+  // The endpoint it prints, or "" (with the failure recorded).
+  std::string PlaceAndWait(const std::string& name, const std::string& app, const std::string& geo = "40.44,-79.94",
+                           const std::string& rtt = "") {
+    auto r = Place(name, apps_[app], geo, rtt);
     EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out << r.err << testing::ReadFileOrEmpty(dir_.File("agent.log"))
                               << testing::ReadFileOrEmpty(dir_.File("far.log"));
-    std::string endpoint = r.out.substr(0, r.out.find('\n'));
-    return endpoint;
+    return r.out.substr(0, r.out.find('\n'));
   }
   // The live placement the tenant holds for app `name`.
   json PlacementOf(const std::string& name) {
@@ -243,6 +248,12 @@ TEST_F(PlacementRunsTest, ATenantPlacesWaitsAndReachesItsAppThroughEveryModeAndE
   ASSERT_EQ(Containers().size(), 3u);
   // The registry knows what the agent holds: the base it fetched is one of cl-rt's base VMs now.
   EXPECT_NE(cloudletd_->Call("GET", "/v1/cloudlets/cl-rt").body.find(base_.substr(base_.find('@') + 1)), std::string::npos);
+
+  // An image the registry does not have: --wait exits 1 with the reason, and nothing is left running.
+  auto ghost = Place("ghost", Registry() + "/ar@sha256:" + std::string(64, '0'), "40.44,-79.94", "");
+  EXPECT_EQ(ghost.exit_code, 1) << ghost.out << ghost.err;
+  EXPECT_NE(ghost.err.find("failed: pull failed"), std::string::npos) << ghost.err;
+  EXPECT_EQ(Containers().size(), 3u);
 
   // Released: its container goes.
   const std::string released = PlacementOf("ar-2")["placement_id"];
