@@ -67,6 +67,8 @@ class PlacementRunsTest : public ::testing::Test {
       std::string last;
       bool done = false;
       for (int attempt = 0; attempt < 10 && !done; ++attempt) {
+        // A reset that failed half-way may have removed the run directory's configuration.
+        (void)MakePodmanRuntime(Storage(root));
         auto r = Podman(root, {"system", "reset", "--force"});
         done = r.ok() && r->exit_code == 0;
         if (!done) last = r.ok() ? r->err : r.status().ToString();

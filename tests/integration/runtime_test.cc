@@ -66,6 +66,8 @@ class PodmanRuntimeTest : public ::testing::Test {
     if (root_.empty()) return;
     std::string last_error;
     for (int attempt = 0; attempt < 10; ++attempt) {
+      // A reset that failed half-way may have removed the run directory's configuration: write it again.
+      (void)MakePodmanRuntime(Options());
       const PodmanInvocation podman = PodmanFor(Options());
       std::vector<std::string> argv = podman.argv;
       argv.insert(argv.end(), {"system", "reset", "--force"});
