@@ -10,6 +10,7 @@
 #include "cloudlet/agent/agent.h"
 #include "cloudlet/discovery/txt_record.h"
 #include "support/fake_runtime.h"
+#include "support/idle_http_server.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::agent {
@@ -17,12 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::TempDir;
-
-class RecordingServer final : public api::HttpServer {
- public:
-  common::Status Start() override { return common::Status::Ok(); }
-  void Stop(std::chrono::milliseconds) override {}
-};
 
 class RecordingAdvertiser final : public discovery::ServiceAdvertiser {
  public:
@@ -67,7 +62,7 @@ struct Harness {
             },
             .http_server = [this](const api::HttpServerOptions&, api::HttpHandler& h) -> std::unique_ptr<api::HttpServer> {
               handler = &h;
-              return std::make_unique<RecordingServer>();
+              return std::make_unique<testing::IdleHttpServer>();
             },
             .advertiser = [this](discovery::AdvertOptions o)
                 -> common::Result<std::unique_ptr<discovery::ServiceAdvertiser>> {

@@ -20,6 +20,7 @@
 #include "support/child_process.h"
 #include "support/cloudletd_process.h"
 #include "support/netns_lab.h"
+#include "support/podman_lab.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::agent {
@@ -32,12 +33,7 @@ namespace fs = std::filesystem;
 class PlacementRunsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* why = ::geteuid() != 0                            ? "needs root"
-                      : !fs::exists("/usr/bin/podman")             ? "podman is not installed (apt-get install podman runc)"
-                      : !fs::exists("/usr/bin/docker-registry")    ? "docker-registry is not installed"
-                      : !fs::exists("/bin/busybox")                ? "busybox-static is not installed"
-                                                                   : nullptr;
-    if (why) {
+    if (const char* why = testing::WhyPodmanCannotRun(/*need_registry=*/true)) {
       if (testing::NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
       GTEST_SKIP() << why;
     }

@@ -16,6 +16,7 @@
 #include "support/child_process.h"
 #include "support/cloudletd_process.h"
 #include "support/netns_lab.h"
+#include "support/podman_lab.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::agent {
@@ -29,11 +30,7 @@ namespace fs = std::filesystem;
 class PodmanRuntimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* why = ::geteuid() != 0                     ? "needs root"
-                      : !fs::exists("/usr/bin/podman")      ? "podman is not installed (apt-get install podman runc)"
-                      : !fs::exists("/bin/busybox")         ? "busybox-static is not installed"
-                                                            : nullptr;
-    if (why) {
+    if (const char* why = testing::WhyPodmanCannotRun(/*need_registry=*/false)) {
       if (testing::NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
       GTEST_SKIP() << why;
     }

@@ -14,6 +14,7 @@
 #include "cloudlet/api/http_client.h"
 #include "cloudlet/server/server.h"
 #include "cloudlet/store/sqlite_stores.h"
+#include "support/idle_http_server.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::testing {
@@ -41,7 +42,7 @@ class InProcessServer {
             .operator_token = kInProcessOperatorToken,
             .make_http_server = [this](const api::HttpServerOptions&, api::HttpHandler& h) -> std::unique_ptr<api::HttpServer> {
               handler_ = &h;
-              return std::make_unique<NoServer>();
+              return std::make_unique<IdleHttpServer>();
             }};
   }
 
@@ -84,11 +85,6 @@ class InProcessServer {
   TempDir& dir() { return dir_; }
 
  private:
-  class NoServer final : public api::HttpServer {
-   public:
-    common::Status Start() override { return common::Status::Ok(); }
-    void Stop(std::chrono::milliseconds) override {}
-  };
   class RouterClient final : public api::HttpClient {
    public:
     RouterClient(InProcessServer& s, std::string token) : s_(s), token_(std::move(token)), real_(api::MakeHttpClient()) {}
