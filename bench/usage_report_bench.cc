@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     size_t lines = 0;
     for (int run = 0; run < 5; ++run) {
       const auto t0 = Clock::now();
-      auto sums = stores->ledger->Sum(month, month + std::chrono::hours(24 * 30), tenant, options.by_hour);
+      auto sums = stores->ledger->Sum(month, month + std::chrono::hours(24 * 30), tenant, {.by_hour = options.by_hour});
       const auto report = metering::Rate(*sums, book, nullptr, options);
       ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       lines = report.lines.size();

@@ -251,6 +251,7 @@ Status Agent::Start() {
         *spool_, config_.reporter, deps_.http_client(), deps_.random.Next());
     forwarder_->Start();
   }
+  CLOUDLET_RETURN_IF_ERROR(StartMeter());
   StartReconciler();
   spdlog::info("agent: cloudlet {} ('{}') at {}: {} millicores, {} MiB, {} base VMs, registry {}", descriptor_.id,
                descriptor_.name, descriptor_.endpoint, descriptor_.capacity.cpu_millis, descriptor_.capacity.mem_mb,
@@ -347,6 +348,34 @@ Status Agent::StartRuntime() {
   return Status::Ok();
 }
 
+Status Agent::StartMeter() {
+  if (!runtime_) return Status::Ok();
+  if (config_.meter_interval < std::chrono::seconds(1)) {
+    return Status::InvalidField("--meter-interval", "must be at least 1s");
+  }
+  MeterOptions o{.cloudlet_id = descriptor_.id, .interval = config_.meter_interval};
+  o.on_records = [this] {
+    if (forwarder_) forwarder_->Wake();
+  };
+  if (!config_.reporter.registry.empty()) {
+    live_http_ = deps_.http_client();
+    o.on_live = [this](const std::vector<LiveUsage>& live) { PostLive(live); };
+  }
+  meter_ = std::make_unique<Meter>(std::move(o), *runtime_, *spool_, deps_.clock);
+  CLOUDLET_RETURN_IF_ERROR(meter_->Load());
+  meter_->Start();
+  return Status::Ok();
+}
+
+void Agent::PostLive(const std::vector<LiveUsage>& live) {
+  if (!live_http_) return;
+  auto r = live_http_->Send(RegistryRequest(config_.reporter, "PUT", "/v1/cloudlets/" + descriptor_.id + "/workloads",
+                                            LiveUsageToJson(live, deps_.clock.Now()).dump()));
+  if (!r.ok() || r->status >= 300) {
+    spdlog::debug("meter: live figures not taken ({})", r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString());
+  }
+}
+
 void Agent::StartReconciler() {
   if (!runtime_) return;
   if (config_.reporter.registry.empty()) {
@@ -367,6 +396,9 @@ void Agent::StartReconciler() {
     }
     image_vms_ = held;
     image_vms_changed_ = true;
+  };
+  o.before_stop = [this](const std::string& placement_id) {
+    if (meter_) meter_->Final(placement_id);
   };
   reconciler_ = std::make_unique<Reconciler>(std::move(o), *runtime_, deps_.http_client(), deps_.random.Next());
   reconciler_->Start();
@@ -430,6 +462,10 @@ void Agent::Shutdown(bool deregister) {
   if (reconciler_) {
     reconciler_->Stop();  // workloads keep running: the next start adopts them
     reconciler_.reset();
+  }
+  if (meter_) {
+    meter_->Stop();  // the open window is closed by the next start's first reading
+    meter_.reset();
   }
   if (advertiser_) advertiser_.reset();  // withdraws the advert
   if (forwarder_) {

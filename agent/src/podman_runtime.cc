@@ -1,6 +1,7 @@
 #include "cloudlet/agent/podman_runtime.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cloudlet/agent/subprocess.h"
+#include "cloudlet/agent/tenant_networks.h"
 
 namespace cloudlet::agent {
 
@@ -54,7 +56,12 @@ std::string FirstLine(const std::string& text) {
 
 class PodmanRuntime final : public WorkloadRuntime {
  public:
-  explicit PodmanRuntime(PodmanOptions o) : o_(std::move(o)), invocation_(PodmanFor(o_)) {}
+  explicit PodmanRuntime(PodmanOptions o)
+      : o_(std::move(o)),
+        invocation_(PodmanFor(o_)),
+        networks_({.podman = [this](const std::vector<std::string>& args) { return Podman(args); },
+                   .agent_id = o_.agent_id,
+                   .guard_host = o_.guard_host}) {}
 
   Result<ImageInfo> Pull(const std::string& image) override {
     std::vector<std::string> args = {"pull", "--quiet"};
@@ -71,17 +78,23 @@ class PodmanRuntime final : public WorkloadRuntime {
   // The host port is chosen here (free a moment ago), so that the endpoint is known without asking
   // podman again: every podman call costs tens of milliseconds on the way to a running app.
   Result<WorkloadStatus> Start(const WorkloadSpec& spec) override {
+    std::string network;
+    if (o_.tenant_networks) {
+      auto ensured = networks_.Ensure(spec.tenant);
+      if (!ensured.ok()) return ensured.status();
+      network = *ensured;
+    }
     std::string why;
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto port = FreePort(o_.advertise_address);
       if (!port.ok()) return port.status();
-      auto run = Podman(RunArgs(spec, *port));
+      auto run = Podman(RunArgs(spec, *port, network));
       if (!run.ok()) return run.status();
       if (run->exit_code == 0) {
         return WorkloadStatus{.placement_id = spec.placement_id, .tenant = spec.tenant,
                               .id = FirstLine(run->out), .image = spec.image, .state = WorkloadState::kRunning,
                               .endpoint = o_.advertise_address + ":" + std::to_string(*port), .exit_code = 0,
-                              .oom_killed = false};
+                              .oom_killed = false, .started_at_ms = 0};
       }
       why = FirstLine(run->err);
       if (why.find("name") != std::string::npos && why.find("already in use") != std::string::npos) {
@@ -97,6 +110,15 @@ class PodmanRuntime final : public WorkloadRuntime {
     auto rm = Podman({"rm", "--force", "--ignore", "--time", std::to_string(o_.stop_grace.count()), NameOf(placement_id)});
     if (!rm.ok()) return rm.status();
     if (rm->exit_code != 0) return Status::Unavailable("remove the workload of " + placement_id + ": " + FirstLine(rm->err));
+    if (o_.tenant_networks) {
+      // A tenant whose last workload here stopped keeps no network (nor host guard) behind.
+      auto left = Ps({});
+      if (left.ok()) {
+        std::vector<std::string> tenants;
+        for (const auto& w : *left) tenants.push_back(w.tenant);
+        networks_.ReleaseUnused(tenants);
+      }
+    }
     return Status::Ok();
   }
 
@@ -108,25 +130,24 @@ class PodmanRuntime final : public WorkloadRuntime {
     if (s.state == WorkloadState::kExited) {
       auto oom = Podman({"inspect", "--format", "{{.State.OOMKilled}}", s.id});
       if (oom.ok() && oom->exit_code == 0) s.oom_killed = oom->out.starts_with("true");
+      // conmon misses the kill on cgroup v1 hosts (seen on Debian 12's podman 4.3): the kernel's
+      // own log names the memory cgroup the OOM killer acted in.
+      if (!s.oom_killed && s.exit_code == 137) s.oom_killed = KernelLogShowsOomKill(s.id);
     }
     return s;
   }
 
   Result<WorkloadStats> Stats(const std::string& placement_id) override {
-    auto r = Podman({"stats", "--no-stream", "--format",
-                     "{{.ContainerStats.CPUNano}} {{.ContainerStats.MemUsage}} {{.ContainerStats.NetInput}} "
-                     "{{.ContainerStats.NetOutput}}",
-                     NameOf(placement_id)});
-    if (!r.ok()) return r.status();
-    if (r->exit_code != 0) return Status::NotFound("no stats for placement " + placement_id + ": " + FirstLine(r->err));
-    std::istringstream in(r->out);
-    uint64_t cpu_ns = 0, mem = 0, rx = 0, tx = 0;
-    if (!(in >> cpu_ns >> mem >> rx >> tx)) return Status::Internal("podman stats: unexpected output '" + FirstLine(r->out) + "'");
-    return WorkloadStats{.cpu_s = static_cast<double>(cpu_ns) / 1e9,
-                         .mem_bytes = static_cast<int64_t>(mem),
-                         .net_in_bytes = static_cast<int64_t>(rx),
-                         .net_out_bytes = static_cast<int64_t>(tx)};
+    auto all = StatsOf({NameOf(placement_id)});
+    if (!all.ok()) return all.status().code() == common::StatusCode::kUnavailable
+                              ? Status::NotFound("no stats for placement " + placement_id + ": " + all.status().message())
+                              : all.status();
+    auto it = all->find(placement_id);
+    if (it == all->end()) return Status::NotFound("no stats for placement " + placement_id);
+    return it->second;
   }
+
+  Result<std::map<std::string, WorkloadStats>> StatsAll() override { return StatsOf({}); }
 
   Result<std::vector<WorkloadStatus>> List() override { return Ps({}); }
 
@@ -204,7 +225,7 @@ class PodmanRuntime final : public WorkloadRuntime {
     return ntohs(addr.sin_port);
   }
 
-  std::vector<std::string> RunArgs(const WorkloadSpec& spec, uint16_t host_port) const {
+  std::vector<std::string> RunArgs(const WorkloadSpec& spec, uint16_t host_port, const std::string& network) const {
     std::vector<std::string> a = {"run", "--detach", "--name", NameOf(spec.placement_id),
                                   "--label", std::string(kPlacementLabel) + "=" + spec.placement_id,
                                   "--label", std::string(kTenantLabel) + "=" + spec.tenant,
@@ -216,6 +237,7 @@ class PodmanRuntime final : public WorkloadRuntime {
                                   "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
                                   "--publish", o_.advertise_address + ":" + std::to_string(host_port) + ":" +
                                                    std::to_string(spec.port)};
+    if (!network.empty()) a.insert(a.end(), {"--network", network});
     if (spec.cpu_millis > 0) {
       char cpus[32];
       std::snprintf(cpus, sizeof cpus, "%.3f", static_cast<double>(spec.cpu_millis) / 1000);
@@ -226,6 +248,29 @@ class PodmanRuntime final : public WorkloadRuntime {
     a.push_back(spec.image);
     a.insert(a.end(), spec.command.begin(), spec.command.end());
     return a;
+  }
+
+  // podman stats of the named containers (none: every running one), by placement.
+  Result<std::map<std::string, WorkloadStats>> StatsOf(const std::vector<std::string>& names) {
+    std::vector<std::string> args = {"stats", "--no-stream", "--format",
+                                     "{{.Name}} {{.ContainerStats.CPUNano}} {{.ContainerStats.MemUsage}} "
+                                     "{{.ContainerStats.NetInput}} {{.ContainerStats.NetOutput}}"};
+    args.insert(args.end(), names.begin(), names.end());
+    auto r = Podman(args);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status::Unavailable("podman stats: " + FirstLine(r->err));
+    std::map<std::string, WorkloadStats> out;
+    std::istringstream lines(r->out);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream in(line);
+      std::string name;
+      uint64_t cpu_ns = 0, mem = 0, rx = 0, tx = 0;
+      if (!(in >> name >> cpu_ns >> mem >> rx >> tx)) return Status::Internal("podman stats: unexpected output '" + line.substr(0, 200) + "'");
+      if (!name.starts_with("cloudlet-")) continue;  // not a placement's
+      out[name.substr(9)] = {.cpu_s = static_cast<double>(cpu_ns) / 1e9, .mem_bytes = static_cast<int64_t>(mem),
+                             .net_in_bytes = static_cast<int64_t>(rx), .net_out_bytes = static_cast<int64_t>(tx)};
+    }
+    return out;
   }
 
   // This agent's workloads, with more filters.
@@ -254,6 +299,7 @@ class PodmanRuntime final : public WorkloadRuntime {
     s.image = c.value("Image", "");
     s.state = StateOf(c.value("State", ""));
     s.exit_code = c.value("ExitCode", 0);
+    if (c.contains("StartedAt") && c["StartedAt"].is_number()) s.started_at_ms = c["StartedAt"].get<int64_t>() * 1000;
     const json ports = c.value("Ports", json::array());
     if (s.state == WorkloadState::kRunning && ports.is_array() && !ports.empty() && ports[0].is_object()) {
       s.endpoint = o_.advertise_address + ":" + std::to_string(ports[0].value("host_port", 0));
@@ -269,9 +315,30 @@ class PodmanRuntime final : public WorkloadRuntime {
 
   const PodmanOptions o_;
   const PodmanInvocation invocation_;
+  TenantNetworks networks_;
 };
 
 }  // namespace
+
+bool KernelLogShowsOomKill(const std::string& container_id, const std::string& kmsg) {
+  if (container_id.size() < 12) return false;
+  const int fd = ::open(kmsg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  // One record per read, oldest first; EPIPE when the ring overwrote what was next (read on),
+  // EAGAIN at the end. The kill's record: "oom-kill:...,oom_memcg=/.../libpod-<id>,...".
+  bool found = false;
+  char record[8192];
+  for (int n = 0; n < 1'000'000 && !found; ++n) {
+    const ssize_t got = ::read(fd, record, sizeof record - 1);
+    if (got < 0 && errno == EPIPE) continue;
+    if (got <= 0) break;
+    const std::string_view text(record, static_cast<size_t>(got));
+    const size_t at = text.find("oom_memcg=");
+    found = at != std::string_view::npos && text.substr(at, text.find(',', at) - at).find(container_id) != std::string_view::npos;
+  }
+  ::close(fd);
+  return found;
+}
 
 PodmanInvocation PodmanFor(const PodmanOptions& o) {
   PodmanInvocation p;
@@ -294,8 +361,9 @@ Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options
   }
   if (!options.runroot.empty()) {
     std::ofstream conf(options.runroot + "/containers.conf");
-    conf << "# Written by cloudlet-agent: locks of this storage root's own (see podman_runtime.h).\n"
-            "[engine]\nlock_type = \"file\"\n";
+    conf << "# Written by cloudlet-agent: locks and networks of this storage root's own (see podman_runtime.h).\n"
+            "[engine]\nlock_type = \"file\"\n"
+            "[network]\nnetwork_config_dir = \"" << options.runroot << "/net.d\"\n";
     if (!conf) return Status::FailedPrecondition(options.runroot + "/containers.conf: cannot write");
   }
   auto version = RunProgram({options.podman, "--version"}, std::chrono::seconds(10));
@@ -304,6 +372,12 @@ Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options
   }
   auto runc = RunProgram({"runc", "--version"}, std::chrono::seconds(10));
   if (!runc.ok() || runc->exit_code != 0) return Status::FailedPrecondition("cannot run runc (apt-get install runc)");
+  if (options.tenant_networks && options.guard_host) {
+    auto iptables = RunProgram({"iptables", "--version"}, std::chrono::seconds(10));
+    if (!iptables.ok() || iptables->exit_code != 0) {
+      return Status::FailedPrecondition("cannot run iptables, which guards the host from tenants' networks (apt-get install iptables)");
+    }
+  }
   spdlog::info("runtime: {} (runc), storage {}", FirstLine(version->out), options.root.empty() ? "podman's default" : options.root);
   return std::unique_ptr<WorkloadRuntime>(new PodmanRuntime(std::move(options)));
 }

@@ -190,7 +190,7 @@ void Reconciler::Reconcile(const std::vector<DesiredWorkload>& desired) {
   for (const auto& [id, w] : actual) {
     if (wanted.count(id)) continue;
     spdlog::info("runtime: placement {} ended; stopping its workload {}", id, w.id.substr(0, 12));
-    if (auto s = runtime_.Stop(id); !s.ok()) spdlog::warn("runtime: {}", s.ToString());
+    if (auto s = StopWorkload(id); !s.ok()) spdlog::warn("runtime: {}", s.ToString());
     reported_.erase(id);
   }
   for (const auto& d : desired) {
@@ -203,14 +203,14 @@ void Reconciler::Reconcile(const std::vector<DesiredWorkload>& desired) {
     const WorkloadStatus& w = it->second;
     if (w.state == WorkloadState::kCreated || w.state == WorkloadState::kUnknown) {
       spdlog::warn("runtime: placement {}: its workload is {}; starting it again", d.placement_id, WorkloadStateName(w.state));
-      (void)runtime_.Stop(d.placement_id);
+      (void)StopWorkload(d.placement_id);
       Provision(d);
     } else if (w.state == WorkloadState::kExited) {
       auto inspected = runtime_.Inspect(d.placement_id);
       const WorkloadStatus full = inspected.ok() ? *inspected : w;
       spdlog::warn("runtime: placement {}: {}", d.placement_id, ExitReason(full));
       Report(d.placement_id, {{"state", "failed"}, {"reason", ExitReason(full)}});
-      (void)runtime_.Stop(d.placement_id);
+      (void)StopWorkload(d.placement_id);
     } else if (w.state == WorkloadState::kRunning && (d.state != "running" || d.endpoint != w.endpoint) &&
                reported_[d.placement_id] != "running") {
       // Adopted after a restart, or a report that was lost: the registry learns it runs.
@@ -231,7 +231,7 @@ void Reconciler::Provision(const DesiredWorkload& d) {
   Report(d.placement_id, {{"state", "provisioning"}});
   auto fail = [&](const std::string& reason) {
     spdlog::warn("runtime: placement {} failed: {}", d.placement_id, reason);
-    (void)runtime_.Stop(d.placement_id);
+    (void)StopWorkload(d.placement_id);
     Report(d.placement_id, {{"state", "failed"}, {"reason", reason}});
   };
   // What moves: nothing when the image is here (warm); its own layers when its base is (overlay);
@@ -281,6 +281,11 @@ void Reconciler::Provision(const DesiredWorkload& d) {
                           {"provision",
                            {{"mode", mode}, {"seconds", seconds}, {"bytes", bytes}, {"pull_seconds", pull_s},
                             {"start_seconds", Since(start_at).count()}}}});
+}
+
+Status Reconciler::StopWorkload(const std::string& placement_id) {
+  if (options_.before_stop) options_.before_stop(placement_id);
+  return runtime_.Stop(placement_id);
 }
 
 bool Reconciler::WaitHealthy(const DesiredWorkload& d, const std::string& endpoint) {

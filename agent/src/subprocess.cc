@@ -65,6 +65,11 @@ Result<ProgramResult> RunProgram(const std::vector<std::string>& argv, std::chro
     ::dup2(null_in, 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
+    // Nothing else of the caller's goes with it: not the agent's listening socket (a container's
+    // monitor would hold its port after the agent died), nor its files and connections.
+    if (::close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) ::close(fd);
+    }
     ::execvpe(args[0], args.data(), envp.data());
     static constexpr char kWhy[] = "cannot run the program: exec failed\n";
     (void)!::write(2, kWhy, sizeof kWhy - 1);

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cloudlet/common/json_fields.h"
+#include "cloudlet/common/time_format.h"
 
 #include "cloudlet/api/problem.h"
 #include "cloudlet/api/query.h"
@@ -97,6 +98,44 @@ json AgentView(const Placement& p) {
           {"app", placement::PlacementRequestToJson(p.request)["app"]}};
 }
 
+// PUT /v1/cloudlets/{id}/workloads: {"at": RFC 3339, "workloads": [{"placement_id", "cpu_millis",
+// "mem_mib", "net_in_bytes", "net_out_bytes"}]}; errors name the field.
+common::Result<std::vector<std::pair<std::string, placement::LiveFigures>>> LiveFiguresFromJson(const json& body) {
+  constexpr size_t kMaxWorkloads = 10'000;
+  common::JsonFields f(body, "");
+  std::string at_text;
+  f.String("at", true, at_text);
+  const json* list = f.Array("workloads", true);
+  CLOUDLET_RETURN_IF_ERROR(f.status());
+  auto at = common::ParseRfc3339(at_text, "at");
+  if (!at.ok()) return at.status();
+  if (list->size() > kMaxWorkloads) return Status::InvalidField("workloads", "at most 10000");
+  std::vector<std::pair<std::string, placement::LiveFigures>> out;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string where = "workloads[" + std::to_string(i) + "]";
+    if (!(*list)[i].is_object()) return Status::InvalidField(where, "must be an object");
+    common::JsonFields w((*list)[i], where);
+    std::string id;
+    placement::LiveFigures l{.at = *at};
+    double net_in = 0, net_out = 0;
+    w.String("placement_id", true, id);
+    w.Number("cpu_millis", true, l.cpu_millis);
+    w.Number("mem_mib", true, l.mem_mib);
+    w.Number("net_in_bytes", false, net_in);
+    w.Number("net_out_bytes", false, net_out);
+    CLOUDLET_RETURN_IF_ERROR(w.status());
+    for (auto [name, v] : {std::pair{"cpu_millis", l.cpu_millis}, std::pair{"mem_mib", l.mem_mib},
+                           std::pair{"net_in_bytes", net_in}, std::pair{"net_out_bytes", net_out}}) {
+      if (!(v >= 0 && v < 1e15)) return Status::InvalidField(where + "." + name, "must be a number from 0 to 1e15");
+    }
+    if (Status s = ValidatePlacementId(id); !s.ok()) return s.WithContext(where);
+    l.net_in_bytes = static_cast<int64_t>(net_in);
+    l.net_out_bytes = static_cast<int64_t>(net_out);
+    out.emplace_back(std::move(id), l);
+  }
+  return out;
+}
+
 HttpResponse WithIndex(HttpResponse r, uint64_t index) {
   r.headers["X-Cloudlet-Index"] = std::to_string(index);
   return r;
@@ -147,6 +186,19 @@ void AddAgentRoutes(Router& router, placement::PlacementService& placements, std
                   if (!p.ok()) return respond(ProblemFromStatus(p.status()));
                   respond(WithIndex(JsonResponse(200, AgentView(*p)), p->modify_index));
                 });
+              }});
+  // The meter's latest figures of what runs on the cloudlet (not durable: the next reading replaces them).
+  router.Add({"PUT", "/v1/cloudlets/{id}/workloads",
+              Access::Need([](const PathParams& p) { return auth::Permission::CloudletWrite(p.at("id")); }),
+              [&placements](RouteContext& ctx, Responder respond) {
+                const std::string cloudlet = ctx.params.at("id");
+                if (Status s = discovery::ValidateCloudletId(cloudlet); !s.ok()) return respond(ProblemFromStatus(s));
+                auto body = Body(ctx);
+                if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                auto figures = LiveFiguresFromJson(*body);
+                if (!figures.ok()) return respond(ProblemFromStatus(figures.status()));
+                const size_t taken = placements.SetLive(cloudlet, *figures);
+                respond(JsonResponse(200, {{"taken", taken}, {"ignored", figures->size() - taken}}));
               }});
 }
 

@@ -179,9 +179,10 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                   const std::string g = group_by.substr(start, comma - start);
                   if (g == "tenant") options.by_tenant = true;
                   else if (g == "cloudlet") options.by_cloudlet = true;
+                  else if (g == "placement") options.by_placement = true;
                   else if (g == "day") options.by_day = true;
                   else if (g == "hour") options.by_hour = true;
-                  else return respond(ProblemFromStatus(Status::InvalidField("group_by", "use tenant, cloudlet, day or hour")));
+                  else return respond(ProblemFromStatus(Status::InvalidField("group_by", "use tenant, cloudlet, placement, day or hour")));
                   if (comma == std::string::npos) break;
                   start = comma + 1;
                 }
@@ -193,7 +194,7 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                 const auth::Principal& who = *ctx.principal;
                 const std::string tenant = who.role == auth::Role::kOperator ? get("tenant") : who.tenant;
                 state->deps.worker.Post([state, from = *from, to = *to, tenant, options, format, respond] {
-                  auto sums = state->deps.ledger.Sum(from, to, tenant, options.by_hour);
+                  auto sums = state->deps.ledger.Sum(from, to, tenant, {.by_hour = options.by_hour, .by_placement = options.by_placement});
                   if (!sums.ok()) return respond(ProblemFromStatus(sums.status()));
                   const metering::Report report =
                       metering::Rate(*sums, state->deps.book.Copy(), state->deps.tier_of, options);

@@ -55,12 +55,16 @@ function renderFleet(list) {
   });
 }
 
+// Live figures come from the cloudlet's agent, which reads them from the runtime every meter interval.
 function renderPlacements(list) {
   fill('#placements', list, (tr, p) => {
     cell(tr, p.placement_id || p.id);
     cell(tr, p.owner || '');
     cell(tr, p.cloudlet || (p.chosen && p.chosen.cloudlet) || '');
-    cell(tr, p.state);
+    cell(tr, p.state, 'state-' + p.state);
+    cell(tr, p.state === 'running' ? p.endpoint : '');
+    cell(tr, p.live ? String(Math.round(p.live.cpu_millis)) : '', 'num live-cpu');
+    cell(tr, p.live ? p.live.mem_mib.toFixed(1) : '', 'num live-mem');
     cell(tr, (p.request && p.request.app && p.request.app.name) || '');
     cell(tr, p.created_at || '');
   });

@@ -12,6 +12,7 @@
 
 #include "daemon_support.h"
 #include "cloudlet/agent/agent.h"
+#include "cloudlet/agent/tenant_networks.h"
 #include "cloudlet/api/http_client.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/files.h"
@@ -32,9 +33,11 @@ struct Flags {
   std::string sample_interval = "500ms";
   std::string min_advert_interval = "1s";
   std::string rescan_interval = "60s";
+  std::string meter_interval = "10s";
   std::vector<std::string> labels;
   std::string log_level = "info";
   bool no_mdns = false;
+  bool remove_host_guards = false;
   bool insecure = false;
 };
 
@@ -51,7 +54,8 @@ int Run(const Flags& flags, agent::AgentConfig config) {
   for (auto [text, name, out] : {std::tuple{&flags.heartbeat_interval, "--heartbeat-interval", &config.reporter.heartbeat_interval},
                                  std::tuple{&flags.sample_interval, "--sample-interval", &config.sample_interval},
                                  std::tuple{&flags.min_advert_interval, "--min-advert-interval", &config.min_advert_interval},
-                                 std::tuple{&flags.rescan_interval, "--rescan-interval", &config.rescan_interval}}) {
+                                 std::tuple{&flags.rescan_interval, "--rescan-interval", &config.rescan_interval},
+                                 std::tuple{&flags.meter_interval, "--meter-interval", &config.meter_interval}}) {
     auto d = common::ParseDuration(*text, name);
     if (!d.ok()) return Fail(2, d.status().message());
     if (d->count() <= 0) return Fail(2, std::string(name) + ": must be longer than 0");
@@ -165,6 +169,10 @@ int main(int argc, char** argv) {
                  "... or free cpu or memory moves this percentage of the total")
       ->capture_default_str()->check(CLI::Range(1, 100));
   app.add_flag("--no-mdns", flags.no_mdns, "Do not advertise over mDNS (registry only)");
+  app.add_flag("--remove-host-guards", flags.remove_host_guards,
+               "Remove the firewall rules that agent --id added to keep tenants' networks off the host, then exit "
+               "(when retiring an agent; a running agent adds them again)")
+      ->group("Workload runtime");
   app.add_option("--runtime", config.runtime,
                  "none: advertise and report only; podman: run placements in containers (podman with runc)")
       ->capture_default_str()->check(CLI::IsMember({"none", "podman"}))->group("Workload runtime");
@@ -179,6 +187,10 @@ int main(int argc, char** argv) {
                  "Keep the runtime's images within this many MiB, evicting the least recently used that no "
                  "workload runs on (default 0: no limit)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))->group("Workload runtime");
+  app.add_option("--meter-interval", flags.meter_interval,
+                 "How often each placement's CPU, memory and network use is read from the runtime and "
+                 "recorded as usage for its tenant (at least 1s)")
+      ->capture_default_str()->group("Workload runtime");
   apps::AddLogLevelOption(app, flags.log_level);
   if (auto exit_code = apps::ParseFlags(app, argc, argv)) return *exit_code;
   config.isolation = isolation == "vm,container" || isolation == "container,vm"
@@ -188,5 +200,11 @@ int main(int argc, char** argv) {
   if (cpu_millis > 0) config.sampler.cpu_millis = cpu_millis;
   if (mem_mb > 0) config.sampler.mem_mb = mem_mb;
   apps::SetUpLogging("cloudlet-agent", flags.log_level);
+  if (flags.remove_host_guards) {
+    if (config.id.empty()) return Fail(2, "--remove-host-guards: give the agent's --id");
+    if (auto s = agent::RemoveHostGuards(config.id); !s.ok()) return Fail(1, s.message());
+    std::cout << "removed the host guards of cloudlet-agent " << config.id << "\n";
+    return 0;
+  }
   return Run(flags, std::move(config));
 }

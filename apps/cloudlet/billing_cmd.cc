@@ -27,22 +27,33 @@ std::string Day(common::TimePoint t) {
 }
 
 void PrintReport(const json& body) {
+  const json& lines = Member(body, "lines");
+  // Grouped by placement: a column of its own.
+  bool by_placement = false;
+  for (const auto& line : lines.is_array() ? lines : json::array()) by_placement = by_placement || line.contains("placement");
   std::vector<std::vector<std::string>> rows;
   auto add = [&](const json& line, const std::string& label) {
     const json& q = Member(line, "quantities");
     auto per = [&](const char* key, double unit) { return Fixed(ValueOr(q, key, 0.0) / unit, 3); };
-    rows.push_back({label.empty() ? ValueOr<std::string>(line, "tenant", "") : label,
-                    ValueOr<std::string>(line, "cloudlet", ""), ValueOr<std::string>(line, "period", ""),
-                    per("cpu_core_s", 3600), per("mem_mib_s", 1024.0 * 3600), per("net_in_bytes", 1 << 30),
-                    per("net_out_bytes", 1 << 30), per("gpu_s", 3600), per("instance_s", 3600),
-                    Fixed(ValueOr(line, "cost", 0.0), 2)});
+    std::vector<std::string> row = {label.empty() ? ValueOr<std::string>(line, "tenant", "") : label,
+                                    ValueOr<std::string>(line, "cloudlet", "")};
+    if (by_placement) row.push_back(ValueOr<std::string>(line, "placement", ""));
+    for (std::string cell : {ValueOr<std::string>(line, "period", ""), per("cpu_core_s", 3600),
+                             per("mem_mib_s", 1024.0 * 3600), per("net_in_bytes", 1 << 30), per("net_out_bytes", 1 << 30),
+                             per("gpu_s", 3600), per("instance_s", 3600), Fixed(ValueOr(line, "cost", 0.0), 2)}) {
+      row.push_back(std::move(cell));
+    }
+    rows.push_back(std::move(row));
   };
-  const json& lines = Member(body, "lines");
   for (const auto& line : lines.is_array() ? lines : json::array()) add(line, "");
   add(Member(body, "total"), "TOTAL");
-  PrintTable(std::cout, {"TENANT", "CLOUDLET", "PERIOD", "CPU core-h", "MEM GiB-h", "NET IN GiB", "NET OUT GiB",
-                         "GPU h", "INSTANCE h", "COST " + ValueOr<std::string>(body, "currency", "")},
-             rows);
+  std::vector<std::string> header = {"TENANT", "CLOUDLET"};
+  if (by_placement) header.push_back("PLACEMENT");
+  for (std::string h : {"PERIOD", "CPU core-h", "MEM GiB-h", "NET IN GiB", "NET OUT GiB", "GPU h", "INSTANCE h"}) {
+    header.push_back(std::move(h));
+  }
+  header.push_back("COST " + ValueOr<std::string>(body, "currency", ""));
+  PrintTable(std::cout, header, rows);
 }
 
 Status Report(const GlobalOptions& o, const ReportFlags& f) {
@@ -96,7 +107,7 @@ void AddBillingCommands(CLI::App& app, Context& ctx) {
   auto* report = app.add_subcommand("report", "Usage and cost (operators: every tenant; tenants: their own)");
   report->add_option("--from", f->from, "Start: YYYY-MM-DD or an RFC 3339 time (default: 30 days ago)");
   report->add_option("--to", f->to, "End, exclusive (default: tomorrow)");
-  report->add_option("--group-by", f->group_by, "Any of tenant, cloudlet, day, hour, comma-separated")->capture_default_str();
+  report->add_option("--group-by", f->group_by, "Any of tenant, cloudlet, placement, day, hour, comma-separated")->capture_default_str();
   report->add_option("--tenant", f->tenant, "Only this tenant (operators)");
   report->add_flag("--csv", f->csv, "Print CSV (RFC 4180) instead of a table");
   report->callback([&ctx, f] { ctx.run = [&ctx, f] { return Report(ctx.options, *f); }; });

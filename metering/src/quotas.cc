@@ -22,7 +22,7 @@ void SpendCache::Start(common::TimerQueue& worker, LedgerStore& ledger,
     char month[16];
     std::strftime(month, sizeof month, "%Y-%m-01", &tm);
     auto from = common::ParseRfc3339(std::string(month) + "T00:00:00Z", "month");
-    auto sums = ledger.Sum(*from, now + std::chrono::hours(1), "", false);
+    auto sums = ledger.Sum(*from, now + std::chrono::hours(1), "", {});
     if (!sums.ok()) return spdlog::warn("metering: spend not refreshed: {}", sums.status().ToString());
     const auto report = Rate(*sums, prices.Copy(), tier_of, {.by_tenant = true});
     std::lock_guard lock(mu_);

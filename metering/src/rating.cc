@@ -107,8 +107,10 @@ double Cost(const Quantities& q, const UnitPrices& p) {
 Report Rate(const std::vector<UsageSum>& sums, const PriceBook& book,
             const std::function<std::string(const std::string&)>& tier_of, const ReportOptions& o) {
   Report report;
-  std::map<std::tuple<std::string, std::string, std::string>, ReportLine> lines;
-  std::map<std::tuple<std::string, std::string, std::string>, double> raw_cost;
+  report.by_placement = o.by_placement;
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+  std::map<Key, ReportLine> lines;
+  std::map<Key, double> raw_cost;
   for (const UsageSum& s : sums) {
     const PriceVersion* v = book.At(s.period);
     double cost = 0;
@@ -121,11 +123,12 @@ Report Rate(const std::vector<UsageSum>& sums, const PriceBook& book,
       ++report.unpriced;
     }
     const std::string period = o.by_hour ? s.period : o.by_day ? s.period.substr(0, 10) : "";
-    const auto key = std::make_tuple(o.by_tenant ? s.tenant : "", o.by_cloudlet ? s.cloudlet : "", period);
+    const Key key{o.by_tenant ? s.tenant : "", o.by_cloudlet ? s.cloudlet : "", o.by_placement ? s.placement : "", period};
     ReportLine& line = lines[key];
     line.tenant = std::get<0>(key);
     line.cloudlet = std::get<1>(key);
-    line.period = std::get<2>(key);
+    line.placement = std::get<2>(key);
+    line.period = std::get<3>(key);
     line.q += s.q;
     raw_cost[key] += cost;
     report.total_q += s.q;
@@ -145,6 +148,7 @@ nlohmann::json ReportToJson(const Report& r) {
     nlohmann::json j = {{"quantities", QuantitiesToJson(l.q)}, {"cost", l.cost}};
     if (!l.tenant.empty()) j["tenant"] = l.tenant;
     if (!l.cloudlet.empty()) j["cloudlet"] = l.cloudlet;
+    if (r.by_placement) j["placement"] = l.placement;  // empty: usage not tied to a placement
     if (!l.period.empty()) j["period"] = l.period;
     lines.push_back(std::move(j));
   }
@@ -165,18 +169,19 @@ std::string CsvField(const std::string& s) {
 }
 
 std::string ReportToCsv(const Report& r) {
-  std::string out =
-      "tenant,cloudlet,period,cpu_core_s,mem_mib_s,net_in_bytes,net_out_bytes,gpu_s,instance_s,cost,currency\r\n";
-  auto row = [&](const std::string& tenant, const std::string& cloudlet, const std::string& period, const Quantities& q,
-                 double cost) {
+  std::string out = std::string("tenant,cloudlet,") + (r.by_placement ? "placement," : "") +
+                    "period,cpu_core_s,mem_mib_s,net_in_bytes,net_out_bytes,gpu_s,instance_s,cost,currency\r\n";
+  auto row = [&](const std::string& tenant, const std::string& cloudlet, const std::string& placement,
+                 const std::string& period, const Quantities& q, double cost) {
     char amount[32];
     std::snprintf(amount, sizeof amount, "%.2f", cost);
-    out += CsvField(tenant) + "," + CsvField(cloudlet) + "," + CsvField(period) + "," + Number(q.cpu_core_s) + "," +
+    out += CsvField(tenant) + "," + CsvField(cloudlet) + "," + (r.by_placement ? CsvField(placement) + "," : "") +
+           CsvField(period) + "," + Number(q.cpu_core_s) + "," +
            Number(q.mem_mib_s) + "," + Number(q.net_in_bytes) + "," + Number(q.net_out_bytes) + "," +
            Number(q.gpu_s) + "," + Number(q.instance_s) + "," + amount + "," + CsvField(r.currency) + "\r\n";
   };
-  for (const auto& l : r.lines) row(l.tenant, l.cloudlet, l.period, l.q, l.cost);
-  row("TOTAL", "", "", r.total_q, r.total_cost);
+  for (const auto& l : r.lines) row(l.tenant, l.cloudlet, l.placement, l.period, l.q, l.cost);
+  row("TOTAL", "", "", "", r.total_q, r.total_cost);
   return out;
 }
 

@@ -231,6 +231,13 @@ json PlacementToJson(const Placement& p) {
   if (p.confirmed) j["activated_at"] = common::FormatRfc3339(p.activated_at);
   if (!p.reason.empty()) j["reason"] = p.reason;
   if (p.provision) j["provision"] = ProvisionReportToJson(*p.provision);
+  if (p.live && p.state == PlacementState::kRunning) {
+    j["live"] = {{"cpu_millis", p.live->cpu_millis},
+                 {"mem_mib", p.live->mem_mib},
+                 {"net_in_bytes", p.live->net_in_bytes},
+                 {"net_out_bytes", p.live->net_out_bytes},
+                 {"at", common::FormatRfc3339(p.live->at)}};
+  }
   return j;
 }
 

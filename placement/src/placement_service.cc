@@ -525,6 +525,7 @@ void PlacementService::Report(const std::string& cloudlet_id, const std::string&
       copy = std::move(failed);
     } else {
       p->state = report.state;
+      p->live.reset();  // figures of an earlier run, or another cloudlet's
       if (report.state == PlacementState::kRunning) {
         p->endpoint = report.endpoint;
         p->provision = report.provision;
@@ -541,6 +542,19 @@ void PlacementService::Report(const std::string& cloudlet_id, const std::string&
     if (!stored.ok()) return done(Status::Unavailable("could not store the placement: " + stored.message()));
     done(copy);
   });
+}
+
+size_t PlacementService::SetLive(const std::string& cloudlet_id,
+                                 const std::vector<std::pair<std::string, LiveFigures>>& figures) {
+  size_t taken = 0;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, f] : figures) {
+    auto it = live_.find(id);
+    if (it == live_.end() || it->second.cloudlet_id != cloudlet_id || it->second.state != PlacementState::kRunning) continue;
+    it->second.live = f;
+    ++taken;
+  }
+  return taken;
 }
 
 CloudletPlacements PlacementService::OnCloudlet(const std::string& cloudlet_id) {

@@ -1,7 +1,7 @@
 # A lab of real parts on loopback for the workload runtime, sourced by bench/run-runtime-bench and
 # scripts/demo-runtime: a docker-registry, images built offline from busybox-static, cloudletd and
 # cloudlet-agent --runtime podman, each storage root private to the lab. lab_cleanup stops
-# everything it started by its own pid and resets its storage roots.
+# everything it started by its own pid, resets its storage roots and removes the agent's host guards.
 #
 #   source scripts/lib/runtime-lab.bash
 #   lab_init build/bin; trap lab_cleanup EXIT
@@ -20,7 +20,8 @@ pod() {
   local root=$1; shift
   mkdir -p "$lab_work/$root/run/libpod"
   [[ -f $lab_work/$root/run/containers.conf ]] ||
-    printf '[engine]\nlock_type = "file"\n' > "$lab_work/$root/run/containers.conf"
+    printf '[engine]\nlock_type = "file"\n[network]\nnetwork_config_dir = "%s"\n' "$lab_work/$root/run/net.d" \
+      > "$lab_work/$root/run/containers.conf"
   CONTAINERS_CONF=$lab_work/$root/run/containers.conf podman --root "$lab_work/$root/storage" \
     --runroot "$lab_work/$root/run" --tmpdir "$lab_work/$root/run/libpod" --runtime runc \
     --cgroup-manager cgroupfs --events-backend file "$@"
@@ -33,6 +34,8 @@ lab_cleanup() {
   for root in builder agent; do
     [[ -d $lab_work/$root ]] && pod "$root" system reset --force >/dev/null 2>&1 || true
   done
+  # The firewall rules that keep the lab's tenant networks off the host.
+  [[ -d $lab_work/agent ]] && "$bin/cloudlet-agent" --id cl-lab --remove-host-guards >/dev/null 2>&1 || true
   rm -rf "$lab_work"
 }
 

@@ -76,22 +76,24 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
   }
 
   Result<std::vector<metering::UsageSum>> Sum(common::TimePoint from, common::TimePoint to, const std::string& tenant,
-                                              bool by_hour) override {
+                                              metering::SumGrain grain) override {
+    const bool by_hour = grain.by_hour;
     std::lock_guard lock(shared_->mu);
     const int64_t from_ms = common::ToUnixMillis(from), to_ms = common::ToUnixMillis(to);
     // Whole days come from the daily roll-up (a row per tenant, cloudlet and day); hours and
     // partial days from the records themselves.
-    const bool daily = !by_hour && from_ms % kDayMs == 0 && to_ms % kDayMs == 0;
+    const bool daily = !by_hour && !grain.by_placement && from_ms % kDayMs == 0 && to_ms % kDayMs == 0;
+    const std::string placement = grain.by_placement ? "placement" : "''";
     const std::string sql =
-        daily ? "SELECT tenant, cloudlet, strftime('%Y-%m-%d', day_ms / 1000, 'unixepoch'), cpu_core_s, mem_mib_s, "
+        daily ? "SELECT tenant, cloudlet, '', strftime('%Y-%m-%d', day_ms / 1000, 'unixepoch'), cpu_core_s, mem_mib_s, "
                 "net_in_bytes, net_out_bytes, gpu_s, instance_s FROM usage_daily "
                 "WHERE day_ms >= ?1 AND day_ms < ?2 AND (?3 = '' OR tenant = ?3) ORDER BY tenant, cloudlet, day_ms"
-              : std::string("SELECT tenant, cloudlet, ") +
+              : "SELECT tenant, cloudlet, " + placement + " AS placement, " +
                     (by_hour ? "strftime('%Y-%m-%dT%H', start_ms / 1000, 'unixepoch')"
                              : "strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch')") +
                     " AS period, SUM(cpu_core_s), SUM(mem_mib_s), SUM(net_in_bytes), SUM(net_out_bytes), SUM(gpu_s), "
                     "SUM(instance_s) FROM usage WHERE start_ms >= ?1 AND start_ms < ?2 AND (?3 = '' OR tenant = ?3) "
-                    "GROUP BY tenant, cloudlet, period ORDER BY tenant, cloudlet, period";
+                    "GROUP BY tenant, cloudlet, placement, period ORDER BY tenant, cloudlet, placement, period";
     auto rows = shared_->db.Prepare(sql);
     if (!rows.ok()) return rows.status();
     rows->Bind(1, from_ms).Bind(2, to_ms).Bind(3, tenant);
@@ -100,8 +102,8 @@ class SqliteLedgerStore final : public SqliteLedgerStoreBase {
       auto more = rows->Step();
       if (!more.ok()) return more.status().WithContext(shared_->db.path());
       if (!*more) break;
-      metering::UsageSum s{rows->Text(0), rows->Text(1), rows->Text(2), {}};
-      s.q = {rows->Double(3), rows->Double(4), rows->Double(5), rows->Double(6), rows->Double(7), rows->Double(8)};
+      metering::UsageSum s{rows->Text(0), rows->Text(1), rows->Text(2), rows->Text(3), {}};
+      s.q = {rows->Double(4), rows->Double(5), rows->Double(6), rows->Double(7), rows->Double(8), rows->Double(9)};
       out.push_back(std::move(s));
     }
     return out;

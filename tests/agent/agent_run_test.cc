@@ -11,6 +11,7 @@
 #include "cloudlet/discovery/txt_record.h"
 #include "support/fake_runtime.h"
 #include "support/idle_http_server.h"
+#include "support/memory_spool.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::agent {
@@ -29,17 +30,7 @@ class RecordingAdvertiser final : public discovery::ServiceAdvertiser {
   std::vector<std::vector<std::string>>& records_;
 };
 
-class MemorySpool final : public metering::UsageSpool {
- public:
-  common::Status Add(const std::vector<metering::SpooledRecord>& records) override {
-    for (const auto& r : records) records_.emplace(r.event_id, r.body);
-    return common::Status::Ok();
-  }
-  common::Result<std::vector<metering::SpooledRecord>> Oldest(size_t) override { return std::vector<metering::SpooledRecord>{}; }
-  common::Status Remove(const std::vector<std::string>&) override { return common::Status::Ok(); }
-  common::Result<size_t> Size() override { return records_.size(); }
-  std::map<std::string, nlohmann::json> records_;
-};
+using testing::MemorySpool;
 
 // Everything an agent under test is given, and what it did with it.
 struct Harness {

@@ -132,6 +132,8 @@ TEST_F(AuthzMatrixTest, EveryRouteWithEveryCallerAnswersAsTheTableSays) {
       {"GET /v1/cloudlets/{id}/placements", {U, U, U, U, 200, F, F, 200, F, F}, [] { return Cell{"GET", "/v1/cloudlets/cl-x/placements", ""}; }},
       {"POST /v1/placements/{id}/status",  {U, U, U, U, 200, F, F, 200, N, F}, [this] {
          return Cell{"POST", "/v1/placements/" + PlacementOfAOnX() + "/status", R"({"state":"provisioning"})"}; }},
+      {"PUT /v1/cloudlets/{id}/workloads", {U, U, U, U, 200, F, F, 200, F, F}, [] {
+         return Cell{"PUT", "/v1/cloudlets/cl-x/workloads", R"({"at":"2026-12-01T10:00:00Z","workloads":[]})"}; }},
       {"POST /v1/rtt (from cl-x)",         {U, U, U, U, 200, 200, 200, 200, F, 200}, [] { return Cell{"POST", "/v1/rtt", R"({"from":"cl-x","samples":[{"to":"cl-y","rtt_ms":3}]})"}; }},
       {"POST /v1/tenants",                 {U, U, U, U, 201, F, F, F, F, F}, [&tenant_seq] { return Cell{"POST", "/v1/tenants", json{{"id", "t" + std::to_string(tenant_seq++)}}.dump()}; }},
       {"GET /v1/tenants",                  {U, U, U, U, 200, F, F, F, F, F}, [] { return Cell{"GET", "/v1/tenants", ""}; }},

@@ -56,6 +56,22 @@ class DashboardTest : public ::testing::Test {
       }
     }
     ASSERT_EQ(d_.Json("POST", "/v1/usage", json{{"records", records}}.dump())["accepted"], 10);
+    // A placement that runs on cl-dash, with the figures its agent's meter read.
+    const json placed = d_.Json("POST", "/v1/placements",
+                                json{{"app", {{"name", "ar"}, {"base_vm", "sha256:" + std::string(64, 'a')}, {"base_vm_mb", 100},
+                                               {"overlay_mb", 10}, {"cpu_millis", 500}, {"mem_mb", 64}}},
+                                     {"client", {{"geo", {{"lat", 10.0}, {"lon", 10.0}}}}}}
+                                    .dump());
+    placement_ = placed.value("placement_id", "");
+    ASSERT_FALSE(placement_.empty()) << placed.dump();
+    ASSERT_EQ(d_.Call("POST", "/v1/placements/" + placement_ + "/confirm", "").status, 200);
+    ASSERT_EQ(d_.Call("POST", "/v1/placements/" + placement_ + "/status",
+                      R"({"state":"running","endpoint":"10.1.0.1:40123"})").status, 200);
+    const json taken = d_.Json("PUT", "/v1/cloudlets/cl-dash/workloads",
+                               json{{"at", Day(0) + "T06:00:00Z"},
+                                    {"workloads", {{{"placement_id", placement_}, {"cpu_millis", 487}, {"mem_mib", 33.5}}}}}
+                                   .dump());
+    ASSERT_EQ(taken["taken"], 1) << taken.dump();
   }
 
   RunResult Browse(const std::string& fragment, std::vector<std::string> extra) {
@@ -67,6 +83,7 @@ class DashboardTest : public ::testing::Test {
   }
 
   std::string browser_;
+  std::string placement_;
   CloudletdProcess d_;
   TempDir profile_;
 };
@@ -85,6 +102,11 @@ TEST_F(DashboardTest, AnOperatorLogsInAndSeesTheFleetAndTheCharts) {
   EXPECT_NE(dom.out.find("data-tenant=\"globex\""), std::string::npos);
   EXPECT_NE(dom.out.find("5.00 USD"), std::string::npos) << "acme: 50 core-hours at 0.10";
   EXPECT_NE(dom.out.find("2.00 USD"), std::string::npos) << "globex: 20 core-hours at 0.10";
+  // The placement list: state, endpoint and the live figures of what runs.
+  EXPECT_NE(dom.out.find("<td>" + placement_ + "</td>"), std::string::npos) << dom.out;
+  EXPECT_NE(dom.out.find("<td class=\"state-running\">running</td><td>10.1.0.1:40123</td>"), std::string::npos) << dom.out;
+  EXPECT_NE(dom.out.find("<td class=\"num live-cpu\">487</td><td class=\"num live-mem\">33.5</td>"), std::string::npos)
+      << dom.out;
 
   const std::string shot = std::string(CLOUDLET_BUILD_DIR) + "/dashboard.png";
   std::filesystem::remove(shot);

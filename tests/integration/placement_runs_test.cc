@@ -37,8 +37,13 @@ class PlacementRunsTest : public ::testing::Test {
       if (testing::NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
       GTEST_SKIP() << why;
     }
-    StartRegistry();
-    BuildAndPush();
+    lab_.StartRegistry();
+    // localhost/base:1 (busybox) and two apps on it, served by busybox httpd; pushed, pinned by digest.
+    base_ = lab_.BuildBase({"sh", "httpd", "cat", "echo", "sleep"});
+    for (const std::string app : {"ar", "vr"}) {
+      apps_[app] = lab_.BuildApp(app, {"COPY www /www", R"(CMD ["/bin/httpd","-f","-p","8080","-h","/www"])"},
+                                 {{"www/index.html", "hello from " + app + "\n"}});
+    }
     cloudletd_ = std::make_unique<testing::CloudletdProcess>(std::vector<std::string>{}, dir_.File("cloudlet.db"));
     cloudletd_->Start();
     ASSERT_EQ(cloudletd_->Call("POST", "/v1/tenants", R"({"id":"acme"})").status, 201);
@@ -57,119 +62,15 @@ class PlacementRunsTest : public ::testing::Test {
       (*agent)->Wait();
     }
     cloudletd_.reset();
-    // Containers and images live in the test's storage roots only: reset removes them all.
-    for (const auto& root : {std::string("agent"), std::string("far"), std::string("builder")}) {
-      if (!fs::exists(dir_.File(root))) continue;
-      std::string last;
-      bool done = false;
-      for (int attempt = 0; attempt < 10 && !done; ++attempt) {
-        // A reset that failed half-way may have removed the run directory's configuration.
-        (void)MakePodmanRuntime(Storage(root));
-        auto r = Podman(root, {"system", "reset", "--force"});
-        done = r.ok() && r->exit_code == 0;
-        if (!done) last = r.ok() ? r->err : r.status().ToString();
-        if (!done) std::this_thread::sleep_for(500ms);
-      }
-      if (!done) ADD_FAILURE() << "podman system reset (" << root << "): " << last;
-    }
-    if (registry_) {
-      registry_->Signal(SIGTERM);
-      registry_->Wait();
-    }
+    lab_.TearDown();
   }
 
-  PodmanOptions Storage(const std::string& root) const {
-    return {.root = dir_.File(root + "/storage"), .runroot = dir_.File(root + "/run"), .advertise_address = "127.0.0.1",
-            .agent_id = "cl-rt"};
-  }
-  common::Result<ProgramResult> Podman(const std::string& root, const std::vector<std::string>& args) {
-    const PodmanInvocation p = PodmanFor(Storage(root));
-    std::vector<std::string> argv = p.argv;
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunProgram(argv, 120s, 4 << 20, p.env);
-  }
-  void MustPodman(const std::string& root, const std::vector<std::string>& args) {
-    auto r = Podman(root, args);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    ASSERT_EQ(r->exit_code, 0) << "podman " << args[0] << ": " << r->err;
-  }
-
-  void StartRegistry() {
-    registry_port_ = testing::FreeLoopbackPort();
-    fs::create_directories(dir_.File("registry"));
-    std::ofstream(dir_.File("registry.yml")) << "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                                                "    rootdirectory: " << dir_.File("registry") << "\nhttp:\n  addr: 127.0.0.1:"
-                                             << registry_port_ << "\n";
-    registry_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{"/usr/bin/docker-registry", "serve", dir_.File("registry.yml")}, dir_.File("registry.log"),
-        dir_.File("registry.log"));
-    ASSERT_TRUE(registry_->Start());
-    auto http = api::MakeHttpClient();
-    ASSERT_TRUE(testing::WaitFor([&] {
-      auto r = http->Send({.method = "GET", .url = "http://" + Registry() + "/v2/", .timeout = 1s});
-      return r.ok() && r->status == 200;
-    })) << testing::ReadFileOrEmpty(dir_.File("registry.log"));
-  }
-  std::string Registry() const { return "127.0.0.1:" + std::to_string(registry_port_); }
-
-  // localhost/base:1 (busybox) and two apps on it, served by busybox httpd; pushed, pinned by digest.
-  void BuildAndPush() {
-    const std::string rootfs = dir_.File("rootfs");
-    fs::create_directories(rootfs + "/bin");
-    fs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
-    for (const char* applet : {"sh", "httpd", "cat", "echo", "sleep"}) fs::create_symlink("busybox", rootfs + "/bin/" + applet);
-    ASSERT_EQ(testing::RunCommand({"tar", "-C", rootfs, "-cf", dir_.File("base.tar"), "."}).exit_code, 0);
-    ASSERT_TRUE(MakePodmanRuntime(Storage("builder")).ok());  // writes the storage root's configuration
-    MustPodman("builder", {"import", "--quiet", dir_.File("base.tar"), Registry() + "/base:1"});
-    base_ = Push(Registry() + "/base:1", "base");
-    for (const std::string app : {"ar", "vr"}) {
-      fs::create_directories(dir_.File(app + "/www"));
-      std::ofstream(dir_.File(app + "/www/index.html")) << "hello from " << app << "\n";
-      std::ofstream(dir_.File(app + "/Containerfile"))
-          << "FROM " << base_ << "\nCOPY www /www\nCMD [\"/bin/httpd\",\"-f\",\"-p\",\"8080\",\"-h\",\"/www\"]\n";
-      MustPodman("builder", {"build", "--quiet", "--tls-verify=false", "--tag", Registry() + "/" + app + ":1", dir_.File(app)});
-      apps_[app] = Push(Registry() + "/" + app + ":1", app);
-    }
-  }
-  // Pushes `tag`; the reference pinned by the digest the registry stored.
-  std::string Push(const std::string& tag, const std::string& name) {
-    const std::string digest_file = dir_.File(name + ".digest");
-    auto r = Podman("builder", {"push", "--quiet", "--tls-verify=false", "--digestfile", digest_file, tag});
-    EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().ToString());
-    const std::string digest = testing::ReadFileOrEmpty(digest_file);
-    EXPECT_TRUE(digest.starts_with("sha256:")) << digest;
-    return tag.substr(0, tag.rfind(':')) + "@" + digest;
-  }
-
+  std::string Registry() const { return lab_.Registry(); }
   // cloudlet-agent --runtime podman for cloudlet `id` at `geo`, storage root and state under dir/<root>.
   std::unique_ptr<testing::ChildProcess> Agent(const std::string& id, const std::string& geo, const std::string& root,
                                                int port, const std::string& token) {
-    auto agent = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{CLOUDLET_AGENT_BIN, "--id", id, "--name", id, "--no-mdns", "--listen",
-                                 "127.0.0.1:" + std::to_string(port), "--endpoint",
-                                 "http://127.0.0.1:" + std::to_string(port), "--isolation", "container", "--geo", geo,
-                                 // a steady host of its own: placements must not hinge on what else loads
-                                 // this machine (tests run in parallel)
-                                 "--proc-dir", SteadyProc(), "--cpu-millis", "16000",
-                                 "--state-dir", dir_.File(root + "-state"), "--registry", cloudletd_->url(), "--token",
-                                 token, "--runtime", "podman", "--runtime-root", dir_.File(root), "--insecure-registry",
-                                 Registry()},
-        dir_.File(root + ".log"), dir_.File(root + ".log"));
-    EXPECT_TRUE(agent->Start());
-    EXPECT_TRUE(testing::WaitFor([&] { return cloudletd_->Call("GET", "/v1/cloudlets/" + id).status == 200; }))
-        << testing::ReadFileOrEmpty(dir_.File(root + ".log"));
-    return agent;
-  }
-  // A /proc with fixed counters: the host seems 8% busy with 6 of 8 GiB free, whatever really runs.
-  std::string SteadyProc() {
-    const std::string proc = dir_.File("proc");
-    if (!fs::exists(proc + "/stat")) {
-      fs::create_directories(proc);
-      std::ofstream(proc + "/stat") << "cpu  100 0 100 2300 0 0 0 0 0 0\ncpu0 50 0 50 1150 0 0 0 0 0 0\n"
-                                       "cpu1 50 0 50 1150 0 0 0 0 0 0\n";
-      std::ofstream(proc + "/meminfo") << "MemTotal:        8388608 kB\nMemAvailable:    6291456 kB\n";
-    }
-    return proc;
+    return lab_.StartAgent({.id = id, .root = root, .registry_url = cloudletd_->url(), .token = token, .geo = geo,
+                            .port = port});
   }
   void StartAgent() { agent_ = Agent("cl-rt", "40.44,-79.94", "agent", agent_port_, agent_token_); }
 
@@ -206,22 +107,14 @@ class PlacementRunsTest : public ::testing::Test {
     auto r = http->Send({.method = "GET", .url = "http://" + endpoint + "/", .timeout = 3s});
     return r.ok() && r->status == 200 ? r->body : "";
   }
-  // The containers of agent `id` (storage root `root`), by placement.
   std::vector<std::string> Containers(const std::string& root = "agent", const std::string& id = "cl-rt") {
-    auto r = Podman(root, {"ps", "--all", "--format", "{{.Labels}}", "--filter", "label=cloudlet.agent=" + id});
-    std::vector<std::string> out;
-    if (!r.ok()) return out;
-    std::istringstream lines(r->out);
-    for (std::string line; std::getline(lines, line);) {
-      const size_t at = line.find("cloudlet.placement:");
-      if (at != std::string::npos) out.push_back(line.substr(at + 19, 19));
-    }
-    return out;
+    return lab_.Containers(root, id);
   }
 
   testing::TempDir dir_;
-  int registry_port_ = 0, agent_port_ = 0;
-  std::unique_ptr<testing::ChildProcess> registry_, agent_, far_agent_;
+  testing::PodmanLab lab_{dir_};
+  int agent_port_ = 0;
+  std::unique_ptr<testing::ChildProcess> agent_, far_agent_;
   std::unique_ptr<testing::CloudletdProcess> cloudletd_;
   std::string base_, tenant_token_, agent_token_;
   std::map<std::string, std::string> apps_;

@@ -12,6 +12,7 @@
 
 #include "cloudlet/agent/podman_runtime.h"
 #include "cloudlet/agent/subprocess.h"
+#include "cloudlet/agent/tenant_networks.h"
 #include "cloudlet/api/http_client.h"
 #include "support/child_process.h"
 #include "support/cloudletd_process.h"
@@ -57,23 +58,11 @@ class PodmanRuntimeTest : public ::testing::Test {
 
   void TearDown() override {
     runtime_.reset();
-    // Everything this test made lives in its own storage root: reset removes it all. A container's
-    // monitor may still be tidying its run directory when the test ends, so reset is retried
-    // briefly; a leftover after that is a failure.
+    // Everything this test made lives in its own storage root: reset removes it all, then the
+    // host guards of its tenants' networks go.
     if (root_.empty()) return;
-    std::string last_error;
-    for (int attempt = 0; attempt < 10; ++attempt) {
-      // A reset that failed half-way may have removed the run directory's configuration: write it again.
-      (void)MakePodmanRuntime(Options());
-      const PodmanInvocation podman = PodmanFor(Options());
-      std::vector<std::string> argv = podman.argv;
-      argv.insert(argv.end(), {"system", "reset", "--force"});
-      auto r = RunProgram(argv, 120s, 4 << 20, podman.env);
-      if (r.ok() && r->exit_code == 0) return;
-      last_error = r.ok() ? r->err : r.status().ToString();
-      std::this_thread::sleep_for(500ms);
-    }
-    ADD_FAILURE() << "podman system reset: " << last_error;
+    if (std::string why = testing::ResetPodmanRoot(Options()); !why.empty()) ADD_FAILURE() << "podman system reset: " << why;
+    if (auto s = RemoveHostGuards("cl-test"); !s.ok()) ADD_FAILURE() << s.ToString();
   }
 
   PodmanOptions Options() const {

@@ -54,7 +54,7 @@ PriceVersion Version(const std::string& day, double cpu, double gold_cpu = -1) {
 }
 
 UsageSum Sum(const std::string& tenant, const std::string& cloudlet, const std::string& day, double core_hours) {
-  UsageSum s{tenant, cloudlet, day, {}};
+  UsageSum s{tenant, cloudlet, "", day, {}};
   s.q.cpu_core_s = core_hours * 3600;
   return s;
 }
@@ -106,13 +106,32 @@ TEST(Csv, QuotesWhatNeedsQuotingAndEndsLinesWithCrlf) {
   EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
   EXPECT_EQ(CsvField("two\nlines"), "\"two\nlines\"");
   Report r;
-  r.lines.push_back({"acme,inc", "cl-a", "2026-11-27", {}, 1.5});
+  r.lines.push_back({"acme,inc", "cl-a", "", "2026-11-27", {}, 1.5});
   r.total_cost = 1.5;
   const std::string csv = ReportToCsv(r);
   EXPECT_EQ(csv.substr(0, csv.find("\r\n")),
             "tenant,cloudlet,period,cpu_core_s,mem_mib_s,net_in_bytes,net_out_bytes,gpu_s,instance_s,cost,currency");
   EXPECT_NE(csv.find("\"acme,inc\",cl-a,2026-11-27,0,0,0,0,0,0,1.50,USD\r\n"), std::string::npos) << csv;
   EXPECT_NE(csv.find("TOTAL,,,0,0,0,0,0,0,1.50,USD\r\n"), std::string::npos) << csv;
+}
+
+TEST(Rate, GroupedByPlacementKeepsEachPlacementOnItsOwnLineAndInTheCsv) {
+  PriceBook book;
+  book.Add({.effective = "2026-01-01", .currency = "USD", .base = {.cpu_core_hour = 3.6}, .tiers = {}});
+  const std::vector<UsageSum> sums = {{"acme", "cl-a", "pl-1", "2026-11-27", {.cpu_core_s = 100}},
+                                      {"acme", "cl-a", "pl-2", "2026-11-27", {.cpu_core_s = 50}},
+                                      {"acme", "cl-b", "pl-1", "2026-11-28", {.cpu_core_s = 10}}};
+  const Report r = Rate(sums, book, nullptr, {.by_tenant = true, .by_placement = true});
+  ASSERT_EQ(r.lines.size(), 2u);
+  EXPECT_EQ(r.lines[0].placement, "pl-1");
+  EXPECT_DOUBLE_EQ(r.lines[0].q.cpu_core_s, 110);
+  EXPECT_DOUBLE_EQ(r.lines[0].cost, 0.11);
+  EXPECT_EQ(r.lines[1].placement, "pl-2");
+  EXPECT_EQ(ReportToJson(r)["lines"][1]["placement"], "pl-2");
+  const std::string csv = ReportToCsv(r);
+  EXPECT_TRUE(csv.starts_with("tenant,cloudlet,placement,period,cpu_core_s,")) << csv;
+  EXPECT_NE(csv.find("acme,,pl-2,,50,"), std::string::npos) << csv;
+  EXPECT_FALSE(ReportToJson(Rate(sums, book, nullptr, {.by_tenant = true}))["lines"][0].contains("placement"));
 }
 
 }  // namespace

@@ -131,6 +131,26 @@ TEST_F(ServerTest, AnAgentReportsItsOwnPlacementsThroughTheLifecycleAndTheOwnerS
   EXPECT_EQ(now["endpoint"], "10.0.0.7:41000");
   EXPECT_EQ(now["provision"]["mode"], "full");
 
+  // The meter's live figures: shown on the running placement, without moving its index; another
+  // cloudlet's agent moves nothing; bad figures name the field.
+  auto live = [&](const json& workloads, const std::string& token, const std::string& cloudlet = "cl-lab") {
+    return lab_.Call("PUT", "/v1/cloudlets/" + cloudlet + "/workloads",
+                     {{"at", "2026-12-01T10:00:00Z"}, {"workloads", workloads}}, token);
+  };
+  auto took = live({{{"placement_id", id}, {"cpu_millis", 812}, {"mem_mib", 41.5}, {"net_in_bytes", 10}}}, agent);
+  ASSERT_EQ(took.status, 200) << took.body;
+  EXPECT_EQ(json::parse(took.body)["taken"], 1);
+  const json shown = json::parse(lab_.Call("GET", "/v1/placements/" + id, nullptr, tenant).body);
+  EXPECT_EQ(shown["live"]["cpu_millis"], 812);
+  EXPECT_EQ(shown["live"]["mem_mib"], 41.5);
+  EXPECT_EQ(shown["modify_index"], now["modify_index"]) << "live figures wake no blocking query";
+  EXPECT_EQ(live({{{"placement_id", id}, {"cpu_millis", 1}, {"mem_mib", 1}}}, stranger).status, 403);
+  EXPECT_EQ(json::parse(live({{{"placement_id", id}, {"cpu_millis", 1}, {"mem_mib", 1}}}, stranger, "cl-far").body)["taken"], 0);
+  auto negative = live({{{"placement_id", id}, {"cpu_millis", -5}, {"mem_mib", 1}}}, agent);
+  EXPECT_EQ(negative.status, 400);
+  EXPECT_NE(negative.body.find("workloads[0].cpu_millis"), std::string::npos) << negative.body;
+  EXPECT_EQ(json::parse(lab_.Call("GET", "/v1/placements/" + id, nullptr, tenant).body)["live"]["cpu_millis"], 812);
+
   // The app exits: failed with the reason, which ends the placement and frees its capacity.
   ASSERT_EQ(report({{"state", "failed"}, {"reason", "out of memory"}}, agent).status, 200);
   const json failed = json::parse(lab_.Call("GET", "/v1/placements/" + id, nullptr, tenant).body);

@@ -164,18 +164,18 @@ TEST(SqliteLedgerTest, AReplayIsADuplicateAndCountsOnceAcrossReopen) {
   auto replay = reopened->ledger->Append({r});
   ASSERT_TRUE(replay.ok());
   EXPECT_EQ((*replay)[0], metering::AppendOutcome::kDuplicate);
-  auto sums = reopened->ledger->Sum(r.start - std::chrono::hours(1), r.end, "", false);
+  auto sums = reopened->ledger->Sum(r.start - std::chrono::hours(1), r.end, "", {});
   ASSERT_TRUE(sums.ok());
   ASSERT_EQ(sums->size(), 1u);
   EXPECT_EQ((*sums)[0].q.cpu_core_s, 7200);  // e-1 and e-2, each once
   // Whole days are read from the daily roll-up; it agrees with the records.
   const int64_t day_ms = common::ToUnixMillis(r.start) / 86'400'000 * 86'400'000;
-  auto daily = reopened->ledger->Sum(common::FromUnixMillis(day_ms), common::FromUnixMillis(day_ms + 86'400'000), "", false);
+  auto daily = reopened->ledger->Sum(common::FromUnixMillis(day_ms), common::FromUnixMillis(day_ms + 86'400'000), "", {});
   ASSERT_TRUE(daily.ok());
   ASSERT_EQ(daily->size(), 1u);
   EXPECT_EQ((*daily)[0].q.cpu_core_s, 7200);
   EXPECT_EQ((*daily)[0].period, (*sums)[0].period);
-  auto none = reopened->ledger->Sum(r.start - std::chrono::hours(1), r.end, "globex", false);
+  auto none = reopened->ledger->Sum(r.start - std::chrono::hours(1), r.end, "globex", {});
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
 }

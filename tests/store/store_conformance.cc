@@ -173,17 +173,36 @@ TEST_P(StoreConformance, TheLedgerCountsAnEventOnceAndSumsByTenantAndDay) {
     EXPECT_EQ((*again)[0], metering::AppendOutcome::kDuplicate);
   }
   OpenStores s = Open(GetParam(), dir.path());
-  auto all = s.ledger->Sum(FromUnixMillis(0), FromUnixMillis(2 * kDay), "", false);
+  auto all = s.ledger->Sum(FromUnixMillis(0), FromUnixMillis(2 * kDay), "", {});
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   double acme = 0, beta = 0;
   for (const auto& sum : *all) (sum.tenant == "acme" ? acme : beta) += sum.q.cpu_core_s;
   EXPECT_DOUBLE_EQ(acme, 15);
   EXPECT_DOUBLE_EQ(beta, 7);
-  auto only = s.ledger->Sum(FromUnixMillis(0), FromUnixMillis(2 * kDay), "beta", false);
+  auto only = s.ledger->Sum(FromUnixMillis(0), FromUnixMillis(2 * kDay), "beta", {});
   ASSERT_TRUE(only.ok());
   ASSERT_EQ(only->size(), 1u);
   EXPECT_EQ((*only)[0].period, "1970-01-02");
+}
+
+TEST_P(StoreConformance, TheLedgerSumsByPlacementWhenAsked) {
+  TempDir dir;
+  OpenStores s = Open(GetParam(), dir.path());
+  auto a = Usage("e1", "acme", 0, 10), b = Usage("e2", "acme", 60'000, 5), c = Usage("e3", "acme", 120'000, 1);
+  a.placement_id = "pl-1";
+  b.placement_id = "pl-2";
+  c.placement_id = "pl-1";
+  ASSERT_TRUE(s.ledger->Append({a, b, c}).ok());
+  auto sums = s.ledger->Sum(FromUnixMillis(0), FromUnixMillis(86'400'000), "acme", {.by_placement = true});
+  ASSERT_TRUE(sums.ok()) << sums.status().ToString();
+  ASSERT_EQ(sums->size(), 2u);
+  EXPECT_EQ((*sums)[0].placement, "pl-1");
+  EXPECT_DOUBLE_EQ((*sums)[0].q.cpu_core_s, 11);
+  EXPECT_EQ((*sums)[1].placement, "pl-2");
+  auto whole = s.ledger->Sum(FromUnixMillis(0), FromUnixMillis(86'400'000), "acme", {});
+  ASSERT_EQ(whole->size(), 1u) << "without it, placements are summed together";
+  EXPECT_TRUE((*whole)[0].placement.empty());
 }
 
 TEST_P(StoreConformance, PriceVersionsAreKeptByEffectiveDay) {
@@ -226,6 +245,23 @@ TEST_P(StoreConformance, TheSpoolKeepsRecordsInOrderUntilRemovedAndIgnoresRepeat
   ASSERT_TRUE(rest.ok());
   ASSERT_EQ(rest->size(), 1u);
   EXPECT_EQ((*rest)[0].event_id, "u3");
+}
+
+TEST_P(StoreConformance, TheSpoolKeepsAMetersCursorsWithTheRecordsTheyProduced) {
+  TempDir dir;
+  {
+    OpenStores s = Open(GetParam(), dir.path());
+    ASSERT_TRUE(s.spool->Add({{"w1", {{"n", 1}}}}, {{"pl-a", {{"at_ms", 10}}}, {"pl-b", {{"at_ms", 20}}}}).ok());
+    ASSERT_TRUE(s.spool->Add({{"w2", {{"n", 2}}}}, {{"pl-a", {{"at_ms", 30}}}, {"pl-b", nullptr}}).ok());
+  }
+  OpenStores s = Open(GetParam(), dir.path());
+  auto cursors = s.spool->Cursors();
+  ASSERT_TRUE(cursors.ok()) << cursors.status().ToString();
+  ASSERT_EQ(cursors->size(), 1u) << "pl-b was erased";
+  EXPECT_EQ(cursors->at("pl-a")["at_ms"], 30) << "the newest cursor is kept";
+  EXPECT_EQ(*s.spool->Size(), 2u);
+  ASSERT_TRUE(s.spool->Remove({"w1", "w2"}).ok());
+  EXPECT_EQ(s.spool->Cursors()->size(), 1u) << "forwarding records does not move cursors";
 }
 
 }  // namespace

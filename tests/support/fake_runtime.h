@@ -37,7 +37,7 @@ class FakeRuntime final : public agent::WorkloadRuntime {
   // A workload an earlier run left, as podman would list it.
   void Leave(agent::WorkloadStatus w) {
     std::lock_guard lock(mu_);
-    workloads_[w.placement_id] = {w, -1};
+    workloads_[w.placement_id] = {w, -1, {}};
   }
   void Exit(const std::string& placement, int code, bool oom) {
     std::lock_guard lock(mu_);
@@ -86,7 +86,8 @@ class FakeRuntime final : public agent::WorkloadRuntime {
     }
     w.status = {.placement_id = spec.placement_id, .tenant = spec.tenant, .id = "c-" + spec.placement_id,
                 .image = spec.image, .state = agent::WorkloadState::kRunning,
-                .endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), .exit_code = 0, .oom_killed = false};
+                .endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), .exit_code = 0, .oom_killed = false,
+                .started_at_ms = started_at_ms_};
     ++starts_;
     workloads_[spec.placement_id] = w;
     return w.status;
@@ -105,7 +106,32 @@ class FakeRuntime final : public agent::WorkloadRuntime {
     if (it == workloads_.end()) return common::Status::NotFound(placement + " has no workload");
     return it->second.status;
   }
-  common::Result<agent::WorkloadStats> Stats(const std::string&) override { return agent::WorkloadStats{}; }
+  // What Stats answers for the placement's workload from now on (cumulative counters).
+  void SetStats(const std::string& placement, agent::WorkloadStats stats) {
+    std::lock_guard lock(mu_);
+    workloads_.at(placement).stats = stats;
+  }
+  // The start time workloads started from now on report.
+  void SetStartTime(int64_t unix_ms) {
+    std::lock_guard lock(mu_);
+    started_at_ms_ = unix_ms;
+  }
+  common::Result<agent::WorkloadStats> Stats(const std::string& placement) override {
+    std::lock_guard lock(mu_);
+    auto it = workloads_.find(placement);
+    if (it == workloads_.end() || it->second.status.state != agent::WorkloadState::kRunning) {
+      return common::Status::NotFound("no stats for placement " + placement);
+    }
+    return it->second.stats;
+  }
+  common::Result<std::map<std::string, agent::WorkloadStats>> StatsAll() override {
+    std::lock_guard lock(mu_);
+    std::map<std::string, agent::WorkloadStats> out;
+    for (const auto& [id, w] : workloads_) {
+      if (w.status.state == agent::WorkloadState::kRunning) out[id] = w.stats;
+    }
+    return out;
+  }
   common::Result<std::vector<agent::WorkloadStatus>> List() override {
     std::lock_guard lock(mu_);
     std::vector<agent::WorkloadStatus> out;
@@ -143,6 +169,7 @@ class FakeRuntime final : public agent::WorkloadRuntime {
   struct Workload {
     agent::WorkloadStatus status;
     int fd = -1;
+    agent::WorkloadStats stats = {};
   };
   static std::string IdOf(const std::string& ref) { return "id-" + ref; }
   static void CloseSocket(Workload& w) {
@@ -169,6 +196,7 @@ class FakeRuntime final : public agent::WorkloadRuntime {
   std::map<std::string, Workload> workloads_;
   std::vector<std::string> pulled_;
   size_t starts_ = 0;
+  int64_t started_at_ms_ = 0;
 };
 
 }  // namespace cloudlet::testing

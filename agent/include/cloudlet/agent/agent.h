@@ -24,6 +24,7 @@
 
 #include "cloudlet/agent/base_vm_cache.h"
 #include "cloudlet/agent/host_sampler.h"
+#include "cloudlet/agent/meter.h"
 #include "cloudlet/agent/reconciler.h"
 #include "cloudlet/agent/registry_reporter.h"
 #include "cloudlet/agent/usage_forwarder.h"
@@ -66,6 +67,7 @@ struct AgentConfig {
   std::vector<std::string> insecure_registries;  // "host:port" OCI registries reached over plain HTTP
   int64_t image_cache_mb = 0;        // the runtime's image store at most this big (LRU); 0: no limit
   std::chrono::milliseconds reconcile_wait{5000};  // longest wait for placements before workloads are checked
+  std::chrono::milliseconds meter_interval{10'000};  // how often workloads' usage is read (meter.h)
 };
 
 // What a runtime is made for.
@@ -125,6 +127,9 @@ class Agent {
   common::Status ScanBaseVms();
   common::Status StartRuntime();
   void StartReconciler();
+  common::Status StartMeter();
+  // The meter's latest figures, to the registry (shown live on the dashboard); best effort.
+  void PostLive(const std::vector<LiveUsage>& live);
   // descriptor_.base_vms from file_vms_ and image_vms_; true when it changed. Holds mu_.
   bool MergeBaseVmsLocked();
   void Advertise(const HostSample& sample);
@@ -146,6 +151,8 @@ class Agent {
   std::unique_ptr<UsageForwarder> forwarder_;
   std::unique_ptr<WorkloadRuntime> runtime_;
   std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<Meter> meter_;
+  std::unique_ptr<api::HttpClient> live_http_;  // the meter's live figures to the registry
   std::vector<WorkloadStatus> workloads_;  // what the runtime last listed; guarded by mu_
   // Base VMs: the files of base_vm_dir, and the runtime's images (guarded by mu_; merged by Tick).
   std::vector<discovery::BaseVm> file_vms_, image_vms_;

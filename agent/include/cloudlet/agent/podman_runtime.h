@@ -1,8 +1,9 @@
 // The container driver of WorkloadRuntime, on Debian's podman with the runc OCI runtime (crun fails
 // on this kind of host: "cgroups in hybrid mode not supported"). Each placement runs in its own
 // container with no capabilities, no new privileges, a read-only root with a small tmpfs, CPU,
-// memory, pids and open-file limits, an init process (so that SIGTERM stops it), and only the app's
-// port published, on the advertise address.
+// memory, pids and open-file limits, an init process (so that SIGTERM stops it), podman's default
+// seccomp profile, no host namespace, only the app's port published (on the advertise address),
+// and a network of its tenant's own (tenant_networks.h): tenants cannot reach each other or the host.
 //
 //   auto runtime = MakePodmanRuntime({.root = dir + "/root", .runroot = dir + "/run", .agent_id = "cl-a"});
 #pragma once
@@ -27,6 +28,8 @@ struct PodmanOptions {
   std::chrono::seconds stop_grace{5};          // SIGTERM, then SIGKILL after this long
   int64_t pids_limit = 256;
   int64_t tmpfs_mb = 16;
+  bool tenant_networks = true;  // a network per tenant (tenant_networks.h); false: podman's default network
+  bool guard_host = true;       // workloads open no connections to the host through their bridge
 };
 
 // How to run podman for `options`: the program and global flags, and the environment. Podman's
@@ -37,6 +40,9 @@ struct PodmanInvocation {
   std::vector<std::string> env;
 };
 PodmanInvocation PodmanFor(const PodmanOptions& options);
+
+// True when the kernel's log (/dev/kmsg) records an OOM kill in the container's memory cgroup.
+bool KernelLogShowsOomKill(const std::string& container_id, const std::string& kmsg = "/dev/kmsg");
 
 // FailedPrecondition when podman or runc cannot be run, saying which.
 common::Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options);

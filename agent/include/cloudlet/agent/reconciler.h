@@ -43,6 +43,8 @@ struct ReconcilerOptions {
   // Told what runs (for /v1/resource) and which images are held (advertised as base VMs).
   std::function<void(const std::vector<WorkloadStatus>&)> on_workloads = {};
   std::function<void(const std::vector<discovery::BaseVm>&)> on_images = {};
+  // Called before a workload is stopped (the meter closes its last window).
+  std::function<void(const std::string& placement_id)> before_stop = {};
 };
 
 // One placement of this cloudlet as the registry lists it for its agent.
@@ -81,6 +83,7 @@ class Reconciler {
  private:
   void Run();
   void Provision(const DesiredWorkload& d);
+  common::Status StopWorkload(const std::string& placement_id);
   // True once the workload answers its health check, within its ready timeout.
   bool WaitHealthy(const DesiredWorkload& d, const std::string& endpoint);
   void Report(const std::string& placement_id, nlohmann::json report);

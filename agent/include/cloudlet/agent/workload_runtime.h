@@ -46,6 +46,7 @@ struct WorkloadStatus {
   std::string endpoint;  // "<advertise address>:<host port>" while running
   int exit_code = 0;
   bool oom_killed = false;
+  int64_t started_at_ms = 0;  // Unix time it last started; 0: unknown
 };
 
 // Cumulative since the workload started.
@@ -79,6 +80,8 @@ class WorkloadRuntime {
   // NotFound when the placement has no workload.
   virtual common::Result<WorkloadStatus> Inspect(const std::string& placement_id) = 0;
   virtual common::Result<WorkloadStats> Stats(const std::string& placement_id) = 0;
+  // The counters of every running workload, by placement, in one look (the meter's reading).
+  virtual common::Result<std::map<std::string, WorkloadStats>> StatsAll() = 0;
   // This agent's workloads (by label), whatever their state.
   virtual common::Result<std::vector<WorkloadStatus>> List() = 0;
   // The image `ref` names; NotFound when it is not in the store.

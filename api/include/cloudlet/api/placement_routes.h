@@ -1,7 +1,8 @@
 // The placement routes (docs/api.md): POST /v1/placements, GET /v1/placements/{id},
 // POST /v1/placements/{id}/confirm, POST /v1/placements/{id}/location, DELETE /v1/placements/{id},
 // and POST /v1/rtt for network coordinates; for the agents that run workloads, GET
-// /v1/cloudlets/{id}/placements (a blocking query) and POST /v1/placements/{id}/status.
+// /v1/cloudlets/{id}/placements (a blocking query), POST /v1/placements/{id}/status and PUT
+// /v1/cloudlets/{id}/workloads (the meter's live figures).
 //
 //   PlacementService placements(clock, engine, advisor, fleet, *stores.placements, vivaldi, {});
 //   AddPlacementRoutes(router, placements, vivaldi, metrics, timers, {});

@@ -1,7 +1,7 @@
 // Usage and billing over HTTP:
 //   POST /v1/usage                  a batch of usage records (agents: their own cloudlet); per-record
 //                                   results: accepted, duplicate or rejected with the reason
-//   GET  /v1/reports/usage          ?from=&to=&group_by=tenant,cloudlet,day|hour&format=json|csv
+//   GET  /v1/reports/usage          ?from=&to=&group_by=tenant,cloudlet,placement,day|hour&format=json|csv
 //                                   (operators: every tenant, or ?tenant=; tenants: their own)
 //   PUT  /v1/prices, GET /v1/prices a new price version (operators); the versions
 // Reads and writes of the ledger run on `worker`, never on an HTTP thread.

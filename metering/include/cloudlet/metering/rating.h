@@ -82,11 +82,11 @@ class PriceStore {
 double Cost(const Quantities& q, const UnitPrices& prices);
 
 struct ReportOptions {
-  bool by_tenant = false, by_cloudlet = false, by_day = false, by_hour = false;
+  bool by_tenant = false, by_cloudlet = false, by_placement = false, by_day = false, by_hour = false;
 };
 
 struct ReportLine {
-  std::string tenant, cloudlet, period;  // empty when not grouped by it
+  std::string tenant, cloudlet, placement, period;  // empty when not grouped by it
   Quantities q;
   double cost = 0;                        // rounded to the cent
 };
@@ -97,6 +97,7 @@ struct Report {
   double total_cost = 0;
   std::string currency = "USD";
   size_t unpriced = 0;  // sums that fell before the first price version (cost 0)
+  bool by_placement = false;  // the CSV has a placement column
 };
 
 // `tier_of` gives a cloudlet's price tier ("" for none).
@@ -104,7 +105,7 @@ Report Rate(const std::vector<UsageSum>& sums, const PriceBook& book,
             const std::function<std::string(const std::string& cloudlet)>& tier_of, const ReportOptions& options);
 
 nlohmann::json ReportToJson(const Report& r);
-// RFC 4180: a header line, CRLF line ends, fields with comma, quote, CR or LF quoted (quotes doubled).
+// RFC 4180: a header line (a placement column only when grouped by placement), CRLF line ends, fields with comma, quote, CR or LF quoted (quotes doubled).
 std::string ReportToCsv(const Report& r);
 std::string CsvField(const std::string& s);
 

@@ -61,11 +61,18 @@ nlohmann::json QuantitiesToJson(const Quantities& q);
 
 enum class AppendOutcome { kAccepted, kDuplicate };
 
+// How finely LedgerStore::Sum sums: per UTC day (or hour), and per placement too when asked.
+struct SumGrain {
+  bool by_hour = false;
+  bool by_placement = false;
+};
+
 // Usage summed per tenant, cloudlet and UTC day (or hour): the finest grain a report needs, and the
 // grain prices change at.
 struct UsageSum {
   std::string tenant;
   std::string cloudlet;
+  std::string placement;  // only when summed by placement
   std::string period;  // "2026-11-27", or "2026-11-27T13" when summed by hour
   Quantities q;
 };
@@ -77,9 +84,9 @@ class LedgerStore {
   // All of `records` in one transaction: when it returns OK every accepted record is on disk.
   virtual common::Result<std::vector<AppendOutcome>> Append(const std::vector<UsageRecord>& records) = 0;
   // Records whose start lies in [from, to), of `tenant` (empty: all), summed per tenant, cloudlet
-  // and day (or hour).
+  // (and placement) and day (or hour).
   virtual common::Result<std::vector<UsageSum>> Sum(common::TimePoint from, common::TimePoint to,
-                                                   const std::string& tenant, bool by_hour) = 0;
+                                                   const std::string& tenant, SumGrain grain) = 0;
 };
 
 }  // namespace cloudlet::metering

@@ -64,6 +64,14 @@ struct WorkloadReport {
   std::optional<ProvisionReport> provision;  // running: how it got there
 };
 
+// What a running placement's workload uses, as its agent's meter last read it (not durable).
+struct LiveFigures {
+  double cpu_millis = 0;  // mean over the agent's last meter interval
+  double mem_mib = 0;
+  int64_t net_in_bytes = 0, net_out_bytes = 0;  // since the workload started
+  common::TimePoint at;
+};
+
 struct Placement {
   std::string id;
   std::string owner;  // the tenant (or operator) that asked
@@ -79,6 +87,7 @@ struct Placement {
   std::string reason;              // failed: why
   std::optional<ProvisionReport> provision;  // running: how it got there
   uint64_t modify_index = 0;       // the service's change index when this placement last changed
+  std::optional<LiveFigures> live;  // running: its latest figures (they do not move modify_index)
 };
 
 // The fleet as the engine sees it, refreshed by the caller's side (the registry).
@@ -177,6 +186,9 @@ class PlacementService {
   // a move the lifecycle does not allow; InvalidArgument naming the field.
   void Report(const std::string& cloudlet_id, const std::string& id, const WorkloadReport& report, Done done);
   CloudletPlacements OnCloudlet(const std::string& cloudlet_id);
+  // An agent's latest figures for the running placements of its cloudlet; others are ignored. How
+  // many were taken.
+  size_t SetLive(const std::string& cloudlet_id, const std::vector<std::pair<std::string, LiveFigures>>& figures);
 
   // Blocking queries. `fn` is called once, when what is watched changes after `after_index` (at
   // once, inline, when it already has: the id is then 0). It runs under the service's lock, so it
