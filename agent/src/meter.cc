@@ -24,6 +24,13 @@ T Gain(T from, T to) {
   return to >= from ? to - from : to;
 }
 
+// Tenant ids are 1-64 of a-z, 0-9 and '-'.
+bool IsTenantId(const std::string& s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
 }  // namespace
 
 json LiveUsageToJson(const std::vector<LiveUsage>& live, common::TimePoint at) {
@@ -97,6 +104,8 @@ void Meter::Run() {
 void Meter::Close(const std::string& placement_id, const Cursor& from, const Cursor& to,
                   std::vector<metering::SpooledRecord>& records) const {
   if (to.at_ms <= from.at_ms) return;
+  // An operator's own placement (its owner is a token, such as "bootstrap:1f2e3d4c") bills no tenant.
+  if (!IsTenantId(to.tenant)) return;
   const double seconds = static_cast<double>(to.at_ms - from.at_ms) / 1000;
   const json q = {
       {"cpu_core_s", Gain(from.counters.cpu_s, to.counters.cpu_s)},
@@ -117,7 +126,6 @@ void Meter::Close(const std::string& placement_id, const Cursor& from, const Cur
 
 void Meter::Read() {
   std::lock_guard lock(read_mu_);
-  const int64_t now = common::ToUnixMillis(clock_.Now());
   auto listed = runtime_.List();
   if (!listed.ok()) {
     spdlog::warn("meter: cannot list workloads ({}); the next reading covers this window too", listed.status().ToString());
@@ -129,6 +137,7 @@ void Meter::Read() {
                  all_stats.status().ToString());
     return;
   }
+  const int64_t now = common::ToUnixMillis(clock_.Now());  // when the counters were read
   std::vector<metering::SpooledRecord> records;
   std::vector<metering::CursorUpdate> updates;
   std::map<std::string, Cursor> next;

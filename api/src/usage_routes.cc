@@ -196,8 +196,12 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
                 state->deps.worker.Post([state, from = *from, to = *to, tenant, options, format, respond] {
                   auto sums = state->deps.ledger.Sum(from, to, tenant, {.by_hour = options.by_hour, .by_placement = options.by_placement});
                   if (!sums.ok()) return respond(ProblemFromStatus(sums.status()));
-                  const metering::Report report =
-                      metering::Rate(*sums, state->deps.book.Copy(), state->deps.tier_of, options);
+                  metering::Report report = metering::Rate(*sums, state->deps.book.Copy(), state->deps.tier_of, options);
+                  auto when = [](common::TimePoint t) {  // a whole day as its date
+                    const std::string text = common::FormatRfc3339(t);
+                    return common::ToUnixMillis(t) % 86'400'000 == 0 ? text.substr(0, 10) : text;
+                  };
+                  report.span = when(from) + "/" + when(to);
                   if (format == "csv") {
                     HttpResponse r{.status = 200, .content_type = "text/csv; charset=utf-8", .headers = {},
                                    .body = metering::ReportToCsv(report)};

@@ -43,11 +43,19 @@ function fill(tableId, rows, render) {
 
 function day(d) { return d.toISOString().slice(0, 10); }
 
+// How long ago an RFC 3339 time was, in whole seconds.
+function age(when) {
+  const ms = Date.now() - Date.parse(when);
+  return Number.isFinite(ms) ? Math.max(0, Math.round(ms / 1000)) + ' s ago' : '';
+}
+
 function renderFleet(list) {
   fill('#fleet', list, (tr, c) => {
     cell(tr, c.id);
     cell(tr, c.name);
+    cell(tr, c.endpoint);
     cell(tr, c.state, 'state-' + c.state);
+    cell(tr, c.last_heartbeat ? age(c.last_heartbeat) : '', 'num');
     cell(tr, Math.round(c.load * 100) + '%', 'num');
     cell(tr, c.free.cpu_millis + ' / ' + c.capacity.cpu_millis, 'num');
     cell(tr, c.free.mem_mb + ' / ' + c.capacity.mem_mb, 'num');
@@ -78,7 +86,7 @@ function el(name, attrs, parent) {
   return e;
 }
 
-// Cost per tenant per day as lines, one chart.
+// Cost per tenant per day as grouped bars, one chart, its y-axis in the report's currency per day.
 function renderCostChart(report, from, to) {
   const days = [];
   for (let d = new Date(from + 'T00:00:00Z'); day(d) < to; d.setUTCDate(d.getUTCDate() + 1)) days.push(day(d));
@@ -86,25 +94,33 @@ function renderCostChart(report, from, to) {
   const cost = {};
   for (const l of report.lines) cost[l.tenant + '|' + l.period] = l.cost;
   const max = Math.max(0.01, ...report.lines.map((l) => l.cost));
-  const W = 900, H = 260, L = 50, B = 30, T = 10, R = 10;
+  const W = 900, H = 260, L = 64, B = 30, T = 10, R = 10;
   const svg = el('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'cost per tenant per day' });
-  const x = (i) => L + (days.length <= 1 ? 0 : (i * (W - L - R)) / (days.length - 1));
+  const band = (W - L - R) / Math.max(1, days.length);
+  const bar = Math.max(1, (band * 0.8) / Math.max(1, tenants.length));
   const y = (v) => H - B - (v / max) * (H - B - T);
   el('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#8c959f' }, svg);
   el('line', { x1: L, y1: T, x2: L, y2: H - B, stroke: '#8c959f' }, svg);
   for (const f of [0, 0.5, 1]) {
     el('text', { x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, svg).textContent = (max * f).toFixed(2);
   }
+  const unit = el('text', { x: 12, y: (H - B) / 2, 'text-anchor': 'middle', transform: `rotate(-90 12 ${(H - B) / 2})` }, svg);
+  unit.textContent = `${report.currency} per day`;
   const step = Math.max(1, Math.ceil(days.length / 8));
   days.forEach((d, i) => {
-    if (i % step === 0) el('text', { x: x(i), y: H - B + 16, 'text-anchor': 'middle' }, svg).textContent = d.slice(5);
+    if (i % step === 0) el('text', { x: L + (i + 0.5) * band, y: H - B + 16, 'text-anchor': 'middle' }, svg).textContent = d.slice(5);
   });
   const legend = document.createElement('div');
   legend.className = 'legend';
   tenants.forEach((t, k) => {
     const color = colors[k % colors.length];
-    const points = days.map((d, i) => `${x(i)},${y(cost[t + '|' + d] || 0)}`).join(' ');
-    el('polyline', { points, fill: 'none', stroke: color, 'stroke-width': 2, 'data-tenant': t }, svg);
+    const group = el('g', { fill: color, 'data-tenant': t }, svg);
+    days.forEach((d, i) => {
+      const v = cost[t + '|' + d] || 0;
+      if (v <= 0) return;
+      const rect = el('rect', { x: L + i * band + band * 0.1 + k * bar, y: y(v), width: bar, height: H - B - y(v) }, group);
+      el('title', {}, rect).textContent = `${t} ${d}: ${v.toFixed(2)} ${report.currency}`;
+    });
     const item = document.createElement('span');
     item.innerHTML = `<i style="background:${color}"></i>`;
     item.appendChild(document.createTextNode(t));

@@ -142,8 +142,14 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--insecure", flags.insecure, "Allow a plain http:// registry that is not on loopback");
   app.add_option("--heartbeat-interval", flags.heartbeat_interval, "How often to heartbeat")->capture_default_str();
-  app.add_option("--isolation", isolation, "vm, container or vm,container")->capture_default_str()
-      ->check(CLI::IsMember({"vm", "container", "vm,container", "container,vm"}));
+  app.add_option("--isolation", isolation, "What the cloudlet runs: vm, container or vm,container")->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v == "vm" || v == "container" || v == "vm,container" || v == "container,vm"
+                       ? std::string()
+                       : "must be vm, container or vm,container, not '" + v + "'";
+          },
+          "vm|container|vm,container"));
   app.add_option("--geo", flags.geo, "The cloudlet's position: LAT,LON");
   app.add_option("--wan-mbps", config.wan_mbps, "Bandwidth for fetching base VM images")->capture_default_str()
       ->check(CLI::Range(0.001, 1e7));

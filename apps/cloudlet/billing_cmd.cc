@@ -28,28 +28,45 @@ std::string Day(common::TimePoint t) {
 
 void PrintReport(const json& body) {
   const json& lines = Member(body, "lines");
-  // Grouped by placement: a column of its own.
-  bool by_placement = false;
-  for (const auto& line : lines.is_array() ? lines : json::array()) by_placement = by_placement || line.contains("placement");
+  // A column for each key the report is grouped by, and none for the others.
+  std::vector<std::string> keys;
+  for (const char* key : {"tenant", "cloudlet", "placement", "period"}) {
+    for (const auto& line : lines.is_array() ? lines : json::array()) {
+      if (line.contains(key)) {
+        keys.push_back(key);
+        break;
+      }
+    }
+  }
+  const bool grouped = !keys.empty();
+  if (!grouped) keys.push_back("");  // an ungrouped report is its total
   std::vector<std::vector<std::string>> rows;
   auto add = [&](const json& line, const std::string& label) {
     const json& q = Member(line, "quantities");
     auto per = [&](const char* key, double unit) { return Fixed(ValueOr(q, key, 0.0) / unit, 3); };
-    std::vector<std::string> row = {label.empty() ? ValueOr<std::string>(line, "tenant", "") : label,
-                                    ValueOr<std::string>(line, "cloudlet", "")};
-    if (by_placement) row.push_back(ValueOr<std::string>(line, "placement", ""));
-    for (std::string cell : {ValueOr<std::string>(line, "period", ""), per("cpu_core_s", 3600),
-                             per("mem_mib_s", 1024.0 * 3600), per("net_in_bytes", 1 << 30), per("net_out_bytes", 1 << 30),
-                             per("gpu_s", 3600), per("instance_s", 3600), Fixed(ValueOr(line, "cost", 0.0), 2)}) {
+    std::vector<std::string> row;
+    for (const auto& key : keys) row.push_back(key.empty() ? "" : ValueOr<std::string>(line, key.c_str(), ""));
+    if (!label.empty()) row.front() = label;
+    for (std::string cell : {per("cpu_core_s", 3600), per("mem_mib_s", 1024.0 * 3600), per("net_in_bytes", 1 << 30),
+                             per("net_out_bytes", 1 << 30), per("gpu_s", 3600), per("instance_s", 3600),
+                             Fixed(ValueOr(line, "cost", 0.0), 2)}) {
       row.push_back(std::move(cell));
     }
     rows.push_back(std::move(row));
   };
-  for (const auto& line : lines.is_array() ? lines : json::array()) add(line, "");
+  if (grouped) {
+    for (const auto& line : lines.is_array() ? lines : json::array()) add(line, "");
+  }
   add(Member(body, "total"), "TOTAL");
-  std::vector<std::string> header = {"TENANT", "CLOUDLET"};
-  if (by_placement) header.push_back("PLACEMENT");
-  for (std::string h : {"PERIOD", "CPU core-h", "MEM GiB-h", "NET IN GiB", "NET OUT GiB", "GPU h", "INSTANCE h"}) {
+  std::vector<std::string> header;
+  for (const auto& key : keys) {
+    std::string h = key.empty() ? "FROM " + ValueOr<std::string>(body, "from", "").substr(0, 10) + " TO " +
+                                      ValueOr<std::string>(body, "to", "").substr(0, 10)
+                                : key;
+    for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    header.push_back(h);
+  }
+  for (std::string h : {"CPU core-h", "MEM GiB-h", "NET IN GiB", "NET OUT GiB", "GPU h", "INSTANCE h"}) {
     header.push_back(std::move(h));
   }
   header.push_back("COST " + ValueOr<std::string>(body, "currency", ""));
@@ -96,7 +113,28 @@ Status ListPrices(const GlobalOptions& o) {
   if (!client.ok()) return client.status();
   auto body = client->Call("GET", "/v1/prices");
   if (!body.ok()) return body.status();
-  PrintJson(*body);
+  if (o.json_output) {
+    PrintJson(*body);
+    return Status::Ok();
+  }
+  // One row per version, and one per price tier of it.
+  std::vector<std::vector<std::string>> rows;
+  auto add = [&](const std::string& effective, const std::string& currency, const std::string& tier, const json& p) {
+    auto price = [&](const char* key) { return Fixed(ValueOr(p, key, 0.0), 4); };
+    rows.push_back({effective, currency, tier, price("cpu_core_hour"), price("mem_gib_hour"), price("net_in_gib"),
+                    price("net_out_gib"), price("gpu_hour"), price("instance_hour")});
+  };
+  const json& versions = Member(*body, "versions");
+  for (const auto& v : versions.is_array() ? versions : json::array()) {
+    const std::string effective = ValueOr<std::string>(v, "effective", ""), currency = ValueOr<std::string>(v, "currency", "");
+    add(effective, currency, "", Member(v, "prices"));
+    const json& tiers = Member(v, "tiers");
+    if (!tiers.is_object()) continue;
+    for (const auto& [tier, p] : tiers.items()) add(effective, currency, tier, p);
+  }
+  PrintTable(std::cout, {"EFFECTIVE", "CURRENCY", "TIER", "CPU core-h", "MEM GiB-h", "NET IN GiB", "NET OUT GiB",
+                         "GPU h", "INSTANCE h"},
+             rows);
   return Status::Ok();
 }
 

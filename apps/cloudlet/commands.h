@@ -1,6 +1,7 @@
 // The CLI's command groups, one file each. An Add*Commands function adds its subcommands to the app;
 // when one of them is chosen on the command line, its callback sets ctx.run to the command, which
-// returns a Status: InvalidArgument is bad usage (exit 2), any other error a failure (exit 1).
+// returns a Status: InvalidArgument is bad usage (exit 2), ResourceExhausted is nothing placed
+// (exit 3), any other error a failure (exit 1).
 #pragma once
 
 #include <functional>
@@ -30,6 +31,7 @@ struct Context {
 
 void AddCloudletCommands(CLI::App& app, Context& ctx);  // cloudlets list|get|rm
 void AddPlaceCommand(CLI::App& app, Context& ctx);      // place
+void AddPlacementCommands(CLI::App& app, Context& ctx); // placements list|get|confirm|wait|move|release
 void AddAdminCommands(CLI::App& app, Context& ctx);     // tenants, tokens, audit
 void AddBillingCommands(CLI::App& app, Context& ctx);   // report, prices
 void AddDiscoverCommand(CLI::App& app, Context& ctx);   // discover (discover.cc)

@@ -227,13 +227,14 @@ void AddDiscoverCommand(CLI::App& app, Context& ctx) {
   };
   auto f = std::make_shared<Flags>();
   auto* discover = app.add_subcommand("discover", "Find cloudlets on the LAN over mDNS (and in the registry, if given)");
-  discover->add_option("--timeout", f->timeout, "How long to browse before printing")->capture_default_str();
+  discover->add_option("--browse-for", f->timeout, "How long to browse the LAN before printing (the global --timeout is "
+                       "how long to wait for the registry)")->capture_default_str();
   discover->add_flag("--watch", f->watch, "Keep browsing; print the table again whenever it changes (Ctrl-C stops)");
   discover->callback([&ctx, f] {
     ctx.run = [&ctx, f]() -> common::Status {
-      auto timeout = common::ParseDuration(f->timeout, "--timeout");
+      auto timeout = common::ParseDuration(f->timeout, "--browse-for");
       if (!timeout.ok() || timeout->count() <= 0) {
-        return common::Status::InvalidArgument("--timeout: must be a duration > 0, e.g. 3s");
+        return common::Status::InvalidArgument("--browse-for: must be a duration > 0, e.g. 3s");
       }
       spdlog::set_level(spdlog::level::err);  // the browser's log lines would mix with the table
       RegistryLister lister;

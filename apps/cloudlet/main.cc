@@ -1,6 +1,7 @@
 // cloudlet: the command-line client. Parses the global flags, lets each command group (one file
 // each, commands.h) add its subcommands, runs the chosen command. Exit codes: 0 ok, 1 runtime
-// failure (unreachable registry, error answer), 2 bad usage.
+// failure (unreachable registry, error answer), 2 bad usage, 3 nothing placed (no cloudlet can take
+// the app).
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,7 +10,7 @@
 
 namespace {
 
-constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+constexpr int kOk = 0, kFailure = 1, kUsage = 2, kNothingPlaced = 3;
 
 }  // namespace
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
 
   AddCloudletCommands(app, ctx);
   AddPlaceCommand(app, ctx);
+  AddPlacementCommands(app, ctx);
   AddAdminCommands(app, ctx);
   AddBillingCommands(app, ctx);
   AddDiscoverCommand(app, ctx);
@@ -48,5 +50,9 @@ int main(int argc, char** argv) {
   const cloudlet::common::Status s = ctx.run();
   if (s.ok()) return kOk;
   std::cerr << "cloudlet: " << s.message() << '\n';
-  return s.code() == cloudlet::common::StatusCode::kInvalidArgument ? kUsage : kFailure;
+  switch (s.code()) {
+    case cloudlet::common::StatusCode::kInvalidArgument: return kUsage;
+    case cloudlet::common::StatusCode::kResourceExhausted: return kNothingPlaced;
+    default: return kFailure;
+  }
 }

@@ -3,10 +3,12 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
 #include "client.h"
+#include "placement_flow.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/geo.h"
 #include "table.h"
@@ -22,24 +24,9 @@ struct PlaceFlags {
   std::string app_file, rtt, geo, client_id;
   int k = 0;
   bool wait = false;
+  bool print_id = false;
   std::string wait_timeout = "5m";
 };
-
-// --rtt cl-a=4.2,cl-b=7 as the request's client.rtt_ms.
-Status AddRtts(const std::string& rtt, json& client) {
-  std::stringstream pairs(rtt);
-  for (std::string pair; std::getline(pairs, pair, ',');) {
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    char* end = nullptr;
-    const double ms = eq == std::string::npos ? 0 : std::strtod(pair.c_str() + eq + 1, &end);
-    if (eq == std::string::npos || eq == 0 || end == pair.c_str() + eq + 1 || *end != '\0') {
-      return Status::InvalidArgument("--rtt: expected ID=MS[,ID=MS...], got '" + pair + "'");
-    }
-    client["rtt_ms"][pair.substr(0, eq)] = ms;
-  }
-  return Status::Ok();
-}
 
 // Reads --app FILE (the placement request's `app` object, or a whole request) and adds the client.
 Result<json> BuildPlacementRequest(const PlaceFlags& f) {
@@ -47,23 +34,56 @@ Result<json> BuildPlacementRequest(const PlaceFlags& f) {
   if (!in) return Status::InvalidArgument("cannot read " + f.app_file);
   std::stringstream text;
   text << in.rdbuf();
-  json doc = json::parse(text.str(), nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return Status::InvalidArgument(f.app_file + ": not a JSON object");
+  json doc;
+  try {
+    doc = json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    // "[json.exception.parse_error.101] parse error at line 3, column 1: syntax error ..." -> from "line".
+    const std::string what = e.what();
+    const size_t at = what.find("line ");
+    return Status::InvalidArgument(f.app_file + ": " + (at == std::string::npos ? what : what.substr(at)));
+  }
+  if (!doc.is_object()) {
+    return Status::InvalidArgument(f.app_file + ": must be a JSON object (the app, or a whole request), not " +
+                                   doc.type_name());
+  }
   json request = doc.contains("app") ? doc : json{{"app", doc}};
   json& client = request["client"];
   if (!client.is_object()) client = json::object();
-  if (!f.client_id.empty()) client["id"] = f.client_id;
-  if (!f.geo.empty()) {
-    auto at = common::ParseGeoPoint(f.geo, "--geo");
-    if (!at.ok()) return Status::InvalidArgument("--geo: expected LAT,LON");
-    client["geo"] = {{"lat", at->lat}, {"lon", at->lon}};
-  }
-  CLOUDLET_RETURN_IF_ERROR(AddRtts(f.rtt, client));
+  CLOUDLET_RETURN_IF_ERROR(AddClientFlags({.geo = f.geo, .rtt = f.rtt, .client_id = f.client_id}, client));
   if (f.k > 0) request["k"] = f.k;
   return request;
 }
 
-void PrintPlacement(const json& r) {
+// The engine's rejection reasons, as an operator would say them.
+std::string Rejections(const json& rejected) {
+  static const std::map<std::string, std::string> kSaid = {{"health", "not healthy (suspect or expired)"},
+                                                           {"isolation", "without the app's isolation class"},
+                                                           {"cpu", "without enough free CPU"},
+                                                           {"memory", "without enough free memory"},
+                                                           {"saturated", "too busy to answer within the SLA"}};
+  std::string out;
+  for (const auto& [reason, n] : rejected.items()) {
+    const int count = n.is_number_integer() ? n.get<int>() : 0;
+    auto said = kSaid.find(reason);
+    out += (out.empty() ? "" : "; ") + std::to_string(count) + (count == 1 ? " cloudlet " : " cloudlets ") +
+           (said == kSaid.end() ? "refused: " + reason : said->second);
+  }
+  return out;
+}
+
+// Why nothing fits, from what the answer says: no cloudlets at all, none that can take the app, or
+// none that meets its SLA.
+std::string WhyNothing(const json& r) {
+  const json& candidates = Member(r, "candidates");
+  const json& rejected = Member(r, "rejected");
+  const bool none_ranked = !candidates.is_array() || candidates.empty();
+  if (none_ranked && (!rejected.is_object() || rejected.empty())) return "no cloudlet is registered";
+  if (none_ranked) return "no cloudlet can take this app";
+  return "no cloudlet meets the SLA";
+}
+
+void PrintPlacement(const json& r, std::ostream& out) {
   std::vector<std::vector<std::string>> rows;
   int rank = 0;
   const json& candidates = Member(r, "candidates");
@@ -76,54 +96,28 @@ void PrintPlacement(const json& r) {
                     ValueOr<std::string>(c, "endpoint", "")});
   }
   if (Member(r, "placement_id").is_string()) {
-    std::cout << "placement " << Member(r, "placement_id").get<std::string>() << " reserved on "
-              << ValueOr<std::string>(Member(r, "chosen"), "cloudlet", "?") << " until "
-              << ValueOr<std::string>(r, "expires_at", "") << " (confirm with POST /v1/placements/{id}/confirm)\n\n";
+    const std::string id = Member(r, "placement_id").get<std::string>();
+    out << "placement " << id << " reserved on " << ValueOr<std::string>(Member(r, "chosen"), "cloudlet", "?")
+              << " until " << ValueOr<std::string>(r, "expires_at", "") << " (cloudlet placements confirm " << id
+              << ")\n\n";
   } else {
-    std::cout << "no cloudlet can take this app\n\n";
+    out << "nothing placed: " << WhyNothing(r) << "\n\n";
   }
-  PrintTable(std::cout, {"RANK", "CLOUDLET", "RTT ms", "FROM", "QUEUE ms", "PROVISION", "SECONDS", "COST ms", "SLA",
-                         "ENDPOINT"},
-             rows);
+  if (!rows.empty()) {
+    PrintTable(out, {"RANK", "CLOUDLET", "RTT ms", "FROM", "QUEUE ms", "PROVISION", "PROVISION s", "COST ms",
+                           "SLA", "ENDPOINT"},
+               rows);
+  }
   const json& rejected = Member(r, "rejected");
-  if (rejected.is_object() && !rejected.empty()) {
-    std::cout << "\nrejected:";
-    for (const auto& [reason, n] : rejected.items()) std::cout << " " << reason << "=" << (n.is_number() ? n.get<int>() : 0);
-    std::cout << "\n";
-  }
+  if (rejected.is_object() && !rejected.empty()) out << "\nrejected: " << Rejections(rejected) << "\n";
   const json& fallback = Member(r, "fallback");
   if (fallback.is_object()) {
-    std::cout << "\nno cloudlet meets the SLA; the cloud is the fallback: " << ValueOr<std::string>(fallback, "endpoint", "")
-              << " (~" << Fixed(ValueOr(fallback, "rtt_ms", 0.0)) << " ms)\n";
-  }
-}
-
-// Confirms the placement, then follows it (blocking queries) until its app runs or it fails.
-Result<json> WaitUntilRunning(RegistryClient& client, const std::string& id, common::Millis timeout, bool quiet) {
-  auto confirmed = client.Call("POST", "/v1/placements/" + id + "/confirm");
-  if (!confirmed.ok()) return confirmed.status();
-  json p = *confirmed;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  // Each wait ends well within the client's own request timeout.
-  const auto wait_ms = std::max<int64_t>(1000, client.timeout().count() / 2);
-  std::string last;
-  while (true) {
-    const std::string state = ValueOr<std::string>(p, "state", "");
-    if (state != last && !quiet) std::cerr << "placement " << id << ": " << state << "\n";
-    last = state;
-    if (state == "running") return p;
-    if (state == "failed") {
-      return Status::FailedPrecondition("placement " + id + " failed: " + ValueOr<std::string>(p, "reason", "no reason given"));
-    }
-    if (state == "released" || state == "expired") return Status::FailedPrecondition("placement " + id + " is " + state);
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::Unavailable("placement " + id + " is still " + state + " after --wait-timeout");
-    }
-    const auto index = ValueOr<uint64_t>(p, "modify_index", 0);
-    auto next = client.Call("GET", "/v1/placements/" + id + "?index=" + std::to_string(index) + "&wait=" +
-                                       std::to_string(wait_ms) + "ms");
-    if (!next.ok()) return next.status();
-    p = *next;
+    const std::string endpoint = ValueOr<std::string>(fallback, "endpoint", "");
+    out << "\n" << WhyNothing(r) << "; "
+              << (endpoint.empty() ? std::string("no cloud fallback is configured (cloudletd --cloud-endpoint)")
+                                   : "the cloud is the fallback: " + endpoint + " (~" +
+                                         Fixed(ValueOr(fallback, "rtt_ms", 0.0)) + " ms)")
+              << "\n";
   }
 }
 
@@ -136,10 +130,22 @@ Status Place(const GlobalOptions& o, const PlaceFlags& f) {
   if (!client.ok()) return client.status();
   auto body = client->Call("POST", "/v1/placements", request->dump());
   if (!body.ok()) return body.status();
-  if (!f.wait || !Member(*body, "placement_id").is_string()) {
+  // --print-id: the table goes to stderr, the id alone to stdout (PL=$(cloudlet place ... --print-id)).
+  std::ostream& table = f.print_id ? std::cerr : std::cout;
+  if (!Member(*body, "placement_id").is_string()) {
     if (o.json_output) PrintJson(*body);
-    else PrintPlacement(*body);
-    return f.wait ? Status::FailedPrecondition("no cloudlet can take this app") : Status::Ok();
+    else PrintPlacement(*body, table);
+    return Status::ResourceExhausted("nothing placed: " + WhyNothing(*body));
+  }
+  if (f.print_id) {
+    if (!o.json_output) PrintPlacement(*body, table);
+    std::cout << Member(*body, "placement_id").get<std::string>() << "\n";
+    return Status::Ok();
+  }
+  if (!f.wait) {
+    if (o.json_output) PrintJson(*body);
+    else PrintPlacement(*body, table);
+    return Status::Ok();
   }
   const std::string id = Member(*body, "placement_id").get<std::string>();
   auto running = WaitUntilRunning(*client, id, *timeout, o.json_output);
@@ -169,11 +175,22 @@ void AddPlaceCommand(CLI::App& app, Context& ctx) {
   place->add_option("--rtt", f->rtt, "Measured RTTs: ID=MS[,ID=MS...]");
   place->add_option("--geo", f->geo, "The device's position: LAT,LON");
   place->add_option("--client-id", f->client_id, "The device's id (for network coordinates)");
-  place->add_option("--k", f->k, "Candidates to return")->check(CLI::Range(1, 100));
+  place->add_option("--k", f->k, "Candidates to return (default 3)")->check(CLI::Range(1, 100));
+  place->footer(
+      "app.json: the request's `app` object, or a whole request {\"app\": ..., \"client\": ..., \"k\": ...}.\n"
+      "  required: name, base_vm (\"sha256:<64 hex>\": the base VM or image it builds on), base_vm_mb,\n"
+      "            overlay_mb (what moves when only the base is cached), cpu_millis, mem_mb\n"
+      "  optional: isolation (\"vm\" or \"container\"; default vm), service_ms (server time per request; 0),\n"
+      "            req_rate_hz (1), session_s (60), max_rtt_ms (the SLA on response time; 0: none)\n"
+      "  to run it on agents with a runtime (docs/runtime.md): image (pinned: name@sha256:...), base_image,\n"
+      "            port, env (object), command (array), health ({\"http\": \"/path\"} or {\"tcp\": true};\n"
+      "            default tcp), ready_timeout_s (60)\n"
+      "Unknown fields are refused, naming them. Exit codes: 0 placed, 1 failure, 2 bad usage, 3 nothing placed.");
   place->add_flag("--wait", f->wait,
                   "Confirm the placement and wait until its app runs, then print its endpoint (HOST:PORT) on "
                   "stdout (progress goes to stderr); a failed placement exits 1 with the reason");
-  place->add_option("--wait-timeout", f->wait_timeout, "How long --wait waits (default 5m)");
+  place->add_option("--wait-timeout", f->wait_timeout, "How long --wait waits")->capture_default_str();
+  place->add_flag("--print-id", f->print_id, "Print the new placement's id alone on stdout (the table goes to stderr), for PL=$(cloudlet place ...)")->excludes("--wait");
   place->callback([&ctx, f] { ctx.run = [&ctx, f] { return Place(ctx.options, *f); }; });
 }
 

@@ -10,12 +10,16 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
+#include "cloudlet/api/http_client.h"
+#include "cloudlet/common/duration.h"
 #include "cloudlet/sim/report.h"
 #include "cloudlet/sim/scenario.h"
 #include "cloudlet/sim/simulator.h"
 #include "client.h"
 #include "sim_live.h"
+#include "table.h"
 
 namespace cloudlet::cli {
 
@@ -43,6 +47,29 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_;
 };
 
+// A registry started a moment ago (the README's two lines pasted as one block) may not listen yet:
+// its /healthz is asked until it answers, within --live-wait.
+common::Status WaitForRegistry(const SimCliOptions& o) {
+  auto limit = common::ParseDuration(o.live_wait, "--live-wait");
+  if (!limit.ok()) return common::Status::InvalidArgument(limit.status().message());
+  auto http = api::MakeHttpClient({.ca_file = o.ca_file});
+  const std::string url = o.live_url + (o.live_url.ends_with("/") ? "healthz" : "/healthz");
+  const auto deadline = std::chrono::steady_clock::now() + *limit;
+  bool said = false;
+  std::string why;
+  while (true) {
+    auto r = http->Send({.method = "GET", .url = url, .timeout = std::chrono::seconds(2)});
+    if (r.ok() && r->status == 200) return common::Status::Ok();
+    why = r.ok() ? "HTTP " + std::to_string(r->status) : r.status().message();
+    if (std::chrono::steady_clock::now() >= deadline || interrupted) break;
+    if (!said && !o.quiet) std::cerr << "cloudlet sim: waiting for the registry at " << o.live_url << " ...\n";
+    said = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return common::Status::Unavailable("the registry at " + o.live_url + " did not answer within " + o.live_wait +
+                                     " (" + why + "); is cloudletd running?");
+}
+
 }  // namespace
 
 common::Status RunSim(const SimCliOptions& o) {
@@ -64,6 +91,7 @@ common::Status RunSim(const SimCliOptions& o) {
       return Status::InvalidArgument("--policies: a live run has one policy, the registry's (omit --policies)");
     }
     options.policies = {"live"};
+    CLOUDLET_RETURN_IF_ERROR(WaitForRegistry(o));
     remote = MakeLiveRemote({.url = o.live_url, .token = o.token, .ca_file = o.ca_file});
     options.remote = remote.get();
   }
@@ -84,7 +112,18 @@ common::Status RunSim(const SimCliOptions& o) {
                                    : Status::Unavailable(result.status().message());
   }
   if (auto written = sim::WriteOutputs(o.out, *scenario, *result); !written.ok()) return written;
-  std::cout << sim::SummaryMarkdown(*scenario, *result, /*with_timing=*/true);
+  // A compact table for the terminal; every column is in summary.md and summary.csv.
+  std::vector<std::vector<std::string>> rows;
+  for (const sim::PolicySummary& p : result->summary) {
+    rows.push_back({p.policy, Fixed(p.p50_ms, 2), Fixed(p.p95_ms, 2), Fixed(p.total_p95_ms, 2),
+                    Fixed(p.sla_violation_pct, 2), Fixed(p.cloud_pct, 2), Fixed(p.migrations_per_user_hour, 3),
+                    Fixed(p.cache_hit_pct, 1), Fixed(p.decision_mean_us, 2)});
+  }
+  PrintTable(std::cout, {"POLICY", "p50 ms", "p95 ms", "WAIT p95 ms", "OVER SLA %", "CLOUD %", "MIGR./USER-h",
+                         "CACHE HIT %", "DECISION us"},
+             rows);
+  std::cout << "\nLatency is per request, network plus queueing; WAIT adds provisioning and migration downtime. "
+               "Every column: " << o.out << "/summary.md\n";
   std::fprintf(stderr, "cloudlet sim: %.1f s wall time; outputs in %s\n", result->wall_s, o.out.c_str());
   return Status::Ok();
 }
@@ -105,6 +144,8 @@ void AddSimCommand(CLI::App& app, Context& ctx) {
   sim->add_option("--live", f->sim.live_url,
                   "Run against this cloudletd: the scenario's cloudlets register and heartbeat as virtual agents, its "
                   "users place, confirm, move and release over HTTP (needs an operator --token)");
+  sim->add_option("--live-wait", f->sim.live_wait, "How long --live waits for the registry to answer")
+      ->capture_default_str();
   sim->add_flag("--quiet", f->sim.quiet, "No progress bar");
   sim->callback([&ctx, f] {
     ctx.run = [&ctx, f]() -> common::Status {

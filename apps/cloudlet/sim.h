@@ -15,6 +15,7 @@ struct SimCliOptions {
   std::string policies;           // comma-separated; empty: all
   std::optional<uint64_t> seed;   // overrides the scenario's
   std::string live_url;           // run against a cloudletd instead of in virtual time
+  std::string live_wait = "30s";  // how long to wait for it to answer /healthz
   std::string token;
   std::string ca_file;
   bool quiet = false;

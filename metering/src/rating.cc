@@ -176,7 +176,7 @@ std::string ReportToCsv(const Report& r) {
     char amount[32];
     std::snprintf(amount, sizeof amount, "%.2f", cost);
     out += CsvField(tenant) + "," + CsvField(cloudlet) + "," + (r.by_placement ? CsvField(placement) + "," : "") +
-           CsvField(period) + "," + Number(q.cpu_core_s) + "," +
+           CsvField(period.empty() ? r.span : period) + "," + Number(q.cpu_core_s) + "," +
            Number(q.mem_mib_s) + "," + Number(q.net_in_bytes) + "," + Number(q.net_out_bytes) + "," +
            Number(q.gpu_s) + "," + Number(q.instance_s) + "," + amount + "," + CsvField(r.currency) + "\r\n";
   };

@@ -160,5 +160,15 @@ TEST_F(MeterTest, AWorkloadRemovedBehindItsBackLeavesNoCursor) {
   EXPECT_TRUE(spool_.cursors_.empty());
 }
 
+TEST_F(MeterTest, AnOperatorsOwnPlacementShowsLiveButBillsNoTenant) {
+  ASSERT_TRUE(runtime_.Start({.placement_id = "pl-op", .tenant = "bootstrap:1f2e3d4c", .image = "app:1", .port = 8080}).ok());
+  auto meter = NewMeter();
+  At(0, {.cpu_s = 1});
+  runtime_.SetStats("pl-op", {.cpu_s = 2});
+  meter->Read();
+  for (const auto& [id, body] : spool_.records_) EXPECT_EQ(body["tenant"], "acme") << id;
+  EXPECT_EQ(live_.size(), 2u);
+}
+
 }  // namespace
 }  // namespace cloudlet::agent

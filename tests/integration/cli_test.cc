@@ -64,7 +64,7 @@ TEST_F(CliTest, SimLiveDrivesTheRegistryAndCleansUp) {
   ASSERT_EQ(d_.Call("DELETE", "/v1/cloudlets/cl-lab").status, 204);
   auto run = RunCli(env_, "sim --scenario " + dir.File("short.json") + " --out " + dir.File("out") + " --live " + d_.url());
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_NE(run.output.find("| live |"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("\nlive "), std::string::npos) << run.output;
   const std::string metrics = d_.Call("GET", "/metrics").body;
   const std::string placed = "route=\"/v1/placements\",method=\"POST\",status=\"201\"} ";
   const auto at = metrics.find(placed);
@@ -83,6 +83,90 @@ TEST_F(CliTest, SimLiveDrivesTheRegistryAndCleansUp) {
                       "sim --scenario " + dir.File("short.json") + " --out " + dir.File("o3") + " --live " + d_.url());
   EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
   EXPECT_NE(wrong.output.find("answered 401"), std::string::npos) << wrong.output;
+}
+
+// A placement's life from the CLI alone, as the tour runs it: place (printing only the id), confirm,
+// list, get, move, release; and the answers when nothing can be placed.
+TEST_F(CliTest, APlacementLivesAndEndsThroughTheCliAlone) {
+  TempDir dir;
+  const std::string base = "sha256:" + std::string(64, 'a');
+  std::ofstream(dir.File("app.json")) << R"({"name":"ar-guide","base_vm":")" << base
+                                      << R"(","base_vm_mb":100,"overlay_mb":10,"cpu_millis":500,"mem_mb":256})";
+  auto placed = RunCli(env_, "place --app " + dir.File("app.json") + " --geo 40.44,-79.94 --print-id");
+  ASSERT_EQ(placed.exit_code, 0) << placed.output;
+  // The table went to stderr (RunCli merges it in); the id alone is the last line.
+  const std::string id = placed.output.substr(placed.output.rfind("\npl-") + 1, 19);
+  ASSERT_TRUE(id.starts_with("pl-")) << placed.output;
+  EXPECT_NE(placed.output.find("RANK"), std::string::npos) << "the table is shown too";
+  auto confirmed = RunCli(env_, "placements confirm " + id);
+  EXPECT_EQ(confirmed.exit_code, 0) << confirmed.output;
+  EXPECT_NE(confirmed.output.find("active"), std::string::npos) << confirmed.output;
+  auto listed = RunCli(env_, "placements list");
+  EXPECT_NE(listed.output.find(id), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("ar-guide"), std::string::npos) << listed.output;
+  EXPECT_NE(RunCli(env_, "--json placements get " + id).output.find("\"cl-lab\""), std::string::npos);
+
+  // The device travels; a second cloudlet stands where it goes. Moved: a new placement there, the old released.
+  const std::string far = R"({"name":"Far","endpoint":"http://10.0.0.10:8471","geo":{"lat":42.36,"lon":-71.06},
+      "capacity":{"cpu_millis":8000,"mem_mb":32768},"isolation":["vm"],"wan_mbps":500})";
+  ASSERT_EQ(d_.Call("PUT", "/v1/cloudlets/cl-far", far).status, 201);
+  auto moved = RunCli(env_, "placements move " + id + " --geo 42.36,-71.06 --rtt cl-lab=300,cl-far=2 --force");
+  ASSERT_EQ(moved.exit_code, 0) << moved.output;
+  EXPECT_NE(moved.output.find("advice: "), std::string::npos) << moved.output;
+  const std::string next = moved.output.substr(moved.output.rfind("pl-"), 19);
+  EXPECT_NE(next, id);
+  EXPECT_NE(RunCli(env_, "--json placements get " + next).output.find("\"cl-far\""), std::string::npos);
+  EXPECT_NE(RunCli(env_, "--json placements get " + id).output.find("\"released\""), std::string::npos);
+  auto released = RunCli(env_, "placements release " + next);
+  EXPECT_EQ(released.exit_code, 0) << released.output;
+  EXPECT_EQ(RunCli(env_, "placements release " + next).exit_code, 1) << "released twice";
+
+  // Nothing placed: exit 3, saying why, in words.
+  std::ofstream(dir.File("container.json")) << R"({"name":"c","base_vm":")" << base
+                                            << R"(","base_vm_mb":1,"overlay_mb":1,"cpu_millis":1,"mem_mb":1,"isolation":"container"})";
+  auto refused = RunCli(env_, "place --app " + dir.File("container.json"));
+  EXPECT_EQ(refused.exit_code, 3) << refused.output;
+  EXPECT_NE(refused.output.find("nothing placed: no cloudlet can take this app"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("2 cloudlets without the app's isolation class"), std::string::npos) << refused.output;
+  ASSERT_EQ(d_.Call("DELETE", "/v1/cloudlets/cl-lab").status, 204);
+  ASSERT_EQ(d_.Call("DELETE", "/v1/cloudlets/cl-far").status, 204);
+  auto empty = RunCli(env_, "place --app " + dir.File("app.json"));
+  EXPECT_EQ(empty.exit_code, 3) << empty.output;
+  EXPECT_NE(empty.output.find("no cloudlet is registered"), std::string::npos) << empty.output;
+  EXPECT_EQ(empty.output.find("meets the SLA"), std::string::npos) << empty.output;
+}
+
+// app.json mistakes are named where they are, all missing fields at once.
+TEST_F(CliTest, AppJsonMistakesSayWhereAndWhatIsMissing) {
+  TempDir dir;
+  std::ofstream(dir.File("broken.json")) << "{\"name\": \"x\",\n \"cpu_millis\": }\n";
+  auto broken = RunCli(env_, "place --app " + dir.File("broken.json"));
+  EXPECT_EQ(broken.exit_code, 2) << broken.output;
+  EXPECT_NE(broken.output.find("broken.json: line 2, column"), std::string::npos) << broken.output;
+  std::ofstream(dir.File("short.json")) << "{\"name\": \"x\"";
+  EXPECT_NE(RunCli(env_, "place --app " + dir.File("short.json")).output.find("unexpected end of input"), std::string::npos);
+  std::ofstream(dir.File("list.json")) << "[1, 2]";
+  EXPECT_NE(RunCli(env_, "place --app " + dir.File("list.json")).output.find("must be a JSON object"), std::string::npos);
+  std::ofstream(dir.File("sparse.json")) << R"({"name":"x","cpu_millis":5})";
+  auto sparse = RunCli(env_, "place --app " + dir.File("sparse.json"));
+  EXPECT_EQ(sparse.exit_code, 1) << sparse.output;
+  EXPECT_NE(sparse.output.find("app.base_vm: is required (so are app.base_vm_mb, app.overlay_mb, app.mem_mb)"),
+            std::string::npos)
+      << sparse.output;
+  auto help = RunCli("", "place --help");
+  EXPECT_NE(help.output.find("ready_timeout_s (60)"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("(default 3)"), std::string::npos) << help.output;
+}
+
+// A live run started before its registry listens waits for it, within --live-wait.
+TEST_F(CliTest, SimLiveWaitsForTheRegistryWithADeadline) {
+  TempDir dir;
+  const std::string nowhere = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  auto r = RunCli(env_, "sim --scenario " + std::string(CLOUDLET_SOURCE_DIR) + "/sim/scenarios/campus.json --out " +
+                            dir.File("out") + " --live " + nowhere + " --live-wait 1s");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("waiting for the registry at " + nowhere), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("did not answer within 1s"), std::string::npos) << r.output;
 }
 
 // Ctrl-C during a live run: it stops, and leaves no virtual cloudlet or placement behind.
@@ -169,8 +253,10 @@ TEST(CliSimTest, RunsTheCampusScenarioAndReportsBadScenariosByFieldAndFile) {
   const std::string scenario = std::string(CLOUDLET_SOURCE_DIR) + "/sim/scenarios/campus.json";
   auto ok = RunCli("", "sim --scenario " + scenario + " --out " + dir.File("out") + " --policies cost,nearest,optimal");
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
-  EXPECT_NE(ok.output.find("| cost |"), std::string::npos) << ok.output;
-  EXPECT_NE(ok.output.find("| optimal |"), std::string::npos);
+  EXPECT_NE(ok.output.find("\ncost "), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("\noptimal "), std::string::npos);
+  EXPECT_NE(ok.output.find("Every column: " + dir.File("out") + "/summary.md"), std::string::npos) << ok.output;
+  EXPECT_NE(ReadFileOrEmpty(dir.File("out/summary.md")).find("| cost |"), std::string::npos);
   EXPECT_EQ(ok.output.find("elapsed"), std::string::npos) << "no progress bar when stderr is not a terminal";
   for (const char* f : {"summary.csv", "summary.json", "summary.md", "timeseries.csv", "map.svg", "cdf.svg", "load.svg", "timing.csv"}) {
     EXPECT_TRUE(std::filesystem::exists(dir.File("out/") + f)) << f;

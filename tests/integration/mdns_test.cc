@@ -65,7 +65,7 @@ class MdnsTest : public ::testing::Test {
   std::string AgentLog(size_t i) const { return ReadFileOrEmpty(dir_.File("agent" + std::to_string(i) + ".log")); }
 
   json Discover(int node, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {CLOUDLET_CLI_BIN, "--json", "discover", "--timeout", "2s"};
+    std::vector<std::string> argv = {CLOUDLET_CLI_BIN, "--json", "discover", "--browse-for", "2s"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     RunResult r = RunCommand(lab_->Exec(node, argv), 20s);
     EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -214,6 +215,8 @@ TEST_F(TenantIsolationTest, TenantsReachOnlyTheirOwnAndEveryHogHitsItsOwnLimit) 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - spin_from).count();
   EXPECT_LE(spun, 1.1 * 0.5 * wall) << "a 500-millicore hog took " << spun << " CPU-s in " << wall << " s";
   EXPECT_GE(spun, 1.0) << "the hog hardly ran";
+  std::printf("measured: a 500-millicore CPU hog used %.2f CPU-s in %.1f s (%.2f x its share)\n", spun, wall,
+              spun / (0.5 * wall));
 }
 
 // The UTC day `days` from today, as YYYY-MM-DD.
@@ -285,9 +288,11 @@ TEST_F(TenantIsolationTest, TheBillComesFromTheRuntimeEachWindowOnceAcrossAKill9
       60s))
       << report("acme").dump() << lab_.AgentLog("agent");
   EXPECT_NEAR(settled, 10.0, 2.0) << "one core for 10 s";
+  std::printf("measured: the burn was billed %.2f core-s\n", settled);
   const double idle_cpu = cpu_of(report("globex"), idle);
   EXPECT_GE(idle_cpu, 0.0) << "the idle placement was never metered";
   EXPECT_LT(idle_cpu, 0.5);
+  std::printf("measured: the idle app was billed %.3f core-s\n", idle_cpu);
 
   // The windows follow each other with neither gap nor overlap, across the kill.
   const auto rows = LedgerRows(dir_.File("cloudlet.db"), burn);
@@ -300,6 +305,7 @@ TEST_F(TenantIsolationTest, TheBillComesFromTheRuntimeEachWindowOnceAcrossAKill9
   std::string windows;
   for (const auto& [start, end, cpu] : rows) windows += std::to_string(start) + "-" + std::to_string(end) + " ";
   EXPECT_TRUE(spans_the_kill) << "one window covers the agent's absence: " << windows;
+  std::printf("measured: %zu contiguous windows across the kill: %s\n", rows.size(), windows.c_str());
 
   // The same report from the CLI, by placement.
   auto cli = RunCommand({CLOUDLET_CLI_BIN, "--registry", cloudletd_->url(), "--token", tokens_["acme"], "report",

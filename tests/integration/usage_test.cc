@@ -78,7 +78,7 @@ TEST_F(UsageHttpTest, ReportsMatchHandComputedTotalsToTheCentAndRetriesCountOnce
   EXPECT_DOUBLE_EQ(report["total"]["cost"].get<double>(), 2.05);
 
   const std::string csv = d.Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01&group_by=tenant,cloudlet&format=csv").body;
-  EXPECT_NE(csv.find("acme,cl-b,,0,0,0,3221225472,0,0,0.27,USD\r\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("acme,cl-b,2026-11-01/2026-12-01,0,0,0,3221225472,0,0,0.27,USD\r\n"), std::string::npos) << csv;
   EXPECT_NE(csv.find("TOTAL,"), std::string::npos);
 }
 

@@ -187,7 +187,9 @@ TEST_F(ServerTest, OnceACloudletIsObservedSlowTheEngineUsesWhatItMeasuredAndTheO
   EXPECT_EQ(second["chosen"]["cloudlet"], fast) << second.dump();
   for (const auto& c : second["candidates"]) {
     EXPECT_EQ(c["provision"]["model"], c["cloudlet"] == slow ? "observed" : "modelled") << c.dump();
-    if (c["cloudlet"] == slow) EXPECT_GT(c["provision"]["seconds"].get<double>(), modelled_s);
+    if (c["cloudlet"] == slow) {
+      EXPECT_GT(c["provision"]["seconds"].get<double>(), modelled_s);
+    }
   }
 }
 

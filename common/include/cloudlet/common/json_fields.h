@@ -7,7 +7,8 @@
 //   CLOUDLET_RETURN_IF_ERROR(f.status());
 //
 // The first error sticks; later reads become no-ops, so a parser reads every field and checks
-// status() once. Missing optional fields leave the output untouched (its default). Not thread-safe.
+// status() once. Required fields found absent are all named in that error ("is required (so are
+// ...)"), unless another error came first. Missing optional fields leave the output untouched (its default). Not thread-safe.
 //
 // Reads with ranges return the status as well, for parsers that stop at the first error, and every
 // key read is remembered, so that NoOthers() reports the rest (most likely typos):
@@ -25,6 +26,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -57,12 +59,12 @@ class JsonFields {
 
   const nlohmann::json* Find(std::string_view key, bool required) {
     Seen(key);
-    if (!status_.ok()) return nullptr;
     auto it = obj_.find(key);
     if (it == obj_.end() || it->is_null()) {
-      if (required) status_ = Status::InvalidField(JoinField(prefix_, key), "is required");
+      if (required) Missing(key);
       return nullptr;
     }
+    if (!status_.ok()) return nullptr;
     return &*it;
   }
   void String(std::string_view key, bool required, std::string& out) {
@@ -184,10 +186,20 @@ class JsonFields {
     if (!status_.ok()) return nullptr;
     auto it = obj_.find(key);
     if (it == obj_.end()) {
-      if (required) status_ = Status::InvalidField(JoinField(prefix_, key), "is required");
+      if (required) Missing(key);
       return nullptr;
     }
     return &*it;
+  }
+  // A required field is absent. Absent fields are all named at once ("app.name: is required (so
+  // are app.mem_mb, app.cpu_millis)"); another error, once there, sticks alone.
+  void Missing(std::string_view key) {
+    if (!status_.ok() && missing_.empty()) return;
+    missing_.push_back(JoinField(prefix_, key));
+    std::string reason = "is required";
+    for (size_t i = 1; i < missing_.size(); ++i) reason += (i == 1 ? " (so are " : ", ") + missing_[i];
+    if (missing_.size() > 1) reason += ")";
+    status_ = Status::InvalidField(missing_.front(), reason);
   }
   const Status& Stick(std::string_view key, std::string reason) {
     Fail(key, std::move(reason));
@@ -207,6 +219,7 @@ class JsonFields {
   std::string prefix_;
   Status status_;
   std::set<std::string, std::less<>> seen_;
+  std::vector<std::string> missing_;  // required fields found absent, in the order read
 };
 
 }  // namespace cloudlet::common

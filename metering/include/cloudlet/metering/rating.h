@@ -98,6 +98,7 @@ struct Report {
   std::string currency = "USD";
   size_t unpriced = 0;  // sums that fell before the first price version (cost 0)
   bool by_placement = false;  // the CSV has a placement column
+  std::string span;           // "FROM/TO" (ISO 8601): the CSV's period of lines not grouped by day or hour
 };
 
 // `tier_of` gives a cloudlet's price tier ("" for none).
