@@ -2,13 +2,14 @@
 #   make run     build the binaries (not the tests), then start cloudletd on 127.0.0.1:8470 with ./var/cloudlet.db (ARGS="..." adds flags)
 #   make test    build, then run every test (unit and integration) with ctest
 #   make sim     build the binaries, then simulate SCENARIO (campus, city, highway; default campus) into build/sim-SCENARIO
+#   make docs-tables   rewrite the simulator's tables in README.md and docs/sim.md from a fresh run
 #   make bench   build the benchmarks (Release) and run them; figures go to docs/performance.md by hand
 SHELL := /bin/bash
 JOBS ?= 2
 ARGS ?=
 SCENARIO ?= campus
 
-.PHONY: deps configure build apps run sim test test-unit bench clean
+.PHONY: deps configure build apps run sim test test-unit bench clean docs-tables
 
 deps:
 	@scripts/install-deps
@@ -28,6 +29,10 @@ run: apps
 
 sim: apps
 	./build/bin/cloudlet sim --scenario sim/scenarios/$(SCENARIO).json --out build/sim-$(SCENARIO) $(ARGS)
+
+# The simulator's tables in README.md and docs/sim.md, from a fresh seeded run (never by hand).
+docs-tables: apps
+	scripts/docs-tables
 
 test: build
 	ctest --preset release -j $(JOBS)

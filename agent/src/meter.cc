@@ -104,7 +104,7 @@ void Meter::Run() {
 void Meter::Close(const std::string& placement_id, const Cursor& from, const Cursor& to,
                   std::vector<metering::SpooledRecord>& records) const {
   if (to.at_ms <= from.at_ms) return;
-  // An operator's own placement (its owner is a token, such as "bootstrap:1f2e3d4c") bills no tenant.
+  // An operator's own placement (owner "operator:<token>") bills no tenant.
   if (!IsTenantId(to.tenant)) return;
   const double seconds = static_cast<double>(to.at_ms - from.at_ms) / 1000;
   const json q = {

@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -59,6 +61,7 @@ class PodmanRuntime final : public WorkloadRuntime {
   explicit PodmanRuntime(PodmanOptions o)
       : o_(std::move(o)),
         invocation_(PodmanFor(o_)),
+        nproc_(HostProcessLimit()),
         networks_({.podman = [this](const std::vector<std::string>& args) { return Podman(args); },
                    .agent_id = o_.agent_id,
                    .guard_host = o_.guard_host}) {}
@@ -233,8 +236,12 @@ class PodmanRuntime final : public WorkloadRuntime {
                                   "--init", "--cap-drop=all", "--security-opt=no-new-privileges",
                                   "--read-only", "--tmpfs", "/tmp:rw,size=" + std::to_string(o_.tmpfs_mb) + "m",
                                   "--pids-limit", std::to_string(o_.pids_limit),
-                                  // podman's default open-files limit exceeds what this kind of host allows
-                                  "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                                  // podman's default open-files and process limits exceed what this kind
+                                  // of host allows. RLIMIT_NPROC counts every process of a user id on the
+                                  // host, and every workload runs as root without capabilities: a low
+                                  // value would let one tenant's fork bomb stop every other tenant's
+                                  // forks. It stays at the host's own limit; the pids limit bounds each.
+                                  "--ulimit", "nofile=1024:1024", "--ulimit", nproc_,
                                   "--publish", o_.advertise_address + ":" + std::to_string(host_port) + ":" +
                                                    std::to_string(spec.port)};
     if (!network.empty()) a.insert(a.end(), {"--network", network});
@@ -313,8 +320,21 @@ class PodmanRuntime final : public WorkloadRuntime {
     return RunProgram(argv, o_.timeout, 4 << 20, invocation_.env);
   }
 
+  // "nproc=H:H" with H the host's own bound: this process's hard RLIMIT_NPROC, at most the kernel's
+  // pid_max (runc refuses more here: "error setting rlimit type 6").
+  static std::string HostProcessLimit() {
+    uint64_t limit = 32768;
+    std::ifstream pid_max("/proc/sys/kernel/pid_max");
+    pid_max >> limit;
+    rlimit r{};
+    if (::getrlimit(RLIMIT_NPROC, &r) == 0 && r.rlim_max != RLIM_INFINITY) limit = std::min<uint64_t>(limit, r.rlim_max);
+    const std::string h = std::to_string(limit);
+    return "nproc=" + h + ":" + h;
+  }
+
   const PodmanOptions o_;
   const PodmanInvocation invocation_;
+  const std::string nproc_;
   TenantNetworks networks_;
 };
 

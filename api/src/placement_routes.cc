@@ -21,9 +21,12 @@ using placement::Placement;
 namespace {
 
 // Who owns what a caller creates, and whose placements a caller may see ("" = all, operators).
+// A tenant's placements are owned by the tenant; an operator's by "operator:<token subject>", which no
+// tenant id can look like (tenant ids hold no ':').
 std::string OwnerOf(const RouteContext& ctx) {
   const auth::Principal& p = *ctx.principal;
-  return p.tenant.empty() ? p.subject : p.tenant;
+  if (!p.tenant.empty()) return p.tenant;
+  return p.role == auth::Role::kOperator ? "operator:" + p.subject : p.subject;
 }
 std::string ViewerOf(const RouteContext& ctx) {
   return ctx.principal->role == auth::Role::kOperator ? std::string() : OwnerOf(ctx);

@@ -67,7 +67,7 @@ function renderFleet(list) {
 function renderPlacements(list) {
   fill('#placements', list, (tr, p) => {
     cell(tr, p.placement_id || p.id);
-    cell(tr, p.owner || '');
+    cell(tr, (p.owner || '').startsWith('operator:') ? 'operator' : p.owner || '');
     cell(tr, p.cloudlet || (p.chosen && p.chosen.cloudlet) || '');
     cell(tr, p.state, 'state-' + p.state);
     cell(tr, p.state === 'running' ? p.endpoint : '');

@@ -21,7 +21,9 @@ void PrintPlacements(const json& list) {
   for (const auto& p : list.is_array() ? list : json::array()) {
     const json& live = Member(p, "live");
     const std::string state = ValueOr<std::string>(p, "state", "");
-    rows.push_back({ValueOr<std::string>(p, "placement_id", ""), AppName(p), ValueOr<std::string>(p, "owner", ""),
+    std::string owner = ValueOr<std::string>(p, "owner", "");
+    if (owner.starts_with("operator:")) owner = "operator";  // the operator's own, whichever token
+    rows.push_back({ValueOr<std::string>(p, "placement_id", ""), AppName(p), owner,
                     ValueOr<std::string>(p, "cloudlet", ""), state,
                     state == "running" ? ValueOr<std::string>(p, "endpoint", "") : "",
                     live.is_object() ? Fixed(ValueOr(live, "cpu_millis", 0.0), 0) : "",

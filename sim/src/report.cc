@@ -1,6 +1,7 @@
 #include "cloudlet/sim/report.h"
 
 #include <algorithm>
+#include <string_view>
 #include <cmath>
 #include <filesystem>
 
@@ -18,6 +19,11 @@ using common::Status;
 // Colours for up to eight policies (colour-blind friendly, Okabe-Ito).
 constexpr const char* kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"};
 const char* Colour(size_t i) { return kColours[i % 8]; }
+// Dash patterns, one per curve: "none" (solid), then dashes of other lengths.
+const char* Dashes(size_t i) {
+  static const char* kDashes[] = {"none", "7 3", "2 2", "10 3 2 3", "4 4", "1 3", "12 4"};
+  return kDashes[i % std::size(kDashes)];
+}
 
 struct Column {
   const char* name;
@@ -25,6 +31,12 @@ struct Column {
   int decimals;
   double (*get)(const PolicySummary&);
 };
+
+// `optimal` minimises the mean of network plus queueing: that column is a bound, the others are
+// not, and are left out of its row.
+bool Shown(const PolicySummary& p, const char* column) {
+  return p.policy != "optimal" || std::string_view(column) == "mean_ms";
+}
 
 const Column kColumns[] = {
     {"mean_ms", "mean ms", 2, [](const PolicySummary& p) { return p.mean_ms; }},
@@ -57,7 +69,7 @@ std::string SummaryCsv(const SimResult& r) {
   out += ",migrations,provisions\n";
   for (const PolicySummary& p : r.summary) {
     out += p.policy;
-    for (const Column& c : kColumns) out += "," + Fixed(c.get(p), c.decimals);
+    for (const Column& c : kColumns) out += "," + (Shown(p, c.name) ? Fixed(c.get(p), c.decimals) : "");
     out += fmt::format(",{},{}\n", p.migrations, p.provisions);
   }
   return out;
@@ -76,7 +88,9 @@ std::string SummaryJson(const Scenario& s, const SimResult& r) {
     nlohmann::ordered_json row;
     row["policy"] = p.policy;
     // Rounded as in the CSV, so that the JSON is as stable as the table.
-    for (const Column& c : kColumns) row[c.name] = std::stod(Fixed(c.get(p), c.decimals));
+    for (const Column& c : kColumns) {
+      row[c.name] = Shown(p, c.name) ? nlohmann::ordered_json(std::stod(Fixed(c.get(p), c.decimals))) : nullptr;
+    }
     row["migrations"] = p.migrations;
     row["provisions"] = p.provisions;
     rows.push_back(row);
@@ -123,6 +137,15 @@ std::string Escape(const std::string& s) {
   return out;
 }
 
+// A round step (1, 2 or 5 times a power of ten) near a fifth of `range`.
+double NiceStep(double range) {
+  const double raw = range / 5, mag = std::pow(10, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (raw <= m * mag) return m * mag;
+  }
+  return 10 * mag;
+}
+
 std::string MapSvg(const Scenario& s, const SimResult& r) {
   const double W = 720, margin = 40;
   const double scale = (W - 2 * margin) / s.area.width_m;
@@ -137,28 +160,33 @@ std::string MapSvg(const Scenario& s, const SimResult& r) {
     for (const Position& p : r.tracks[u]) out += X(p.x_m) + "," + Y(p.y_m) + " ";
     out += "\"/>\n";
   }
+  // Cloudlets: circles whose area is proportional to capacity (half transparent, so that close ones
+  // show through each other), labelled with their ids.
   double max_cpu = 1;
   for (const auto& c : s.cloudlets) max_cpu = std::max(max_cpu, static_cast<double>(c.cpu_millis));
   for (const auto& c : s.cloudlets) {
-    const double size = 5 + 7 * std::sqrt(static_cast<double>(c.cpu_millis) / max_cpu);
-    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" stroke=\"black\"><title>{}</title></rect>\n",
-                       Fixed(margin + c.at.x_m * scale - size / 2, 1), Fixed(H - margin - c.at.y_m * scale - size / 2, 1), size, size,
-                       c.cached.empty() ? "#ffffff" : "#444444", Escape(c.id));
+    const double radius = 2 + 10 * std::sqrt(static_cast<double>(c.cpu_millis) / max_cpu);
+    out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{:.1f}\" fill=\"{}\" fill-opacity=\"0.75\" stroke=\"black\">"
+                       "<title>{} ({} millicores)</title></circle>\n",
+                       X(c.at.x_m), Y(c.at.y_m), radius, c.cached.empty() ? "#ffffff" : "#444444", Escape(c.id), c.cpu_millis);
+    out += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"9\">{}</text>\n", Fixed(margin + c.at.x_m * scale + radius + 2, 1),
+                       Fixed(H - margin - c.at.y_m * scale + 3, 1), Escape(c.id));
   }
-  out += fmt::format("<text x=\"{}\" y=\"{}\">{} m x {} m; squares: cloudlets (size: capacity; dark: base VM cached at the start); lines: {} users</text>\n",
+  // A scale bar of a round length, about a fifth of the width, under the map's right end.
+  const double bar_m = NiceStep(s.area.width_m);
+  const double bar_px = bar_m * scale, bar_x1 = W - margin, bar_x0 = bar_x1 - bar_px, bar_y = H - margin + 14;
+  out += fmt::format("<g stroke=\"black\" stroke-width=\"1.5\"><line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\"/>"
+                     "<line x1=\"{0}\" y1=\"{3}\" x2=\"{0}\" y2=\"{4}\"/><line x1=\"{1}\" y1=\"{3}\" x2=\"{1}\" y2=\"{4}\"/></g>\n"
+                     "<text x=\"{5}\" y=\"{6}\" text-anchor=\"middle\">{7}</text>\n",
+                     Fixed(bar_x0, 1), Fixed(bar_x1, 1), Fixed(bar_y, 1), Fixed(bar_y - 4, 1), Fixed(bar_y + 4, 1),
+                     Fixed((bar_x0 + bar_x1) / 2, 1), Fixed(bar_y - 6, 1),
+                     bar_m >= 1000 ? Fixed(bar_m / 1000, bar_m >= 10'000 ? 0 : 1) + " km" : Fixed(bar_m, 0) + " m");
+  out += fmt::format("<text x=\"{}\" y=\"{}\">{} m x {} m; circles: cloudlets (area: capacity; dark: base VM cached at the start); lines: {} users</text>\n",
                      margin, H - 12, Fixed(s.area.width_m, 0), Fixed(s.area.height_m, 0), r.tracks.size());
   return out + "</svg>\n";
 }
 
 // Axes for a plot area (x0, y0)-(x1, y1) in pixels; ticks at nice steps.
-double NiceStep(double range) {
-  const double raw = range / 5, mag = std::pow(10, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    if (raw <= m * mag) return m * mag;
-  }
-  return 10 * mag;
-}
-
 std::string Axes(double x0, double y0, double x1, double y1, double xmax, double ymax, const std::string& xlabel,
                  const std::string& ylabel, bool x_ticks = true) {
   std::string out = fmt::format("<g stroke=\"#999\"><line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/><line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{3}\"/></g>\n",
@@ -194,13 +222,17 @@ std::string CdfSvg(const Scenario& s, const SimResult& r) {
   }
   out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">latency (ms, log scale)</text>\n", (x0 + x1) / 2, y1 + 34);
   for (size_t i = 0; i < r.cdf.size(); ++i) {
-    out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"", Colour(i));
+    // Each policy its own dash pattern too, so that a curve under another (cost under
+    // cost-predict) still shows.
+    out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"{}\" points=\"",
+                       Colour(i), Dashes(i));
     for (const auto& [x, f] : r.cdf[i]) {
       if (x >= 1) out += Fixed(X(x), 1) + "," + Fixed(y1 - (y1 - y0) * f, 1) + " ";
     }
     out += "\"/>\n";
-    out += fmt::format("<rect x=\"575\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{}\"/><text x=\"595\" y=\"{}\">{}</text>\n", 60 + 20 * i,
-                       Colour(i), 66 + 20 * i, Escape(r.policies[i]));
+    out += fmt::format("<line x1=\"572\" y1=\"{0}\" x2=\"592\" y2=\"{0}\" stroke=\"{1}\" stroke-width=\"2\" stroke-dasharray=\"{2}\"/>"
+                       "<text x=\"597\" y=\"{3}\">{4}</text>\n",
+                       62 + 20 * i, Colour(i), Dashes(i), 66 + 20 * i, Escape(r.policies[i]));
   }
   return out + "</svg>\n";
 }
@@ -208,7 +240,9 @@ std::string CdfSvg(const Scenario& s, const SimResult& r) {
 std::string LoadSvg(const Scenario& s, const SimResult& r) {
   const size_t n = r.policies.size();
   const size_t cols = std::min<size_t>(n, 2), rows = (n + cols - 1) / cols;
-  const double pw = 360, ph = 220, W = pw * static_cast<double>(cols), H = ph * static_cast<double>(rows) + 40;
+  const size_t legend_items = std::min<size_t>(s.cloudlets.size(), 24);
+  const double legend_h = 20 + 16 * std::ceil(static_cast<double>(legend_items) / 6);
+  const double pw = 360, ph = 220, W = pw * static_cast<double>(cols), H = ph * static_cast<double>(rows) + 40 + legend_h;
   std::string out = SvgOpen(W, H, Escape(s.name) + ": utilisation of each cloudlet over time");
   const double tmax = r.load_times.empty() ? 1 : std::max(1.0, r.load_times.back());
   for (size_t i = 0; i < n; ++i) {
@@ -228,6 +262,18 @@ std::string LoadSvg(const Scenario& s, const SimResult& r) {
       out += "\"/>\n";
     }
   }
+  // The legend: one colour per cloudlet (colours repeat after eight), in the scenario's order.
+  const double ly = H - legend_h + 14;
+  out += fmt::format("<text x=\"10\" y=\"{}\">one line per cloudlet:</text>\n", Fixed(ly, 1));
+  for (size_t j = 0; j < legend_items; ++j) {
+    const double lx = 10 + static_cast<double>(j % 6) * (W - 20) / 6, row_y = ly + 16 * static_cast<double>(j / 6 + 1);
+    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"4\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"10\">{}</text>\n",
+                       Fixed(lx, 1), Fixed(row_y - 4, 1), Colour(j), Fixed(lx + 16, 1), Fixed(row_y, 1), Escape(s.cloudlets[j].id));
+  }
+  if (s.cloudlets.size() > legend_items) {
+    out += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\">and {} more</text>\n", Fixed(W - 90, 1), Fixed(ly, 1),
+                       s.cloudlets.size() - legend_items);
+  }
   return out + "</svg>\n";
 }
 
@@ -244,13 +290,17 @@ std::string SummaryMarkdown(const Scenario& s, const SimResult& r, bool with_tim
   out += "\n";
   for (const PolicySummary& p : r.summary) {
     out += "| " + p.policy + " |";
-    for (const Column& c : kColumns) out += " " + Fixed(c.get(p), c.decimals) + " |";
+    for (const Column& c : kColumns) out += " " + (Shown(p, c.name) ? Fixed(c.get(p), c.decimals) : "-") + " |";
     if (with_timing) out += " " + Fixed(p.decision_mean_us, 2) + " |";
     out += "\n";
   }
   out += "\nLatency columns are per request: network plus queueing, then (\"wait\") with provisioning and migration "
-         "downtime added. `optimal` is a lower bound on network plus queueing (it ignores provisioning and "
-         "migration). ";
+         "downtime added. ";
+  const bool with_optimal = std::any_of(r.summary.begin(), r.summary.end(), [](const PolicySummary& p) { return p.policy == "optimal"; });
+  if (with_optimal) {
+    out += "`optimal` is a lower bound on the mean of network plus queueing only (each step's min-cost assignment, "
+           "which ignores provisioning and migration); its other columns would not be bounds and are left out. ";
+  }
   out += with_timing ? fmt::format("Decision times are wall-clock means (optimal: one solve); the run took {:.1f} s.\n", r.wall_s)
                      : "Decision times, which differ from run to run, are in timing.csv.\n";
   return out;

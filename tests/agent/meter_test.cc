@@ -161,7 +161,7 @@ TEST_F(MeterTest, AWorkloadRemovedBehindItsBackLeavesNoCursor) {
 }
 
 TEST_F(MeterTest, AnOperatorsOwnPlacementShowsLiveButBillsNoTenant) {
-  ASSERT_TRUE(runtime_.Start({.placement_id = "pl-op", .tenant = "bootstrap:1f2e3d4c", .image = "app:1", .port = 8080}).ok());
+  ASSERT_TRUE(runtime_.Start({.placement_id = "pl-op", .tenant = "operator:bootstrap:1f2e3d4c", .image = "app:1", .port = 8080}).ok());
   auto meter = NewMeter();
   At(0, {.cpu_s = 1});
   runtime_.SetStats("pl-op", {.cpu_s = 2});

@@ -108,6 +108,7 @@ TEST_F(DashboardTest, AnOperatorLogsInAndSeesTheFleetAndTheCharts) {
   EXPECT_NE(dom.out.find("2.00 USD"), std::string::npos) << "globex: 20 core-hours at 0.10";
   // The placement list: state, endpoint and the live figures of what runs.
   EXPECT_NE(dom.out.find("<td>" + placement_ + "</td>"), std::string::npos) << dom.out;
+  EXPECT_NE(dom.out.find("<td>" + placement_ + "</td><td>operator</td>"), std::string::npos) << "the operator's own";
   EXPECT_NE(dom.out.find("<td class=\"state-running\">running</td><td>10.1.0.1:40123</td>"), std::string::npos) << dom.out;
   EXPECT_NE(dom.out.find("<td class=\"num live-cpu\">487</td><td class=\"num live-mem\">33.5</td>"), std::string::npos)
       << dom.out;

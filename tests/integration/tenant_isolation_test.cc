@@ -89,6 +89,11 @@ class TenantIsolationTest : public ::testing::Test {
     return "";
   }
   json Placement(const std::string& id) { return cloudletd_->Json("GET", "/v1/placements/" + id); }
+  // GET http://<endpoint>/ from the host, as a device would.
+  std::string Fetch(const std::string& endpoint) {
+    auto r = api::MakeHttpClient()->Send({.method = "GET", .url = "http://" + endpoint + "/", .timeout = 5s});
+    return r.ok() && r->status == 200 ? r->body : "";
+  }
 
   std::string Container(const std::string& placement) { return lab_.ContainerOf("agent", placement); }
   // A command in the placement's container, as its tenant's code would run it.
@@ -207,6 +212,9 @@ TEST_F(TenantIsolationTest, TenantsReachOnlyTheirOwnAndEveryHogHitsItsOwnLimit) 
       << "the bomb never went off";
   EXPECT_EQ(CgroupFile(bomb, "pids", "pids.max"), "256\n");
   EXPECT_LE(std::atoi(CgroupFile(bomb, "pids", "pids.current").c_str()), 256);
+  // Its neighbours still fork: another tenant's app answers (busybox httpd forks per request), and
+  // the agent places a new app, in the bomb's own tenant too.
+  EXPECT_NE(Fetch(Placement(a1).value("endpoint", "")).find("hello"), std::string::npos) << "acme's app stopped answering";
   const std::string after = Place("globex", "after-bomb", 200, 64);
   EXPECT_FALSE(after.empty()) << "the agent stopped placing";
   EXPECT_EQ(cloudletd_->Call("GET", "/v1/cloudlets/cl-iso").status, 200);
