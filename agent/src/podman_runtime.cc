@@ -56,6 +56,10 @@ std::string FirstLine(const std::string& text) {
   return line.substr(0, 300);
 }
 
+// Where podman keeps the network configs of this storage: its own under the runroot (see
+// MakePodmanRuntime), else the host's.
+std::string NetworkConfigDir(const PodmanOptions& o) { return o.runroot.empty() ? "/etc/cni/net.d" : o.runroot + "/net.d"; }
+
 class PodmanRuntime final : public WorkloadRuntime {
  public:
   explicit PodmanRuntime(PodmanOptions o)
@@ -64,6 +68,7 @@ class PodmanRuntime final : public WorkloadRuntime {
         nproc_(HostProcessLimit()),
         networks_({.podman = [this](const std::vector<std::string>& args) { return Podman(args); },
                    .agent_id = o_.agent_id,
+                   .config_dir = NetworkConfigDir(o_),
                    .guard_host = o_.guard_host}) {}
 
   Result<ImageInfo> Pull(const std::string& image) override {
@@ -383,7 +388,7 @@ Result<std::unique_ptr<WorkloadRuntime>> MakePodmanRuntime(PodmanOptions options
     std::ofstream conf(options.runroot + "/containers.conf");
     conf << "# Written by cloudlet-agent: locks and networks of this storage root's own (see podman_runtime.h).\n"
             "[engine]\nlock_type = \"file\"\n"
-            "[network]\nnetwork_config_dir = \"" << options.runroot << "/net.d\"\n";
+            "[network]\nnetwork_config_dir = \"" << NetworkConfigDir(options) << "\"\n";
     if (!conf) return Status::FailedPrecondition(options.runroot + "/containers.conf: cannot write");
   }
   auto version = RunProgram({options.podman, "--version"}, std::chrono::seconds(10));

@@ -28,6 +28,10 @@ struct TenantNetworkOptions {
   // Runs podman (with the runtime's storage flags) with these arguments.
   std::function<common::Result<ProgramResult>(const std::vector<std::string>& args)> podman;
   std::string agent_id;        // marks the host guards
+  // Where this podman keeps its network configs (its network_config_dir). Bridge names and subnets
+  // are chosen per directory, so that agents (and tests) with storage of their own on one host do
+  // not all take podman's first pick (cni-podman1, 10.89.0.0/24) and tear down each other's.
+  std::string config_dir = "/etc/cni/net.d";
   bool guard_host = true;      // false: workloads may open connections to the host (not advised)
   std::string iptables = "iptables";
 };
@@ -44,9 +48,17 @@ class TenantNetworks {
 
   // "cloudlet-<tenant>": tenant ids are a-z, 0-9 and '-' (others are hashed).
   static std::string NameFor(const std::string& tenant);
+  // The bridge of `network` in `config_dir`: "cl" and 13 hex digits (15 characters, the kernel's
+  // limit), the same on every start.
+  static std::string BridgeFor(const std::string& config_dir, const std::string& network);
+  // The `attempt`th /24 in 10.128.0.0/9 for this bridge that overlaps none of `used` (CIDR strings),
+  // starting from a point the bridge's name picks; empty when none is left.
+  static std::string SubnetFor(const std::string& bridge, const std::vector<std::string>& used, int attempt = 0);
 
  private:
   common::Result<std::string> BridgeOf(const std::string& network);
+  common::Status Create(const std::string& tenant, const std::string& name);
+  std::vector<std::string> UsedSubnets();
   common::Status Guard(const std::string& bridge);
   void Unguard(const std::string& bridge);
   std::vector<std::string> GuardRule(const std::string& bridge) const;
