@@ -1,6 +1,6 @@
 # Entry points for people and CI. Each target installs what is missing first (scripts/install-deps).
 #   make run     build the binaries (not the tests), then start cloudletd on 127.0.0.1:8470 with ./var/cloudlet.db (ARGS="..." adds flags)
-#   make test    build, then run every test (unit and integration) with ctest
+#   make test    build, lint api/openapi.json, then run every test (unit and integration) with ctest
 #   make sim     build the binaries, then simulate SCENARIO (campus, city, highway; default campus) into build/sim-SCENARIO
 #   make docs-tables   rewrite the simulator's tables in README.md and docs/sim.md from a fresh run
 #   make bench   build the benchmarks (Release) and run them; figures go to docs/performance.md by hand
@@ -9,7 +9,7 @@ JOBS ?= 2
 ARGS ?=
 SCENARIO ?= campus
 
-.PHONY: deps configure build apps run sim test test-unit bench clean docs-tables
+.PHONY: deps configure build apps run sim test test-unit bench clean docs-tables lint-api
 
 deps:
 	@scripts/install-deps
@@ -35,7 +35,12 @@ docs-tables: apps
 	scripts/docs-tables
 
 test: build
+	scripts/lint-openapi
 	ctest --preset release -j $(JOBS)
+
+# The OpenAPI description, by a maintained linter (installed from npm on first use).
+lint-api: deps
+	scripts/lint-openapi
 
 test-unit: build
 	ctest --preset release -L unit

@@ -58,7 +58,7 @@ common::Result<auth::TokenRequest> TokenRequestFromJson(const json& body) {
       r.scopes.push_back(s);
     }
   }
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   if (role == "operator") r.role = auth::Role::kOperator;
   else if (role == "tenant") r.role = auth::Role::kTenant;
   else if (role == "agent") r.role = auth::Role::kAgent;
@@ -93,7 +93,7 @@ void AddTenantRoutes(Router& router, auth::TokenPolicy& policy, const OnAdmin& o
                 common::JsonFields f(*body, "");
                 f.String("id", true, id);
                 f.String("name", false, name);
-                if (!f.status().ok()) return respond(ProblemFromStatus(f.status()));
+                if (Status s = f.NoOthers(); !s.ok()) return respond(ProblemFromStatus(s));
                 on_admin([&policy, caller = CallerOf(ctx), id, name] {
                   auto t = policy.CreateTenant(caller, id, name);
                   if (!t.ok()) return ProblemFromStatus(t.status());
@@ -127,7 +127,7 @@ void AddTenantRoutes(Router& router, auth::TokenPolicy& policy, const OnAdmin& o
                 f.Int("max_placements", false, placements);
                 f.Int("max_cpu_millis", false, cpu);
                 f.Number("max_monthly_spend", false, spend);
-                if (!f.status().ok()) return respond(ProblemFromStatus(f.status()));
+                if (Status s = f.NoOthers(); !s.ok()) return respond(ProblemFromStatus(s));
                 auth::TenantQuotas q;
                 // A field left out or null means no limit.
                 auto given = [&](const char* k) { return body->contains(k) && !(*body)[k].is_null(); };

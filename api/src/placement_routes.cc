@@ -54,7 +54,7 @@ void AddRttRoute(Router& router, placement::Vivaldi& coordinates) {
                 std::string from;
                 f.String("from", true, from);
                 const json* samples = f.Array("samples", true);
-                if (!f.status().ok()) return respond(ProblemFromStatus(f.status()));
+                if (Status s = f.NoOthers(); !s.ok()) return respond(ProblemFromStatus(s));
                 if (from.empty() || from.size() > 128) {
                   return respond(ProblemFromStatus(Status::InvalidField("from", "must be 1 to 128 characters")));
                 }
@@ -78,6 +78,7 @@ void AddRttRoute(Router& router, placement::Vivaldi& coordinates) {
                   double rtt = 0;
                   s.String("to", true, to);
                   s.Number("rtt_ms", true, rtt);
+                  s.Merge(s.NoOthers());
                   if (s.status().ok() && (to.empty() || to.size() > 128 || to == from)) s.Fail("to", "must be another node's id");
                   if (s.status().ok() && !(rtt >= 0 && rtt <= 100'000)) s.Fail("rtt_ms", "must be in [0, 100000]");
                   if (!s.status().ok()) return respond(ProblemFromStatus(s.status()));
@@ -109,7 +110,7 @@ common::Result<std::vector<std::pair<std::string, placement::LiveFigures>>> Live
   std::string at_text;
   f.String("at", true, at_text);
   const json* list = f.Array("workloads", true);
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   auto at = common::ParseRfc3339(at_text, "at");
   if (!at.ok()) return at.status();
   if (list->size() > kMaxWorkloads) return Status::InvalidField("workloads", "at most 10000");
@@ -126,7 +127,7 @@ common::Result<std::vector<std::pair<std::string, placement::LiveFigures>>> Live
     w.Number("mem_mib", true, l.mem_mib);
     w.Number("net_in_bytes", false, net_in);
     w.Number("net_out_bytes", false, net_out);
-    CLOUDLET_RETURN_IF_ERROR(w.status());
+    CLOUDLET_RETURN_IF_ERROR(w.NoOthers());
     for (auto [name, v] : {std::pair{"cpu_millis", l.cpu_millis}, std::pair{"mem_mib", l.mem_mib},
                            std::pair{"net_in_bytes", net_in}, std::pair{"net_out_bytes", net_out}}) {
       if (!(v >= 0 && v < 1e15)) return Status::InvalidField(where + "." + name, "must be a number from 0 to 1e15");

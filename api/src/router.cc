@@ -59,6 +59,12 @@ void Router::Add(Route route) {
   routes_.push_back(std::move(route));
 }
 
+std::vector<std::pair<std::string, std::string>> Router::Routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& r : routes_) out.emplace_back(r.method, r.pattern);
+  return out;
+}
+
 std::optional<PathParams> Router::Match(const std::vector<std::string>& pattern, const std::vector<std::string>& segments) {
   if (pattern.size() != segments.size()) return std::nullopt;
   PathParams params;

@@ -128,6 +128,9 @@ common::Status AddUsageRoutes(Router& router, UsageRoutesDeps deps) {
               [state](RouteContext& ctx, Responder respond) {
                 auto body = discovery::ParseJsonObject(ctx.request.body);
                 if (!body.ok()) return respond(ProblemFromStatus(body.status()));
+                for (const auto& [key, value] : body->items()) {
+                  if (key != "records") return respond(ProblemFromStatus(Status::InvalidField(key.substr(0, 64), "is not a known field")));
+                }
                 const json& records = (*body)["records"];
                 if (!records.is_array()) return respond(ProblemFromStatus(Status::InvalidField("records", "must be an array")));
                 if (records.empty() || records.size() > metering::kMaxUsageBatch) {

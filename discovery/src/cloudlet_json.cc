@@ -1,5 +1,6 @@
 #include "cloudlet/discovery/cloudlet_json.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "cloudlet/common/json_fields.h"
@@ -24,7 +25,7 @@ Status ReadBaseVms(const json& arr, const std::string& field, std::vector<BaseVm
     BaseVm vm;
     f.String("digest", true, vm.digest);
     f.Number("size_mb", true, vm.size_mb);
-    CLOUDLET_RETURN_IF_ERROR(f.status());
+    CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
     out.push_back(std::move(vm));
   }
   return Status::Ok();
@@ -41,12 +42,30 @@ json BaseVmsToJson(const std::vector<BaseVm>& vms) {
 Result<json> ParseJsonObject(std::string_view body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    // Parse again with exceptions only to learn where the JSON broke.
+    // Parse again with exceptions only to learn where and why the JSON broke.
     try {
       json ignored = json::parse(body);
       (void)ignored;
     } catch (const json::parse_error& e) {
-      return Status::InvalidField("body", "malformed JSON at byte " + std::to_string(e.byte));
+      // nlohmann says "... parse error at line 1, column 9: syntax error while parsing ...".
+      const std::string what = e.what();
+      const size_t at = what.find("line ");
+      return Status::InvalidField("body", "malformed JSON at " + (at == std::string::npos
+                                                                      ? "byte " + std::to_string(e.byte)
+                                                                      : what.substr(at, 200)));
+    } catch (const json::exception& e) {
+      // A number beyond a double's range: nlohmann names the text ("number overflow parsing
+      // '1e400'") but not where it is.
+      const std::string what = e.what();
+      const size_t open = what.find('\''), close = what.rfind('\'');
+      const std::string number = open < close ? what.substr(open + 1, close - open - 1) : "";
+      const size_t at = number.empty() ? std::string_view::npos : body.find(number);
+      if (at == std::string_view::npos) return Status::InvalidField("body", "a number is out of range");
+      const std::string_view before = body.substr(0, at);
+      const size_t line = 1 + std::count(before.begin(), before.end(), '\n');
+      const size_t column = at - (before.rfind('\n') == std::string_view::npos ? 0 : before.rfind('\n') + 1) + 1;
+      return Status::InvalidField("body", "number " + number.substr(0, 40) + " at line " + std::to_string(line) +
+                                              ", column " + std::to_string(column) + " is out of range");
     }
     return Status::InvalidField("body", "malformed JSON");
   }
@@ -70,7 +89,7 @@ Result<CloudletDescriptor> DescriptorFromJson(const json& j, std::string_view pa
     c.Int("cpu_millis", true, d.capacity.cpu_millis);
     c.Int("mem_mb", true, d.capacity.mem_mb);
     c.Int("gpus", false, d.capacity.gpus);
-    f.Merge(c.status());
+    f.Merge(c.NoOthers());
   }
   if (const json* iso = f.Array("isolation", true)) {
     if (iso->size() > 2) f.Fail("isolation", "must list \"vm\", \"container\" or both");
@@ -89,7 +108,7 @@ Result<CloudletDescriptor> DescriptorFromJson(const json& j, std::string_view pa
       else d.labels[it.key()] = it->get<std::string>();
     }
   }
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   CLOUDLET_RETURN_IF_ERROR(ValidateDescriptor(d));
   return d;
 }
@@ -113,7 +132,7 @@ Result<Heartbeat> ParseHeartbeatJson(std::string_view body) {
     FreeCapacity fc;
     g.Int("cpu_millis", true, fc.cpu_millis);
     g.Int("mem_mb", true, fc.mem_mb);
-    f.Merge(g.status());
+    f.Merge(g.NoOthers());
     hb.free = fc;
   }
   if (const json* cache = f.Object("cache", false)) {
@@ -126,9 +145,9 @@ Result<Heartbeat> ParseHeartbeatJson(std::string_view body) {
         else hb.cache.removed.push_back((*removed)[i].get<std::string>());
       }
     }
-    f.Merge(c.status());
+    f.Merge(c.NoOthers());
   }
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   if (!(hb.load >= 0 && hb.load <= 1)) return Status::InvalidField("load", "must be in [0, 1]");
   return hb;
 }

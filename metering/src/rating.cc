@@ -29,7 +29,7 @@ Status ReadPrices(const nlohmann::json& j, const std::string& field, UnitPrices&
   f.Number("net_out_gib", false, out.net_out_gib);
   f.Number("gpu_hour", false, out.gpu_hour);
   f.Number("instance_hour", false, out.instance_hour);
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   for (double v : {out.cpu_core_hour, out.mem_gib_hour, out.net_in_gib, out.net_out_gib, out.gpu_hour,
                    out.instance_hour}) {
     if (v < 0 || v > 1e9) return Status::InvalidField(field, "prices must be in [0, 1e9]");
@@ -61,7 +61,7 @@ Result<PriceVersion> PriceVersionFromJson(const nlohmann::json& j) {
   f.String("currency", false, v.currency);
   const nlohmann::json* base = f.Object("prices", true);
   const nlohmann::json* tiers = f.Object("tiers", false);
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   if (!IsDay(v.effective)) return Status::InvalidField("effective", "must be a UTC day, YYYY-MM-DD");
   if (v.currency.size() != 3) return Status::InvalidField("currency", "must be a 3-letter code");
   CLOUDLET_RETURN_IF_ERROR(ReadPrices(*base, "prices", v.base));

@@ -54,7 +54,7 @@ Result<UsageRecord> UsageRecordFromJson(const nlohmann::json& j, const std::stri
   f.String("start", true, start);
   f.String("end", true, end);
   const nlohmann::json* q = f.Object("quantities", true);
-  CLOUDLET_RETURN_IF_ERROR(f.status());
+  CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   const std::string p = field.empty() ? "" : field + ".";
   CLOUDLET_RETURN_IF_ERROR(CheckId(r.event_id, p + "event_id", kMaxEventIdLength, true));
   CLOUDLET_RETURN_IF_ERROR(CheckId(r.tenant, p + "tenant", 64, true));
@@ -78,7 +78,7 @@ Result<UsageRecord> UsageRecordFromJson(const nlohmann::json& j, const std::stri
   g.Number("net_out_bytes", false, r.q.net_out_bytes);
   g.Number("gpu_s", false, r.q.gpu_s);
   g.Number("instance_s", false, r.q.instance_s);
-  CLOUDLET_RETURN_IF_ERROR(g.status());
+  CLOUDLET_RETURN_IF_ERROR(g.NoOthers());
   const std::pair<const char*, double> values[] = {
       {"cpu_core_s", r.q.cpu_core_s},       {"mem_mib_s", r.q.mem_mib_s}, {"net_in_bytes", r.q.net_in_bytes},
       {"net_out_bytes", r.q.net_out_bytes}, {"gpu_s", r.q.gpu_s},         {"instance_s", r.q.instance_s}};

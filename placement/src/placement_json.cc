@@ -31,7 +31,7 @@ Status ReadClient(const json& j, ClientSpec& client, const std::string& prefix) 
       else client.rtt_ms[it.key()] = it->get<double>();
     }
   }
-  return c.status();
+  return c.NoOthers();
 }
 
 // The app's workload fields (image, base_image, port, env, command, health, ready_timeout_s).

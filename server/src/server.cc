@@ -4,6 +4,7 @@
 
 #include "cloudlet/api/auth_routes.h"
 #include "cloudlet/api/dashboard.h"
+#include "cloudlet/api/openapi.h"
 #include "cloudlet/api/placement_routes.h"
 #include "cloudlet/api/registry_routes.h"
 #include "cloudlet/api/router.h"
@@ -127,6 +128,7 @@ Status Server::Parts::BuildRoutes() {
                            .max_waiting = registry_routes.max_blocking_queries});
   api::AddAuthRoutes(*router, *tokens, admin);
   api::AddDashboardRoutes(*router);
+  api::AddOpenApiRoute(*router);
   auto tier_of = [this](const std::string& id) { return TierOf(id); };
   CLOUDLET_RETURN_IF_ERROR(api::AddUsageRoutes(
       *router, {.ledger = deps.stores.ledger, .prices = deps.stores.prices, .book = prices, .worker = ledger_worker,
@@ -170,5 +172,7 @@ void Server::Stop() {
 
 size_t Server::restored_cloudlets() const { return parts_->restored; }
 size_t Server::live_placements() const { return parts_->placements ? parts_->placements->live() : 0; }
+
+std::vector<std::pair<std::string, std::string>> Server::routes() const { return parts_->router->Routes(); }
 
 }  // namespace cloudlet::server

@@ -50,8 +50,14 @@ class InProcessServer {
   // the server's worker threads).
   api::HttpResponse Call(const std::string& method, const std::string& path, const nlohmann::json& body = nullptr,
                          const std::string& token = kInProcessOperatorToken) {
+    return CallText(method, path, body.is_null() ? "" : body.dump(), token);
+  }
+
+  // As Call, with the body as it is given (malformed JSON too).
+  api::HttpResponse CallText(const std::string& method, const std::string& path, std::string body,
+                             const std::string& token = kInProcessOperatorToken) {
     api::HttpRequest r{.method = method, .path = path, .query = {}, .headers = {},
-                       .body = body.is_null() ? "" : body.dump(), .remote_address = "127.0.0.1"};
+                       .body = std::move(body), .remote_address = "127.0.0.1"};
     if (const size_t q = path.find('?'); q != std::string::npos) {
       r.path = path.substr(0, q);
       std::string rest = path.substr(q + 1);

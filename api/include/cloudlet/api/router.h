@@ -65,6 +65,8 @@ class Router final : public HttpHandler {
          RouterLimits limits = {});
 
   void Add(Route route);
+  // Every route's method and pattern, in the order added (for the OpenAPI conformance test).
+  std::vector<std::pair<std::string, std::string>> Routes() const;
   void Handle(HttpRequest request, Responder respond) override;
 
  private:

@@ -96,7 +96,7 @@ class JsonFields {
       GeoPoint p;
       g.Number("lat", true, p.lat);
       g.Number("lon", true, p.lon);
-      Merge(g.status());
+      Merge(g.NoOthers());
       out = p;
     }
   }

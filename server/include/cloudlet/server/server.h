@@ -19,6 +19,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cloudlet/api/http.h"
 #include "cloudlet/auth/credentials.h"
@@ -79,6 +81,8 @@ class Server {
 
   size_t restored_cloudlets() const;  // registered when the server started
   size_t live_placements() const;
+  // The routes it serves, as method and pattern (the OpenAPI description must name each).
+  std::vector<std::pair<std::string, std::string>> routes() const;
 
  private:
   struct Parts;
