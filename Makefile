@@ -4,12 +4,14 @@
 #   make sim     build the binaries, then simulate SCENARIO (campus, city, highway; default campus) into build/sim-SCENARIO
 #   make docs-tables   rewrite the simulator's tables in README.md and docs/sim.md from a fresh run
 #   make bench   build the benchmarks (Release) and run them; figures go to docs/performance.md by hand
+#   make fuzz    build the libFuzzer targets (clang-15) and run each for FUZZ_SECONDS (default 60)
 SHELL := /bin/bash
 JOBS ?= 2
 ARGS ?=
 SCENARIO ?= campus
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps configure build apps run sim test test-unit bench clean docs-tables lint-api
+.PHONY: deps configure build apps run sim test test-unit bench clean docs-tables lint-api fuzz
 
 deps:
 	@scripts/install-deps
@@ -41,6 +43,10 @@ test: build
 # The OpenAPI description, by a maintained linter (installed from npm on first use).
 lint-api: deps
 	scripts/lint-openapi
+
+# Every fuzz target for FUZZ_SECONDS on its seeds (scripts/fuzz; a finding fails it).
+fuzz:
+	scripts/fuzz --seconds $(FUZZ_SECONDS)
 
 test-unit: build
 	ctest --preset release -L unit

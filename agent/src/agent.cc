@@ -94,8 +94,8 @@ bool AdvertMoved(const discovery::Advert& advertised, const discovery::Advert& n
 }
 
 // GET /v1/ping and GET /v1/resource, open to all: they tell what the advert already tells. POST
-// /v1/usage, from loopback only: the host's own hypervisor or container runtime reports usage.
-// Anything else is 404 or 405.
+// /v1/usage, from loopback only: the host's own hypervisor or container runtime reports usage. GET
+// /metrics, from loopback only: the usage spool's state. Anything else is 404 or 405.
 class Agent::LocalApi final : public api::HttpHandler {
  public:
   explicit LocalApi(Agent& agent) : agent_(agent) {}
@@ -112,12 +112,16 @@ class Agent::LocalApi final : public api::HttpHandler {
       }
       return respond(agent_.SpoolUsage(request.body));
     }
-    const bool known = request.path == "/v1/ping" || request.path == "/v1/resource";
+    const bool known = request.path == "/v1/ping" || request.path == "/v1/resource" || request.path == "/metrics";
     if (!known) return respond(api::Problem(404, "no such resource: " + request.path.substr(0, 200)));
     if (request.method != "GET") {
       auto r = api::Problem(405, request.method.substr(0, 16) + " is not allowed here; use GET");
       r.headers["Allow"] = "GET";
       return respond(std::move(r));
+    }
+    if (request.path == "/metrics") {
+      if (!api::IsLoopbackAddress(request.remote_address)) return respond(api::Problem(403, "metrics are for this host only"));
+      return respond({.status = 200, .content_type = "text/plain; version=0.0.4", .headers = {}, .body = agent_.MetricsText()});
     }
     if (request.path == "/v1/ping") {
       return respond(api::JsonResponse(200, {{"id", agent_.descriptor_.id},
@@ -226,7 +230,8 @@ Status Agent::Start() {
 
   auto spool = deps_.open_spool(config_.state_dir + "/usage-spool.db");
   if (!spool.ok()) return spool.status();
-  spool_ = std::move(*spool);
+  spool_ = std::make_unique<metering::OverflowSpool>(
+      std::move(*spool), metering::OverflowSpoolOptions{.memory_limit = config_.spool_memory_records}, deps_.clock);
   CLOUDLET_RETURN_IF_ERROR(StartRuntime());  // before the local API, which shows its workloads
   api_ = std::make_unique<LocalApi>(*this);
   server_ = deps_.http_server({.host = config_.listen_host, .port = config_.port, .max_body_bytes = 4096, .threads = 2},
@@ -303,6 +308,7 @@ void Agent::Tick() {
     spdlog::info("base VMs: {} held now (images included)", descriptor_.base_vms.size());
     if (reporter_) reporter_->SetDescriptor(descriptor_);
   }
+  spool_->Retry();  // usage held in memory goes to disk as soon as it takes writes
   auto sample = deps_.sample_host();
   if (!sample.ok()) {
     spdlog::warn("agent: cannot sample the host: {}", sample.status().ToString());
@@ -450,12 +456,33 @@ api::HttpResponse Agent::SpoolUsage(const std::string& body) {
   if (!valid.empty()) {
     if (Status s = spool_->Add(valid); !s.ok()) {
       spdlog::error("usage: cannot spool: {}", s.ToString());
-      return api::Problem(503, "the usage spool cannot be written; nothing was kept");
+      auto r = api::Problem(503, "the usage spool cannot be written: " + s.message() + "; nothing was kept");
+      r.headers["Retry-After"] = "1";
+      return r;
     }
     if (forwarder_) forwarder_->Wake();
   }
-  // Accepted means durable here, not yet at the registry.
-  return api::JsonResponse(valid.empty() ? 400 : 202, {{"spooled", valid.size()}, {"rejected", rejected}});
+  // Accepted means kept here, not yet at the registry: durable, or in memory while the disk
+  // refuses writes (lost if the agent dies before it recovers).
+  const bool durable = !spool_->Stats().degraded;
+  return api::JsonResponse(valid.empty() ? 400 : 202,
+                           {{"spooled", valid.size()}, {"durable", durable}, {"rejected", rejected}});
+}
+
+std::string Agent::MetricsText() const {
+  const metering::OverflowSpoolStats st = spool_->Stats();
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
+  };
+  metric("cloudlet_agent_spool_degraded", "gauge", "1 while the usage spool's disk refuses writes", st.degraded ? 1 : 0);
+  metric("cloudlet_agent_spool_memory_records", "gauge", "Usage records that only memory holds", st.in_memory);
+  metric("cloudlet_agent_spool_memory_limit", "gauge", "Usage records memory may hold", config_.spool_memory_records);
+  metric("cloudlet_agent_spool_disk_failures_total", "counter", "Writes the usage spool's disk refused",
+         st.disk_failures);
+  metric("cloudlet_agent_spool_refused_records_total", "counter",
+         "Usage records refused because the disk and the memory reserve were both full", st.refused);
+  return out;
 }
 
 void Agent::Shutdown(bool deregister) {

@@ -4,6 +4,7 @@
 #include "cloudlet/agent/agent.h"
 #include "cloudlet/agent/podman_runtime.h"
 #include "cloudlet/api/http_client.h"
+#include "cloudlet/api/http_server.h"
 #include "cloudlet/discovery/avahi.h"
 #include "cloudlet/store/sqlite_stores.h"
 
@@ -30,7 +31,7 @@ AgentDeps SystemAgentDeps(const AgentConfig& config) {
       .sample_host = [sampler] { return sampler->Sample(); },
       .http_client = [ca_file] { return api::MakeHttpClient({.ca_file = ca_file}); },
       .http_server = [](const api::HttpServerOptions& options,
-                        api::HttpHandler& handler) { return api::MakeCpprestServer(options, handler); },
+                        api::HttpHandler& handler) { return api::MakeHttpServer(options, handler); },
       .advertiser = [](discovery::AdvertOptions options) { return discovery::MakeAvahiAdvertiser(std::move(options)); },
       .open_spool = [](const std::string& path) { return store::OpenSqliteUsageSpool(path); },
       .make_runtime = make_runtime,

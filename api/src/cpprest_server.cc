@@ -6,7 +6,6 @@
 
 #include <boost/asio/ssl.hpp>
 #include <cpprest/http_listener.h>
-#include <cpprest/uri.h>
 #include <pplx/threadpool.h>
 
 #include <algorithm>
@@ -14,8 +13,9 @@
 #include <condition_variable>
 #include <mutex>
 
-#include "cloudlet/api/http.h"
+#include "cloudlet/api/http_server.h"
 #include "cloudlet/api/problem.h"
+#include "cloudlet/api/request_target.h"
 
 namespace cloudlet::api {
 
@@ -24,8 +24,6 @@ namespace {
 namespace http = web::http;
 using http::experimental::listener::http_listener;
 using http::experimental::listener::http_listener_config;
-
-constexpr size_t kMaxUriLength = 8192;
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -102,7 +100,9 @@ class CpprestServer final : public HttpServer {
     if (stopping_) return respond(Problem(503, "the server is shutting down"));
 
     const std::string raw_uri = req.relative_uri().to_string();
-    if (raw_uri.size() > kMaxUriLength) return respond(Problem(414, "the request URI exceeds 8192 bytes"));
+    if (raw_uri.size() > kMaxRequestTargetBytes) {
+      return respond(Problem(414, "the request target exceeds " + std::to_string(kMaxRequestTargetBytes) + " bytes"));
+    }
     const auto& headers = req.headers();
     if (headers.content_length() > options_.max_body_bytes) {
       return respond(Problem(413, "the request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes"));
@@ -114,14 +114,10 @@ class CpprestServer final : public HttpServer {
     HttpRequest r;
     r.method = req.method();
     r.remote_address = req.remote_address();
-    try {
-      r.path = web::uri::decode(req.relative_uri().path());
-      for (const auto& [k, v] : web::uri::split_query(req.relative_uri().query())) {
-        r.query[web::uri::decode(k)] = web::uri::decode(v);
-      }
-    } catch (const std::exception&) {
-      return respond(Problem(400, "the request URI is not valid"));
-    }
+    auto target = ParseRequestTarget(raw_uri);
+    if (!target.ok()) return respond(Problem(400, "the request target is not valid: " + target.status().message()));
+    r.path = std::move(target->path);
+    r.query = std::move(target->query);
     for (const auto& [name, value] : headers) r.headers[Lower(name)] = value;
 
     req.extract_string(/*ignore_content_type=*/true)

@@ -197,6 +197,10 @@ int main(int argc, char** argv) {
                  "How often each placement's CPU, memory and network use is read from the runtime and "
                  "recorded as usage for its tenant (at least 1s)")
       ->capture_default_str()->group("Workload runtime");
+  app.add_option("--spool-memory-records", config.spool_memory_records,
+                 "Usage records kept in memory while the spool's disk refuses writes (full or failing); "
+                 "said in the log and in GET /metrics, lost if the agent dies first (0: refuse at once)")
+      ->capture_default_str()->check(CLI::Range(size_t{0}, size_t{1'000'000}));
   apps::AddLogLevelOption(app, flags.log_level);
   if (auto exit_code = apps::ParseFlags(app, argc, argv)) return *exit_code;
   config.isolation = isolation == "vm,container" || isolation == "container,vm"

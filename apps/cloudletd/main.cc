@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon_support.h"
+#include "cloudlet/api/http_server.h"
 #include "cloudlet/auth/token.h"
 #include "cloudlet/common/clock.h"
 #include "cloudlet/common/duration.h"
@@ -39,6 +40,12 @@ struct Flags {
   // small pool serves best: fewer threads waking each other on a small machine.
   size_t http_threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
   std::string drain = "10s";
+  std::string db_busy_timeout = "5s";
+  std::string request_deadline = "10s";
+  std::string http_listener = "beast";
+  size_t max_connections = 10'000;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_headers = 100;
   std::string log_level = "info";
   std::string lease = "30s";
   double rate_limit = 50;
@@ -115,7 +122,13 @@ common::Result<server::ServerConfig> ConfigFrom(const Flags& flags) {
   auto listen = common::ParseHostPort(flags.listen, "--listen");
   if (!listen.ok()) return listen.status();
   c.http = {.host = listen->host, .port = listen->port, .max_body_bytes = flags.max_body_bytes,
-            .threads = flags.http_threads, .tls_cert_file = flags.tls_cert, .tls_key_file = flags.tls_key};
+            .threads = flags.http_threads, .tls_cert_file = flags.tls_cert, .tls_key_file = flags.tls_key,
+            .max_header_bytes = flags.max_header_bytes, .max_header_count = flags.max_headers,
+            .max_connections = flags.max_connections};
+  auto deadline = common::ParseDuration(flags.request_deadline, "--http-request-deadline");
+  if (!deadline.ok()) return deadline.status();
+  if (deadline->count() <= 0) return Status::InvalidField("--http-request-deadline", "must be a duration > 0");
+  c.http.request_deadline = *deadline;
   for (auto [text, name, out] : {std::tuple{&flags.heartbeat_interval, "--heartbeat-interval", &c.registry.heartbeat_interval},
                                  std::tuple{&flags.heartbeat_ttl, "--heartbeat-ttl", &c.registry.heartbeat_ttl},
                                  std::tuple{&flags.purge_after, "--purge-after", &c.registry.purge_after},
@@ -144,7 +157,9 @@ int Run(const Flags& flags) {
   if (!config.ok()) return spdlog::error("{}", config.status().message()), 2;
   auto token = BootstrapToken(flags);
   if (!token.ok()) return spdlog::error("bootstrap token: {}", token.status().message()), 1;
-  auto stores = store::OpenSqliteStores(flags.db);
+  auto busy = common::ParseDuration(flags.db_busy_timeout, "--db-busy-timeout");
+  if (!busy.ok()) return spdlog::error("{}", busy.status().message()), 2;
+  auto stores = store::OpenSqliteStores(flags.db, common::WallClock(), *busy);
   if (!stores.ok()) return spdlog::error("{}", stores.status().message()), 1;
 
   // Signals are handled by sigwait below; every thread started from here on inherits the mask.
@@ -153,7 +168,8 @@ int Run(const Flags& flags) {
   auto server = server::Server::Start(
       *config, {.clock = clock,
                 .stores = {*stores->registry, *stores->placements, *stores->credentials, *stores->ledger, *stores->ledger},
-                .operator_token = token->value});
+                .operator_token = token->value,
+                .make_http_server = flags.http_listener == "cpprest" ? api::MakeCpprestServer : api::MakeHttpServer});
   if (!server.ok()) return spdlog::error("{}", server.status().message()), 1;
   const auto& c = *config;
   spdlog::info("listening on {} (heartbeat interval {}, ttl {}, purge after {}; {} active placement(s), lease {})",
@@ -183,6 +199,10 @@ int main(int argc, char** argv) {
   apps::AddStandardFlags(app, "cloudletd", CLOUDLET_VERSION);
   app.add_option("--listen", flags.listen, "HOST:PORT to serve HTTP on")->capture_default_str();
   app.add_option("--db", flags.db, "SQLite database file (its directory is created)")->capture_default_str();
+  app.add_option("--db-busy-timeout", flags.db_busy_timeout,
+                 "How long a write waits for the database when another process holds its lock; past it the "
+                 "request is answered 503 with Retry-After")
+      ->capture_default_str();
   app.add_option("--heartbeat-interval", flags.heartbeat_interval,
                  "How often agents heartbeat; a cloudlet is suspect after 1.5 intervals of silence")
       ->capture_default_str();
@@ -194,10 +214,25 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", flags.max_body_bytes, "Largest request body accepted (413 beyond)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
-  app.add_option("--http-threads", flags.http_threads,
-                 "Threads serving HTTP requests (0: cpprestsdk's default of 40)")
+  app.add_option("--http-threads", flags.http_threads, "Threads serving HTTP connections (0: 2)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{0}, size_t{256}));
+  app.add_option("--http-listener", flags.http_listener,
+                 "beast: Boost.Beast, with every limit below; cpprest: the earlier cpprestsdk listener, which "
+                 "has none of them (kept to compare; docs/performance.md)")
+      ->capture_default_str()->check(CLI::IsMember({"beast", "cpprest"}))->group("HTTP listener limits");
+  app.add_option("--http-request-deadline", flags.request_deadline,
+                 "Time a client has to send a request's headers and body, from when the server starts "
+                 "waiting for it (also the idle time of a kept-alive connection); past it the connection is closed")
+      ->capture_default_str()->group("HTTP listener limits");
+  app.add_option("--http-max-connections", flags.max_connections,
+                 "Connections held at once; past it a new one is answered 503 and closed")
+      ->capture_default_str()->check(CLI::Range(size_t{16}, size_t{1'000'000}))->group("HTTP listener limits");
+  app.add_option("--http-max-header-bytes", flags.max_header_bytes,
+                 "Largest request line and headers together (431 beyond)")
+      ->capture_default_str()->check(CLI::Range(size_t{1024}, size_t{1} << 20))->group("HTTP listener limits");
+  app.add_option("--http-max-headers", flags.max_headers, "Most headers in one request (431 beyond)")
+      ->capture_default_str()->check(CLI::Range(size_t{8}, size_t{10'000}))->group("HTTP listener limits");
   app.add_option("--drain", flags.drain, "On SIGTERM, how long to wait for requests in flight")->capture_default_str();
   app.add_option("--tls-cert", flags.tls_cert, "Serve HTTPS with this certificate chain (PEM); needs --tls-key")
       ->check(CLI::ExistingFile);

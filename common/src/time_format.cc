@@ -33,8 +33,14 @@ Result<TimePoint> ParseRfc3339(std::string_view text, std::string_view what) {
       return Status::InvalidField(std::string(what), "expected an RFC 3339 UTC time such as 2026-11-27T18:00:00Z");
     }
   }
+  // Times are kept in nanoseconds since 1970 (about 292 years either way): a year outside
+  // 1970..2199 is refused here, before any arithmetic could overflow (the fuzzer found 2826).
+  if (y < kFirstYear || y > kLastYear) {
+    return Status::InvalidField(std::string(what), "must be between " + std::to_string(kFirstYear) + " and " +
+                                                       std::to_string(kLastYear));
+  }
   const year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
-  if (!ymd.ok() || h > 23 || mi > 59 || s > 60) {
+  if (!ymd.ok() || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60 || frac < 0) {
     return Status::InvalidField(std::string(what), "is not a valid calendar time");
   }
   const int64_t ms = duration_cast<milliseconds>(sys_days(ymd).time_since_epoch()).count() +

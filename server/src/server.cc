@@ -145,8 +145,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, Server
   Parts& p = *server->parts_;
   CLOUDLET_RETURN_IF_ERROR(p.BuildRegistryAndPlacement());
   CLOUDLET_RETURN_IF_ERROR(p.BuildRoutes());
-  p.http = p.deps.make_http_server ? p.deps.make_http_server(config.http, *p.router)
-                                   : api::MakeCpprestServer(config.http, *p.router);
+  if (!p.deps.make_http_server) return Status::InvalidArgument("the server was given no HTTP listener");
+  p.http = p.deps.make_http_server(config.http, *p.router);
   CLOUDLET_RETURN_IF_ERROR(p.http->Start());
   return server;
 }

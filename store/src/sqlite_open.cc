@@ -42,7 +42,7 @@ Status InTransaction(Db& db, const std::function<Status()>& body) {
   return Status::Ok();
 }
 
-Result<LockedDb> OpenLockedDb(const std::string& path) {
+Result<LockedDb> OpenLockedDb(const std::string& path, std::chrono::milliseconds busy_timeout) {
   namespace fs = std::filesystem;
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::exists(parent)) {
@@ -56,7 +56,7 @@ Result<LockedDb> OpenLockedDb(const std::string& path) {
   auto db = Db::Open(path);
   if (!db.ok()) return db.status();
   ::chmod(path.c_str(), 0600);
-  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = 5000"));
+  CLOUDLET_RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout.count())));
   auto mode = db->Prepare("PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.status();
   auto row = mode->Step();
@@ -69,8 +69,9 @@ Result<LockedDb> OpenLockedDb(const std::string& path) {
   return LockedDb{std::move(*lock), std::move(*db)};
 }
 
-Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock) {
-  auto opened = OpenLockedDb(path);
+Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock,
+                                      std::chrono::milliseconds busy_timeout) {
+  auto opened = OpenLockedDb(path, busy_timeout);
   if (!opened.ok()) return opened.status();
   auto& [lock, db] = *opened;
   CLOUDLET_RETURN_IF_ERROR(Migrate(db, clock));

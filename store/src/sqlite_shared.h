@@ -43,7 +43,8 @@ struct LockedDb {
   LockFile lock;
   Db db;
 };
-common::Result<LockedDb> OpenLockedDb(const std::string& path);
+common::Result<LockedDb> OpenLockedDb(const std::string& path,
+                                     std::chrono::milliseconds busy_timeout = std::chrono::seconds(5));
 
 // Runs `body` in one IMMEDIATE transaction: committed if it succeeds, rolled back if not.
 common::Status InTransaction(Db& db, const std::function<common::Status()>& body);

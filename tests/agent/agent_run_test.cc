@@ -184,6 +184,41 @@ TEST(AgentRun, TheLocalApiAnswersFromTheAgentsStateAndSpoolsUsageFromThisHostOnl
   EXPECT_EQ(h.Call("DELETE", "/v1/ping").status, 405);
 }
 
+TEST(AgentRun, WhileTheSpoolsDiskRefusesWritesUsageIsKeptInMemoryAndTheAnswerAndMetricsSaySo) {
+  TempDir dir;
+  Harness h;
+  AgentConfig c = Config(dir);
+  c.spool_memory_records = 1;
+  Agent agent(c, h.Deps());
+  ASSERT_TRUE(agent.Start().ok());
+  auto usage = [](const std::string& id) {
+    return R"({"records":[{"event_id":")" + id + R"(","tenant":"acme","start":"2026-09-21T12:00:00Z",
+      "end":"2026-09-21T12:10:00Z","quantities":{"cpu_core_s":60}}]})";
+  };
+  EXPECT_EQ(h.Call("GET", "/metrics", "", "10.0.0.9").status, 403);
+  EXPECT_NE(h.Call("GET", "/metrics").body.find("cloudlet_agent_spool_degraded 0"), std::string::npos);
+
+  h.spool->SetFailing(true);
+  auto kept = h.Call("POST", "/v1/usage", usage("e-1"));
+  EXPECT_EQ(kept.status, 202);
+  EXPECT_EQ(nlohmann::json::parse(kept.body)["durable"], false) << kept.body;
+  const std::string metrics = h.Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("cloudlet_agent_spool_degraded 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cloudlet_agent_spool_memory_records 1"), std::string::npos) << metrics;
+  auto refused = h.Call("POST", "/v1/usage", usage("e-2"));
+  EXPECT_EQ(refused.status, 503) << "memory holds its one record";
+  EXPECT_EQ(refused.headers["Retry-After"], "1");
+  EXPECT_NE(h.Call("GET", "/metrics").body.find("cloudlet_agent_spool_refused_records_total 1"), std::string::npos);
+
+  h.spool->SetFailing(false);
+  h.clock.Advance(std::chrono::seconds(2));
+  agent.Tick();  // the periodic tick moves memory to the disk
+  EXPECT_EQ(h.spool->records_.count("e-1"), 1u);
+  EXPECT_NE(h.Call("GET", "/metrics").body.find("cloudlet_agent_spool_memory_records 0"), std::string::npos);
+  auto durable = h.Call("POST", "/v1/usage", usage("e-2"));
+  EXPECT_EQ(nlohmann::json::parse(durable.body)["durable"], true) << durable.body;
+}
+
 TEST(AgentRun, WithARuntimeTheAgentAdoptsWhatItRanAndShowsItInTheLocalApi) {
   TempDir dir;
   Harness h;

@@ -73,6 +73,14 @@ TEST(TimeFormatTest, RoundTripsRfc3339) {
   EXPECT_EQ(ToUnixMillis(*ParseRfc3339("2000-03-01T12:30:05Z")), 951'913'805'000);
   EXPECT_FALSE(ParseRfc3339("2026-02-30T00:00:00Z").ok());
   EXPECT_FALSE(ParseRfc3339("yesterday").ok());
+  // Years a nanosecond clock cannot hold are refused before any arithmetic (found by fuzzing).
+  auto far = ParseRfc3339("2826-09-21T14:00:00Z", "start");
+  ASSERT_FALSE(far.ok());
+  EXPECT_EQ(far.status().message(), "start: must be between 1970 and 2199");
+  EXPECT_FALSE(ParseRfc3339("1012-09-01T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2026-09-01T-1:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2026-09-01T10:00:00.-12Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2199-12-31T23:59:59Z").ok());
 }
 
 TEST(ClockTest, ManualClockMovesOnlyWhenTold) {

@@ -290,7 +290,8 @@ TEST_F(OpenApiTest, EveryOperationAnswersAsDescribedAndRefusesFieldsItDoesNotKno
   // Every operation the description names was called and answered with success.
   for (const auto& [path, item] : doc_["paths"].items()) {
     for (const auto& [verb, _] : item.items()) {
-      if (verb != "parameters") EXPECT_TRUE(covered_.count(verb + " " + path)) << verb << " " << path << " was not exercised";
+      if (verb == "parameters") continue;
+      EXPECT_TRUE(covered_.count(verb + " " + path)) << verb << " " << path << " was not exercised";
     }
   }
 }

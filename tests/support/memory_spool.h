@@ -16,7 +16,7 @@ class MemorySpool final : public metering::UsageSpool {
   common::Status Add(const std::vector<metering::SpooledRecord>& records,
                      const std::vector<metering::CursorUpdate>& cursors) override {
     std::lock_guard lock(mu_);
-    if (fail_next_) {
+    if (fail_next_ || failing_) {
       fail_next_ = false;
       return common::Status::Unavailable("disk full (a test's fault)");
     }
@@ -31,8 +31,21 @@ class MemorySpool final : public metering::UsageSpool {
     std::lock_guard lock(mu_);
     return cursors_;
   }
-  common::Result<std::vector<metering::SpooledRecord>> Oldest(size_t) override { return std::vector<metering::SpooledRecord>{}; }
-  common::Status Remove(const std::vector<std::string>&) override { return common::Status::Ok(); }
+  // By event id, not by age: tests name their records in order.
+  common::Result<std::vector<metering::SpooledRecord>> Oldest(size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<metering::SpooledRecord> out;
+    for (const auto& [id, body] : records_) {
+      if (out.size() < limit) out.push_back({id, body});
+    }
+    return out;
+  }
+  common::Status Remove(const std::vector<std::string>& ids) override {
+    std::lock_guard lock(mu_);
+    if (failing_) return common::Status::Unavailable("disk full (a test's fault)");
+    for (const auto& id : ids) records_.erase(id);
+    return common::Status::Ok();
+  }
   common::Result<size_t> Size() override {
     std::lock_guard lock(mu_);
     return records_.size();
@@ -43,12 +56,19 @@ class MemorySpool final : public metering::UsageSpool {
     fail_next_ = true;
   }
 
+  // Every write fails and changes nothing until SetFailing(false).
+  void SetFailing(bool failing) {
+    std::lock_guard lock(mu_);
+    failing_ = failing;
+  }
+
   std::map<std::string, nlohmann::json> records_;  // by event id
   std::map<std::string, nlohmann::json> cursors_;
 
  private:
   std::mutex mu_;
   bool fail_next_ = false;
+  bool failing_ = false;
 };
 
 }  // namespace cloudlet::testing

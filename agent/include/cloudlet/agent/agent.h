@@ -29,6 +29,7 @@
 #include "cloudlet/agent/registry_reporter.h"
 #include "cloudlet/agent/usage_forwarder.h"
 #include "cloudlet/agent/workload_runtime.h"
+#include "cloudlet/metering/overflow_spool.h"
 #include "cloudlet/metering/spool.h"
 #include "cloudlet/api/http.h"
 #include "cloudlet/auth/ed25519.h"
@@ -67,6 +68,8 @@ struct AgentConfig {
   std::vector<std::string> insecure_registries;  // "host:port" OCI registries reached over plain HTTP
   int64_t image_cache_mb = 0;        // the runtime's image store at most this big (LRU); 0: no limit
   std::chrono::milliseconds reconcile_wait{5000};  // longest wait for placements before workloads are checked
+  // Usage records kept in memory while the spool's disk refuses writes (full, failing); 0: none.
+  size_t spool_memory_records = 10'000;
   std::chrono::milliseconds meter_interval{10'000};  // how often workloads' usage is read (meter.h)
 };
 
@@ -134,8 +137,11 @@ class Agent {
   bool MergeBaseVmsLocked();
   void Advertise(const HostSample& sample);
   std::string ResourceJson() const;
-  // POST /v1/usage from the host's hypervisor or runtime: validated, then spooled durably.
+  // POST /v1/usage from the host's hypervisor or runtime: validated, then spooled durably (or in
+  // memory while the disk refuses writes, and the answer says so).
   api::HttpResponse SpoolUsage(const std::string& body);
+  // GET /metrics (loopback): the spool's state, in Prometheus' text format.
+  std::string MetricsText() const;
   std::vector<std::string> SignedTxt(const discovery::Advert& advert) const;
 
   AgentConfig config_;
@@ -147,7 +153,7 @@ class Agent {
   std::unique_ptr<api::HttpServer> server_;
   std::unique_ptr<discovery::ServiceAdvertiser> advertiser_;
   std::unique_ptr<RegistryReporter> reporter_;
-  std::unique_ptr<metering::UsageSpool> spool_;
+  std::unique_ptr<metering::OverflowSpool> spool_;
   std::unique_ptr<UsageForwarder> forwarder_;
   std::unique_ptr<WorkloadRuntime> runtime_;
   std::unique_ptr<Reconciler> reconciler_;

@@ -1,9 +1,10 @@
-// Our own small HTTP interface; adapters (cpprestsdk today) implement it.
+// Our own small HTTP interface; adapters implement it (http_server.h: Boost.Beast, which cloudletd
+// and the agent use, and cpprestsdk, kept for comparison).
 //
 //   class Hello : public HttpHandler {
 //     void Handle(HttpRequest req, Responder respond) override { respond({.status = 200, .body = "hi"}); }
 //   };
-//   auto server = MakeCpprestServer({.host = "127.0.0.1", .port = 8470}, handler);
+//   auto server = MakeHttpServer({.host = "127.0.0.1", .port = 8470}, handler);
 //   CLOUDLET_RETURN_IF_ERROR(server->Start());
 //
 // A handler must not block: it either responds at once or keeps the Responder and calls it later
@@ -60,6 +61,14 @@ struct HttpServerOptions {
   // Both set: serve HTTPS (TLS 1.2 or later) with this certificate chain and key, PEM files.
   std::string tls_cert_file = {};
   std::string tls_key_file = {};
+  // Limits on what a client may send and hold (the Beast adapter enforces them; cpprestsdk cannot).
+  size_t max_header_bytes = 16 * 1024;  // request line and headers together; past it 431
+  size_t max_header_count = 100;        // past it 431
+  // From the moment a request is awaited (a new connection, or the next request on a kept-alive
+  // one) until its headers and body are read; a client that never finishes is cut off.
+  std::chrono::milliseconds request_deadline{10'000};
+  std::chrono::milliseconds write_deadline{30'000};  // to deliver an answer
+  size_t max_connections = 10'000;  // past it a new connection gets 503 and is closed
 };
 
 class HttpServer {
@@ -70,8 +79,5 @@ class HttpServer {
   // answered, then closes the listener.
   virtual void Stop(std::chrono::milliseconds drain) = 0;
 };
-
-// Thread-safe; `handler` must outlive the server.
-std::unique_ptr<HttpServer> MakeCpprestServer(HttpServerOptions options, HttpHandler& handler);
 
 }  // namespace cloudlet::api

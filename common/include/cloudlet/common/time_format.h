@@ -12,7 +12,12 @@
 namespace cloudlet::common {
 
 std::string FormatRfc3339(TimePoint t);
-// Parses what FormatRfc3339 writes, with or without the fraction ("2026-11-27T18:00:00Z").
+// The years a time may name: a TimePoint counts nanoseconds, which reach 2262.
+inline constexpr int kFirstYear = 1970;
+inline constexpr int kLastYear = 2199;
+
+// Parses what FormatRfc3339 writes, with or without the fraction ("2026-11-27T18:00:00Z"), for
+// years kFirstYear..kLastYear.
 Result<TimePoint> ParseRfc3339(std::string_view text, std::string_view what = "time");
 
 }  // namespace cloudlet::common

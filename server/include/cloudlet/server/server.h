@@ -68,7 +68,7 @@ struct ServerDeps {
   const common::Clock& clock;
   ServerStores stores;
   std::string operator_token;  // the bootstrap operator token
-  HttpServerFactory make_http_server = {};  // empty: cpprestsdk (api::MakeCpprestServer)
+  HttpServerFactory make_http_server;  // the listener: api::MakeHttpServer in cloudletd, a stand-in in tests
 };
 
 class Server {

@@ -9,6 +9,7 @@
 // it, so the two may be used from different threads.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -37,8 +38,10 @@ struct SqliteStores {
   std::shared_ptr<SqliteLedgerStoreBase> ledger;  // the usage ledger and the price versions
 };
 
-// `clock` stamps when usage was received and migrations applied.
-common::Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock = common::WallClock());
+// `clock` stamps when usage was received and migrations applied. A write that finds the database
+// locked by another process waits up to `busy_timeout` for it, then fails Unavailable (503).
+common::Result<SqliteStores> OpenSqliteStores(const std::string& path, const common::Clock& clock = common::WallClock(),
+                                              std::chrono::milliseconds busy_timeout = std::chrono::seconds(5));
 
 // The agent's usage spool, in its own small database file (WAL, synchronous=FULL).
 common::Result<std::unique_ptr<metering::UsageSpool>> OpenSqliteUsageSpool(const std::string& path);
