@@ -7,8 +7,8 @@
 //   mixed_load verify --registry URL --token T --acks FILE
 //
 // setup registers cloudlets cl-load-0.. (8 cores, 16 GiB each) and tenant "load". run drives
-// heartbeats, placements (reserve, confirm, release), nearest-10 lists, blocking queries and usage
-// batches from `workers` threads, half of them on kept-alive connections and half sending
+// heartbeats, placements (reserve, confirm, release), nearest-10 lists, blocking queries (on the
+// fleet's index as the worker last saw it, up to 1 s) and usage batches from `workers` threads, half of them on kept-alive connections and half sending
 // "Connection: close"; --rate caps the total requests per second (0: as fast as answers come). Every
 // write it sends, and every one cloudletd acknowledged, goes to the --acks file as it happens (one
 // line each, flushed), so that a run cut short by kill -9 of cloudletd leaves an exact record. Every
@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -51,7 +52,29 @@ struct Options {
   int workers = 8, cloudlets = 20;
 };
 
-constexpr int kCloudletCpu = 8000, kCloudletMem = 16384;
+constexpr int kCloudletCpu = 8000, kCloudletMem = 16384, kAppCpu = 500, kAppMem = 256;
+
+// What runs on each cloudlet as its agent would know it: the load's heartbeats report free =
+// capacity - what this knows, so that the registry is told the truth (a heartbeat that always
+// said "half free" would let it place past capacity, and the capacity check would mean nothing).
+// A confirmation counts from before it is sent until it is known to have failed, and a release
+// from when it is known to have succeeded, so that a report errs only on the side of less free; a
+// cloudlet's heartbeat and its confirmations never interleave.
+class Fleet {
+ public:
+  explicit Fleet(int n) : mu_(static_cast<size_t>(n)), used_(static_cast<size_t>(n), 0) {}
+  std::mutex& Lock(int i) { return mu_[static_cast<size_t>(i)]; }
+  int& Used(int i) { return used_[static_cast<size_t>(i)]; }  // placements; under Lock(i)
+
+ private:
+  std::vector<std::mutex> mu_;
+  std::vector<int> used_;
+};
+
+int CloudletIndex(const std::string& id) {
+  const size_t dash = id.rfind('-');
+  return dash == std::string::npos ? -1 : std::atoi(id.c_str() + dash + 1);
+}
 
 std::string CloudletBody(int i) {
   const double lat = 40.0 + (i % 10) * 0.05, lon = -80.0 + (i / 10) * 0.05;
@@ -66,12 +89,13 @@ class Caller {
   Caller(const Options& o, bool keep_alive) : o_(o), keep_alive_(keep_alive), http_(cloudlet::api::MakeHttpClient()) {}
   // The status, or 0 when no answer came.
   long Call(const std::string& method, const std::string& path, const std::string& body, std::string* answer,
-            std::chrono::milliseconds timeout = 10s) {
+            std::chrono::milliseconds timeout = 10s, std::string* index = nullptr) {
     std::map<std::string, std::string> headers = {{"Authorization", "Bearer " + o_.token}};
     if (!body.empty()) headers["Content-Type"] = "application/json";
     if (!keep_alive_) headers["Connection"] = "close";
     auto r = http_->Send({.method = method, .url = o_.registry + path, .body = body, .headers = headers, .timeout = timeout});
     if (!r.ok()) return 0;
+    if (index) *index = r->Header("x-cloudlet-index");
     if (answer) *answer = std::move(r->body);
     return r->status;
   }
@@ -145,39 +169,78 @@ int Setup(const Options& o) {
   return 0;
 }
 
-void Worker(const Options& o, int index, AckLog& acks, Stats& stats, Clock::time_point until, std::atomic<uint64_t>& seq) {
+struct Mine {
+  std::string placement;
+  int cloudlet;
+};
+
+// What earlier runs left (their acks): each cloudlet's count of placements that may be running
+// there (confirmations sent, not known to be released), and the confirmed ones, to release later.
+std::vector<Mine> Resume(const std::string& acks, Fleet& fleet) {
+  std::ifstream in(acks);
+  std::map<std::string, int> on;
+  std::set<std::string> confirmed, released;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string kind, id;
+    int cl = -1;
+    words >> kind >> id;
+    if (kind == "confirming" && words >> cl) on[id] = cl;
+    else if (kind == "confirm") confirmed.insert(id);
+    else if (kind == "release") released.insert(id);
+  }
+  std::vector<Mine> left;
+  for (const auto& [id, cl] : on) {
+    if (released.count(id)) continue;
+    ++fleet.Used(cl);
+    if (confirmed.count(id)) left.push_back({id, cl});
+  }
+  return left;
+}
+
+void Worker(const Options& o, int index, AckLog& acks, Stats& stats, Fleet& fleet, std::vector<Mine> mine,
+            Clock::time_point until, std::atomic<uint64_t>& seq) {
   Caller c(o, index % 2 == 0);
   std::mt19937_64 rng(std::hash<std::string>{}(o.tag) + index);
   std::uniform_real_distribution<double> unit(0, 1);
   const double per_worker_rate = o.rate > 0 ? o.rate / o.workers : 0;
   auto next = Clock::now();
+  std::string fleet_index = "1";  // as last seen: a blocking query waits for a change after it
   auto timed = [&](const std::string& method, const std::string& path, const std::string& body, std::string* answer,
                    std::chrono::milliseconds timeout = 10s) {
     const auto t0 = Clock::now();
-    const long s = c.Call(method, path, body, answer, timeout);
+    std::string seen;
+    const long s = c.Call(method, path, body, answer, timeout, &seen);
+    if (!seen.empty() && path.rfind("/v1/cloudlets?", 0) == 0) fleet_index = seen;
     stats.Add(s, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (s == 0) std::this_thread::sleep_for(50ms);  // the server is away (killed): do not spin
     if (per_worker_rate > 0) {
       next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / per_worker_rate));
       std::this_thread::sleep_until(next);
     }
     return s;
   };
-  std::vector<std::string> mine;  // confirmed placements not yet released
+  // `mine`: confirmed placements not yet released.
   while (Clock::now() < until) {
     const double pick = unit(rng);
     const int cl = static_cast<int>(unit(rng) * o.cloudlets);
     const std::string id = "cl-load-" + std::to_string(cl);
     std::string answer;
     if (pick < 0.30) {
+      std::lock_guard lock(fleet.Lock(cl));
+      const int used = fleet.Used(cl);
       timed("POST", "/v1/cloudlets/" + id + "/heartbeat",
-            json{{"load", unit(rng)}, {"free", {{"cpu_millis", kCloudletCpu / 2}, {"mem_mb", kCloudletMem / 2}}}}.dump(),
+            json{{"load", unit(rng)},
+                 {"free", {{"cpu_millis", std::max(0, kCloudletCpu - used * kAppCpu)},
+                           {"mem_mb", std::max(0, kCloudletMem - used * kAppMem)}}}}.dump(),
             nullptr);
     } else if (pick < 0.55) {
       timed("GET", "/v1/cloudlets?near=" + std::to_string(40 + unit(rng)) + "," + std::to_string(-80 + unit(rng)) +
                        "&limit=10",
             "", nullptr);
     } else if (pick < 0.60) {
-      timed("GET", "/v1/cloudlets?index=1&wait=200ms", "", nullptr);
+      timed("GET", "/v1/cloudlets?limit=1&index=" + fleet_index + "&wait=1s", "", nullptr);
     } else if (pick < 0.75) {
       json records = json::array();
       std::vector<std::string> ids;
@@ -196,26 +259,34 @@ void Worker(const Options& o, int index, AckLog& acks, Stats& stats, Clock::time
         }
       }
     } else if (!mine.empty() && pick < 0.85) {
-      const std::string p = mine.back();
-      acks.Write("releasing " + p);
-      const long s = timed("DELETE", "/v1/placements/" + p, "", nullptr);
-      if (s == 200 || s == 204) {
-        acks.Write("release " + p);
+      const Mine m = mine.back();
+      acks.Write("releasing " + m.placement);
+      const long s = timed("DELETE", "/v1/placements/" + m.placement, "", nullptr);
+      if (s == 200 || s == 204 || s == 404) {  // 404: an earlier try released it, unanswered
+        if (s != 404) acks.Write("release " + m.placement);
+        std::lock_guard lock(fleet.Lock(m.cloudlet));
+        --fleet.Used(m.cloudlet);
         mine.pop_back();
       }
     } else {
       const json request = {
           {"app", {{"name", "load"}, {"base_vm", "sha256:" + std::string(64, 'a')}, {"base_vm_mb", 10}, {"overlay_mb", 1},
-                   {"cpu_millis", 500}, {"mem_mb", 256}, {"isolation", "container"}}},
+                   {"cpu_millis", kAppCpu}, {"mem_mb", kAppMem}, {"isolation", "container"}}},
           {"client", {{"geo", {{"lat", 40 + unit(rng) * 0.5}, {"lon", -80 + unit(rng) * 0.5}}}}}};
       if (timed("POST", "/v1/placements", request.dump(), &answer) != 201) continue;
       const json placed = json::parse(answer, nullptr, false);
-      const std::string p = placed.is_object() ? placed.value("placement_id", "") : "";
-      if (p.empty()) continue;
-      acks.Write("reserved " + p);
-      if (timed("POST", "/v1/placements/" + p + "/confirm", "", nullptr) == 200) {
+      const std::string p = placed.is_object() && placed["placement_id"].is_string() ? placed.value("placement_id", "") : "";
+      const int on = p.empty() ? -1 : CloudletIndex(placed["chosen"].value("cloudlet", ""));
+      if (on < 0 || on >= o.cloudlets) continue;
+      acks.Write("confirming " + p + " " + std::to_string(on));
+      std::lock_guard lock(fleet.Lock(on));
+      ++fleet.Used(on);  // counted before it is confirmed: a report never overstates what is free
+      const long s = timed("POST", "/v1/placements/" + p + "/confirm", "", nullptr);
+      if (s == 200) {
         acks.Write("confirm " + p);
-        mine.push_back(p);
+        mine.push_back({p, on});
+      } else if (s != 0) {
+        --fleet.Used(on);  // refused: not running there
       }
     }
   }
@@ -225,11 +296,15 @@ int Run(const Options& o) {
   AckLog acks(o.acks);
   Stats stats;
   std::atomic<uint64_t> seq{0};
+  Fleet fleet(o.cloudlets);
+  const std::vector<Mine> left = o.acks.empty() ? std::vector<Mine>{} : Resume(o.acks, fleet);
   const auto start = Clock::now();
   const auto until = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   std::vector<std::thread> workers;
   for (int i = 0; i < o.workers; ++i) {
-    workers.emplace_back([&, i] { Worker(o, i, acks, stats, until, seq); });
+    std::vector<Mine> mine;
+    for (size_t k = static_cast<size_t>(i); k < left.size(); k += static_cast<size_t>(o.workers)) mine.push_back(left[k]);
+    workers.emplace_back([&, i, mine] { Worker(o, i, acks, stats, fleet, mine, until, seq); });
   }
   auto next_report = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.report_every));
   while (Clock::now() < until) {
@@ -248,8 +323,11 @@ int Verify(const Options& o) {
   std::ifstream in(o.acks);
   if (!in) return std::cerr << "verify: cannot read " << o.acks << "\n", 2;
   std::set<std::string> sent, acked, confirmed, released, releasing;
-  std::string kind, id;
-  while (in >> kind >> id) {
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string kind, id;
+    words >> kind >> id;
     if (kind == "sent") sent.insert(id);
     else if (kind == "usage") acked.insert(id);
     else if (kind == "confirm") confirmed.insert(id);
@@ -282,28 +360,26 @@ int Verify(const Options& o) {
     }
   }
   result["placements_checked"] = checked;
-  // Capacity: what live placements reserve on each cloudlet, against what it has.
-  if (c.Call("GET", "/v1/placements?limit=10000", "", &answer) == 200) {
-    std::map<std::string, std::pair<int64_t, int64_t>> reserved;
-    for (const auto& p : json::parse(answer, nullptr, false)["placements"]) {
-      const std::string state = p.value("state", "");
-      if (state == "released" || state == "expired" || state == "failed") continue;
-      auto& [cpu, mem] = reserved[p.value("cloudlet", "")];
-      cpu += p["request"]["app"].value("cpu_millis", 0);
-      mem += p["request"]["app"].value("mem_mb", 0);
+  // Capacity: what live placements (reserved or active) hold on each cloudlet, against what it has.
+  int64_t worst = 0;
+  for (int i = 0; i < o.cloudlets; ++i) {
+    const std::string cl = "cl-load-" + std::to_string(i);
+    if (c.Call("GET", "/v1/cloudlets/" + cl + "/placements", "", &answer) != 200) {
+      failures.push_back(cl + ": its placements: " + answer.substr(0, 200));
+      continue;
     }
-    int64_t worst = 0;
-    for (const auto& [cl, r] : reserved) {
-      worst = std::max(worst, r.first);
-      if (r.first > kCloudletCpu || r.second > kCloudletMem) {
-        failures.push_back(cl + " over-reserved: " + std::to_string(r.first) + " millicores, " +
-                           std::to_string(r.second) + " MiB");
-      }
+    int64_t cpu = 0, mem = 0;
+    const json on = json::parse(answer, nullptr, false);
+    for (const auto& p : on["placements"]) {
+      cpu += p["app"].value("cpu_millis", 0);
+      mem += p["app"].value("mem_mb", 0);
     }
-    result["most_cpu_reserved_on_one_cloudlet"] = worst;
-  } else {
-    failures.push_back("placement list: " + answer.substr(0, 200));
+    worst = std::max(worst, cpu);
+    if (cpu > kCloudletCpu || mem > kCloudletMem) {
+      failures.push_back(cl + " over-reserved: " + std::to_string(cpu) + " millicores, " + std::to_string(mem) + " MiB");
+    }
   }
+  result["most_cpu_reserved_on_one_cloudlet"] = worst;
   for (int i = 0; i < o.cloudlets; ++i) {
     if (c.Call("GET", "/v1/cloudlets/cl-load-" + std::to_string(i), "", nullptr) != 200) {
       failures.push_back("cl-load-" + std::to_string(i) + " is missing");

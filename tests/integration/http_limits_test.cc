@@ -99,6 +99,13 @@ int StatusOf(const std::string& bytes) {
   return std::stoi(bytes.substr(9, 3));
 }
 
+// What the server answers `request` on a new connection, within 5 s.
+std::string Ask(const CloudletdProcess& d, const std::string& request) {
+  RawConnection c(PortOf(d));
+  EXPECT_TRUE(c.Send(request));
+  return c.Receive(5s);
+}
+
 // The slowest of `n` GET /healthz, each on a new connection.
 std::chrono::milliseconds SlowestHealthz(const CloudletdProcess& d, int n) {
   std::chrono::milliseconds worst{0};
@@ -152,34 +159,19 @@ TEST(HttpLimitsTest, HealthzAnswersWithin100msWhile2000ConnectionsAreHeldHalfOpe
 TEST(HttpLimitsTest, OversizedHeadersOrTooManyHeadersAre431) {
   CloudletdProcess d(Flags({"--http-max-header-bytes", "8192", "--http-max-headers", "50"}));
   d.Start();
-  {
-    RawConnection c(PortOf(d));
-    ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(20'000, 'x') + "\r\n\r\n"));
-    const std::string answer = c.Receive(5s);
-    EXPECT_EQ(StatusOf(answer), 431) << answer;
-    EXPECT_NE(answer.find("8192 bytes"), std::string::npos) << answer;
-  }
-  {
-    std::string many = "GET /healthz HTTP/1.1\r\nHost: a\r\n";
-    for (int i = 0; i < 60; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
-    RawConnection c(PortOf(d));
-    ASSERT_TRUE(c.Send(many + "\r\n"));
-    const std::string answer = c.Receive(5s);
-    EXPECT_EQ(StatusOf(answer), 431) << answer;
-    EXPECT_NE(answer.find("more than 50 headers"), std::string::npos) << answer;
-  }
-  {
-    std::string fine = "GET /healthz HTTP/1.1\r\nHost: a\r\n";
-    for (int i = 0; i < 40; ++i) fine += "X-H" + std::to_string(i) + ": v\r\n";
-    RawConnection c(PortOf(d));
-    ASSERT_TRUE(c.Send(fine + "\r\n"));
-    EXPECT_EQ(StatusOf(c.Receive(5s)), 200);
-  }
-  {
-    RawConnection c(PortOf(d));
-    ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n"));
-    EXPECT_EQ(StatusOf(c.Receive(5s)), 400);
-  }
+  const std::string big = Ask(d, "GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(20'000, 'x') + "\r\n\r\n");
+  EXPECT_EQ(StatusOf(big), 431) << big;
+  EXPECT_NE(big.find("8192 bytes"), std::string::npos) << big;
+  auto with_headers = [](int n) {
+    std::string request = "GET /healthz HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < n; ++i) request += "X-H" + std::to_string(i) + ": v\r\n";
+    return request + "\r\n";
+  };
+  const std::string many = Ask(d, with_headers(60));
+  EXPECT_EQ(StatusOf(many), 431) << many;
+  EXPECT_NE(many.find("more than 50 headers"), std::string::npos) << many;
+  EXPECT_EQ(StatusOf(Ask(d, with_headers(40))), 200);
+  EXPECT_EQ(StatusOf(Ask(d, "GET /healthz HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n")), 400);
 }
 
 TEST(HttpLimitsTest, AClientThatNeverFinishesItsRequestIsCutOffAtTheDeadline) {
@@ -195,7 +187,9 @@ TEST(HttpLimitsTest, AClientThatNeverFinishesItsRequestIsCutOffAtTheDeadline) {
     RawConnection conn(PortOf(d));
     ASSERT_TRUE(conn.ok());
     const auto started = Clock::now();
-    if (!c.sends.empty()) ASSERT_TRUE(conn.Send(c.sends));
+    if (!c.sends.empty()) {
+      ASSERT_TRUE(conn.Send(c.sends));
+    }
     bool closed = false;
     const std::string got = conn.Receive(5s, &closed);
     const auto took = Clock::now() - started;
@@ -220,8 +214,10 @@ TEST(HttpLimitsTest, ConnectionsPastTheCapAre503AndServedOnceOthersClose) {
   for (int i = 0; i < 16; ++i) {
     held.emplace_back(PortOf(d));
     ASSERT_TRUE(held.back().ok());
+    // Answered, so taken by the server for certain, and kept alive for the next request.
+    ASSERT_TRUE(held.back().Send("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"));
+    ASSERT_EQ(StatusOf(held.back().Receive(5s)), 200) << "connection " << i;
   }
-  std::this_thread::sleep_for(300ms);  // all accepted
   {
     RawConnection extra(PortOf(d));
     ASSERT_TRUE(extra.ok());

@@ -1,6 +1,7 @@
 // cloudletd's store failing under it, for real: its database on a small tmpfs that the test fills
 // (a full disk), on a block device whose writes fail (a loop device over a full backing file: the
-// kernel logs "Buffer I/O error"), or locked by another process past its busy timeout. Every write
+// kernel logs "Buffer I/O error"), on a FUSE filesystem whose writes fail with EIO (an I/O error), or
+// locked by another process past its busy timeout. Every write
 // that cannot commit (registration, usage batch, token issue, placement commit) is 503 with
 // Retry-After and changes nothing; reads go on; once the fault clears the same writes succeed with
 // no restart; after a restart each acknowledged write is there once. Needs root (mounts); skips
@@ -13,6 +14,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -29,18 +31,35 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// A directory on storage the test can make fail: a tmpfs of a few MiB (Fill: no space left), or an
-// ext2 filesystem on a loop device whose backing file lives on such a tmpfs (Fill: the device's
-// writes fail). Clear gives the space back. Everything is unmounted and detached at the end.
+// A directory on storage the test can make fail, three ways:
+// - kFullFilesystem: a tmpfs of 8 MiB; Fill leaves no space (SQLite: "database or disk is full").
+// - kDeviceOutOfSpace: an ext2 filesystem on a loop device whose backing file lives on a full tmpfs:
+//   the filesystem thinks it has room, the block device's writes fail beneath it (the kernel logs
+//   "Buffer I/O error"; the error reaches SQLite as ENOSPC).
+// - kIoError: a FUSE passthrough (support/failing_fs.cc) whose writes and syncs fail with EIO while
+//   Fill's flag is set (SQLite: "disk I/O error").
+// Clear ends the fault. Everything is unmounted, detached and stopped at the end.
 class FaultyDisk {
  public:
-  enum class Kind { kFullFilesystem, kFailingDevice };
+  enum class Kind { kFullFilesystem, kDeviceOutOfSpace, kIoError };
 
   explicit FaultyDisk(Kind kind) : kind_(kind) {
     outer_ = dir_.File("outer");
     inner_ = dir_.File("inner");
     std::filesystem::create_directories(outer_);
     std::filesystem::create_directories(inner_);
+    if (kind == Kind::kIoError) {
+      fuse_ = std::make_unique<ChildProcess>(std::vector<std::string>{FAILING_FS_BIN, outer_, inner_},
+                                             dir_.File("fuse.log"), dir_.File("fuse.log"));
+      const bool up = fuse_->Start() &&
+                      WaitFor([&] { return RunCommand({"mountpoint", "-q", inner_}).exit_code == 0; }, 10s);
+      if (!up) {
+        error_ = "failing_fs did not mount: " + ReadFileOrEmpty(dir_.File("fuse.log"));
+        return;
+      }
+      mounted_inner_ = ok_ = true;
+      return;
+    }
     if (!Run({"mount", "-t", "tmpfs", "-o", kind == Kind::kFullFilesystem ? "size=8m" : "size=12m", "tmpfs", outer_})) return;
     mounted_outer_ = true;
     if (kind == Kind::kFullFilesystem) {
@@ -63,6 +82,7 @@ class FaultyDisk {
   }
   ~FaultyDisk() {
     if (mounted_inner_) RunCommand({"umount", "-l", inner_});
+    if (fuse_) fuse_->Wait(5s);
     if (!loop_.empty()) RunCommand({"losetup", "-d", loop_});
     if (mounted_outer_) RunCommand({"umount", "-l", outer_});
   }
@@ -73,10 +93,14 @@ class FaultyDisk {
   std::string Dir() const { return kind_ == Kind::kFullFilesystem ? outer_ : inner_; }
 
   void Fill() {
+    if (kind_ == Kind::kIoError) {
+      std::ofstream(outer_ + "/.fail") << "fail\n";
+      return;
+    }
     // dd stops with "No space left on device"; its exit code says so, which is the point.
     RunCommand({"dd", "if=/dev/zero", "of=" + outer_ + "/filler", "bs=64k"}, 60s);
   }
-  void Clear() { std::filesystem::remove(outer_ + "/filler"); }
+  void Clear() { std::filesystem::remove(outer_ + (kind_ == Kind::kIoError ? "/.fail" : "/filler")); }
 
  private:
   bool Run(const std::vector<std::string>& argv) {
@@ -88,12 +112,14 @@ class FaultyDisk {
   Kind kind_;
   TempDir dir_;
   std::string outer_, inner_, loop_, error_;
+  std::unique_ptr<ChildProcess> fuse_;
   bool ok_ = false, mounted_outer_ = false, mounted_inner_ = false;
 };
 
 std::string Unavailable() {
   if (::geteuid() != 0) return "needs root (it mounts small filesystems)";
-  for (const char* p : {"mount", "losetup", "mkfs.ext2", "sqlite3", "dd"}) {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) return "needs /dev/fuse";
+  for (const char* p : {"mount", "mountpoint", "losetup", "mkfs.ext2", "sqlite3", "dd"}) {
     if (RunCommand({"sh", "-c", std::string("command -v ") + p}).exit_code != 0) return std::string("needs ") + p;
   }
   return "";
@@ -173,26 +199,15 @@ class StoreFaultsTest : public ::testing::Test {
     EXPECT_EQ(p.value("confirmed", false), true) << p.dump();
   }
 
-  void RunFaultScenario(FaultyDisk::Kind kind) {
-    FaultyDisk disk(kind);
-    ASSERT_TRUE(disk.ok()) << disk.error();
-    CloudletdProcess d({}, disk.Dir() + "/cloudlet.db");
-    d.Start();
-    const std::string placement = Prepare(d);
-    ASSERT_FALSE(placement.empty());
+  static void ExpectAllRefused(const Writes& w) {
+    EXPECT_EQ(w.cloudlet, 503);
+    EXPECT_EQ(w.usage, 503);
+    EXPECT_EQ(w.token, 503);
+    EXPECT_EQ(w.confirm, 503);
+  }
 
-    disk.Fill();
-    const Writes refused = Attempt(d, placement);
-    EXPECT_EQ(refused.cloudlet, 503);
-    EXPECT_EQ(refused.usage, 503);
-    EXPECT_EQ(refused.token, 503);
-    EXPECT_EQ(refused.confirm, 503);
-    // Reads go on, and nothing refused shows.
-    EXPECT_EQ(d.Call("GET", "/v1/cloudlets/cl-b").status, 404);
-    EXPECT_EQ(d.Json("GET", "/v1/placements/" + placement).value("state", ""), "reserved");
-    EXPECT_EQ(d.Call("GET", "/healthz").status, 200);
-
-    disk.Clear();  // the service recovers by itself: the same writes, no restart
+  // Once the fault has cleared: the same writes succeed with no restart, and a restart shows each once.
+  static void ExpectRecovery(CloudletdProcess& d, const std::string& placement) {
     const Writes retried = Attempt(d, placement);
     EXPECT_EQ(retried.cloudlet, 201);
     EXPECT_EQ(retried.usage, 200);
@@ -202,14 +217,41 @@ class StoreFaultsTest : public ::testing::Test {
     d.Signal(SIGTERM);
     d.Wait();
   }
+
+  // `says`: what SQLite's error, passed on in the 503's detail, calls the fault.
+  void RunFaultScenario(FaultyDisk::Kind kind, const std::string& says) {
+    FaultyDisk disk(kind);
+    ASSERT_TRUE(disk.ok()) << disk.error();
+    CloudletdProcess d({}, disk.Dir() + "/cloudlet.db");
+    d.Start();
+    const std::string placement = Prepare(d);
+    ASSERT_FALSE(placement.empty());
+
+    disk.Fill();
+    const auto first = d.Call("POST", "/v1/tenants", R"({"id":"fault"})");
+    EXPECT_EQ(first.status, 503);
+    EXPECT_NE(first.body.find(says), std::string::npos) << first.body;
+    ExpectAllRefused(Attempt(d, placement));
+    // Reads go on, and nothing refused shows.
+    EXPECT_EQ(d.Call("GET", "/v1/cloudlets/cl-b").status, 404);
+    EXPECT_EQ(d.Json("GET", "/v1/placements/" + placement).value("state", ""), "reserved");
+    EXPECT_EQ(d.Call("GET", "/healthz").status, 200);
+
+    disk.Clear();  // the service recovers by itself
+    ExpectRecovery(d, placement);
+  }
 };
 
 TEST_F(StoreFaultsTest, AFullDiskIsAnsweredWith503AndTheServiceRecoversWhenSpaceReturns) {
-  RunFaultScenario(FaultyDisk::Kind::kFullFilesystem);
+  RunFaultScenario(FaultyDisk::Kind::kFullFilesystem, "disk is full");
 }
 
-TEST_F(StoreFaultsTest, ABlockDeviceWhoseWritesFailIsAnsweredWith503AndTheServiceRecovers) {
-  RunFaultScenario(FaultyDisk::Kind::kFailingDevice);
+TEST_F(StoreFaultsTest, ABlockDeviceOutOfSpaceUnderItsFilesystemIsAnsweredWith503AndTheServiceRecovers) {
+  RunFaultScenario(FaultyDisk::Kind::kDeviceOutOfSpace, "disk is full");
+}
+
+TEST_F(StoreFaultsTest, AnIoErrorIsAnsweredWith503AndTheServiceRecovers) {
+  RunFaultScenario(FaultyDisk::Kind::kIoError, "disk I/O error");
 }
 
 TEST_F(StoreFaultsTest, ADatabaseLockedPastTheBusyTimeoutIsAnsweredWith503AndTheServiceRecovers) {
@@ -229,31 +271,16 @@ TEST_F(StoreFaultsTest, ADatabaseLockedPastTheBusyTimeoutIsAnsweredWith503AndThe
   EXPECT_EQ(tenant.status, 503) << tenant.body;
   EXPECT_FALSE(tenant.Header("retry-after").empty());
   EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms);  // it waited for the lock first
-  const Writes refused = Attempt(d, placement);
+  ExpectAllRefused(Attempt(d, placement));
   EXPECT_LT(std::chrono::steady_clock::now() - started, 19s) << "the lock was released before the writes were tried";
-  EXPECT_EQ(refused.cloudlet, 503);
-  EXPECT_EQ(refused.usage, 503);
-  EXPECT_EQ(refused.token, 503);
-  EXPECT_EQ(refused.confirm, 503);
   EXPECT_EQ(d.Call("GET", "/v1/cloudlets/cl-b").status, 404);  // reads are not blocked by a writer
   EXPECT_EQ(holder.Wait(30s), 0) << holder.Stderr();
 
   EXPECT_EQ(d.Call("POST", "/v1/tenants", R"({"id":"busy"})").status, 201);
-  const Writes retried = Attempt(d, placement);
-  EXPECT_EQ(retried.cloudlet, 201);
-  EXPECT_EQ(retried.usage, 200);
-  EXPECT_EQ(retried.token, 201);
-  EXPECT_EQ(retried.confirm, 200);
-  ExpectEachWriteOnceAfterRestart(d, placement);
-  d.Signal(SIGTERM);
-  d.Wait();
+  ExpectRecovery(d, placement);
 }
 
-TEST(AgentSpoolFaultsTest, OnAFullDiskTheAgentKeepsUsageInMemorySaysSoAndMakesItDurableOnceSpaceReturns) {
-  if (const std::string why = Unavailable(); !why.empty()) {
-    if (NetnsLab::Required()) FAIL() << why;
-    GTEST_SKIP() << why;
-  }
+TEST_F(StoreFaultsTest, OnAFullDiskTheAgentKeepsUsageInMemorySaysSoAndMakesItDurableOnceSpaceReturns) {
   TempDir dir;
   const std::string db = dir.File("c.db");
   auto registry = std::make_unique<CloudletdProcess>(std::vector<std::string>{}, db);
