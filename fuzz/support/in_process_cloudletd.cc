@@ -76,7 +76,9 @@ api::HttpResponse InProcessCloudletd::Call(api::HttpRequest request) {
   auto answer = std::make_shared<std::promise<api::HttpResponse>>();
   parts_->handler->Handle(std::move(request), [answer](api::HttpResponse a) { answer->set_value(std::move(a)); });
   auto f = answer->get_future();
-  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return {.status = 599};
+  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    return {.status = 599, .content_type = "", .headers = {}, .body = "no answer within 10 s"};
+  }
   return f.get();
 }
 
