@@ -22,6 +22,7 @@
 
 #include "support/child_process.h"
 #include "support/cloudletd_process.h"
+#include "support/local_agent.h"
 #include "support/netns_lab.h"
 #include "support/temp_dir.h"
 
@@ -300,22 +301,12 @@ TEST_F(StoreFaultsTest, OnAFullDiskTheAgentKeepsUsageInMemorySaysSoAndMakesItDur
     return r.ok() ? *r : api::ClientResponse{};
   };
   auto start_agent = [&] {
-    auto agent = std::make_unique<ChildProcess>(
-        std::vector<std::string>{CLOUDLET_AGENT_BIN, "--no-mdns", "--listen", "127.0.0.1:" + std::to_string(port),
-                                 "--state-dir", disk.Dir() + "/agent", "--id", "cl-a", "--registry", url, "--token",
-                                 agent_token, "--heartbeat-interval", "1s", "--sample-interval", "200ms"},
-        log, log);
-    EXPECT_TRUE(agent->Start());
-    EXPECT_TRUE(WaitFor([&] { return local("GET", "/v1/ping").status == 200; }));
-    return agent;
+    return StartLocalAgent({.bin = CLOUDLET_AGENT_BIN, .port = port, .state_dir = disk.Dir() + "/agent", .id = "cl-a",
+                            .registry = url, .token = agent_token, .log = log,
+                            .extra_args = {"--sample-interval", "200ms"}});
   };
   auto report = [&](std::vector<std::string> ids) {
-    json records = json::array();
-    for (const auto& id : ids) {
-      records.push_back({{"event_id", id}, {"tenant", "acme"}, {"start", "2026-11-10T10:00:00Z"},
-                         {"end", "2026-11-10T11:00:00Z"}, {"quantities", {{"cpu_core_s", 3600}}}});
-    }
-    return local("POST", "/v1/usage", json{{"records", records}}.dump());
+    return local("POST", "/v1/usage", HoursOfUsage(ids, "acme").dump());
   };
   auto core_hours = [&]() -> double {
     auto r = registry->Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01", {}, kOperatorToken, 2s);

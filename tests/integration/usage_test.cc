@@ -9,6 +9,7 @@
 
 #include "support/child_process.h"
 #include "support/cloudletd_process.h"
+#include "support/local_agent.h"
 
 namespace cloudlet::testing {
 namespace {
@@ -251,28 +252,13 @@ TEST(AgentUsageTest, TheAgentSpoolsUsageAndDeliversItOnceAfterOutagesAndRestarts
   const int port = FreeLoopbackPort();
   const std::string agent_url = "http://127.0.0.1:" + std::to_string(port);
   auto start_agent = [&] {
-    auto agent = std::make_unique<ChildProcess>(
-        std::vector<std::string>{CLOUDLET_AGENT_BIN, "--no-mdns", "--listen", "127.0.0.1:" + std::to_string(port),
-                                 "--state-dir", dir.File("agent"), "--id", "cl-spool", "--registry", url, "--token",
-                                 agent_token, "--heartbeat-interval", "1s"},
-        dir.File("agent.log"), dir.File("agent.log"));
-    EXPECT_TRUE(agent->Start());
-    EXPECT_TRUE(WaitFor([&] {
-      auto r = api::MakeHttpClient()->Send({.method = "GET", .url = agent_url + "/v1/ping", .body = {}, .headers = {},
-                                            .timeout = std::chrono::milliseconds(500)});
-      return r.ok() && r->status == 200;
-    }));
-    return agent;
+    return StartLocalAgent({.bin = CLOUDLET_AGENT_BIN, .port = port, .state_dir = dir.File("agent"), .id = "cl-spool",
+                            .registry = url, .token = agent_token, .log = dir.File("agent.log")});
   };
   // What the cloudlet's hypervisor does: POST usage to the agent on the same host.
   auto report_usage = [&](std::vector<std::string> ids) {
-    json records = json::array();
-    for (const auto& id : ids) {
-      records.push_back({{"event_id", id}, {"tenant", "acme"}, {"start", "2026-11-10T10:00:00Z"},
-                         {"end", "2026-11-10T11:00:00Z"}, {"quantities", {{"cpu_core_s", 3600}}}});
-    }
     auto r = api::MakeHttpClient()->Send({.method = "POST", .url = agent_url + "/v1/usage",
-                                          .body = json{{"records", records}}.dump(), .headers = {},
+                                          .body = HoursOfUsage(ids, "acme").dump(), .headers = {},
                                           .timeout = std::chrono::milliseconds(5000)});
     EXPECT_TRUE(r.ok() && r->status == 202) << (r.ok() ? r->body : r.status().ToString());
   };
