@@ -56,6 +56,7 @@ bench:
 	@cmake --preset bench >/dev/null
 	@cmake --build --preset bench -j $(JOBS)
 	bench/run-registry-bench
+	bench/run-scale-bench
 	build-bench/bin/discovery_bench
 	bench/run-usage-bench
 	bench/run-sim-bench

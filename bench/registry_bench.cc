@@ -1,7 +1,10 @@
-// In-process costs of the registry with 1,000 and 10,000 cloudlets: the work one heartbeat or one
-// list does inside cloudletd, without HTTP. The HTTP figures come from bench/run-registry-bench.
+// In-process costs of the registry with 1,000 to 100,000 cloudlets: the work one heartbeat or one
+// list does inside cloudletd, without HTTP, and the memory a cloudlet takes. The HTTP figures come
+// from bench/run-registry-bench.
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 
+#include <memory>
 #include <random>
 
 #include "cloudlet/discovery/cloudlet_json.h"
@@ -47,7 +50,22 @@ void BM_Heartbeat(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Heartbeat)->Arg(1'000)->Arg(10'000);
+BENCHMARK(BM_Heartbeat)->Arg(1'000)->Arg(10'000)->Arg(100'000);
+
+// Heap bytes per registered cloudlet: the registry's record, its map node, and the spatial index
+// the first nearest query builds.
+void BM_MemoryPerCloudlet(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    malloc_trim(0);
+    const size_t before = mallinfo2().uordblks;
+    auto f = std::make_unique<Fixture>(n);
+    benchmark::DoNotOptimize(f->registry.List({.near = common::GeoPoint{40.44, -79.94}, .limit = 10}));
+    const size_t after = mallinfo2().uordblks;
+    state.counters["bytes_per_cloudlet"] = static_cast<double>(after - before) / n;
+  }
+}
+BENCHMARK(BM_MemoryPerCloudlet)->Arg(100'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_ParseHeartbeatJson(benchmark::State& state) {
   const std::string body = R"({"load":0.42,"free":{"cpu_millis":8000,"mem_mb":1000}})";
@@ -79,7 +97,20 @@ void BM_ListNearestTen(benchmark::State& state) {
     benchmark::DoNotOptimize(f.registry.List({.near = common::GeoPoint{40.44, -79.94}, .limit = 10}));
   }
 }
-BENCHMARK(BM_ListNearestTen)->Arg(1'000)->Arg(10'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ListNearestTen)->Arg(1'000)->Arg(10'000)->Arg(100'000)->Unit(benchmark::kMicrosecond);
+
+// The same at points all over the area (the median over them is what a fleet of phones sees).
+void BM_ListNearestTenAnywhere(benchmark::State& state) {
+  Fixture f(static_cast<int>(state.range(0)));
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> lat(40.0, 41.0), lon(-80.5, -79.5);
+  std::vector<common::GeoPoint> at;
+  for (int i = 0; i < 1024; ++i) at.push_back({lat(rng), lon(rng)});
+  size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(f.registry.List({.near = at[i++ % at.size()], .limit = 10}));
+}
+BENCHMARK(BM_ListNearestTenAnywhere)->Arg(10'000)->Arg(100'000)->Unit(benchmark::kMicrosecond)->Repetitions(5)
+    ->ReportAggregatesOnly(true);
 
 }  // namespace
 

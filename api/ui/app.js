@@ -152,11 +152,26 @@ async function showUsage() {
   renderTotals(byTenant);
 }
 
+// A national fleet is 100,000 cloudlets: the table shows a page of it, the first by id or the
+// nearest to a position (the registry's spatial index answers those without reading the rest).
+const kFleetPage = 200;
+function fleetPath() {
+  const near = $('#near').value.trim();
+  return `/v1/cloudlets?limit=${kFleetPage}` + (near ? `&near=${encodeURIComponent(near)}` : '');
+}
+function fleetNote(shown) {
+  const near = $('#near').value.trim();
+  if (near) return `The ${shown} cloudlets nearest to ${near}.`;
+  if (shown < kFleetPage) return shown === 1 ? 'The one cloudlet.' : `All ${shown} cloudlets.`;
+  return `The first ${shown} cloudlets by id; give a position to see those nearest to it.`;
+}
+
 async function refresh() {
   $('#error').textContent = '';
   try {
-    const [fleet, placements] = await Promise.all([api('/v1/cloudlets'), api('/v1/placements?limit=200')]);
+    const [fleet, placements] = await Promise.all([api(fleetPath()), api('/v1/placements?limit=200')]);
     renderFleet(fleet.cloudlets);
+    $('#fleet-note').textContent = fleetNote(fleet.cloudlets.length);
     renderPlacements(placements.placements);
     await showUsage();
     document.body.dataset.ready = '1';
@@ -200,6 +215,17 @@ $('#login').addEventListener('submit', (ev) => {
   start();
 });
 $('#logout').addEventListener('click', () => logout(''));
+$('#fleet-near').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  try {
+    const fleet = await api(fleetPath());
+    renderFleet(fleet.cloudlets);
+    $('#fleet-note').textContent = fleetNote(fleet.cloudlets.length);
+    $('#error').textContent = '';
+  } catch (e) {
+    $('#error').textContent = e.message;
+  }
+});
 $('#period').addEventListener('submit', (ev) => {
   ev.preventDefault();
   showUsage().catch((e) => { $('#error').textContent = e.message; });

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -15,8 +16,10 @@
 #include "client.h"
 #include "cloudlet/auth/ed25519.h"
 #include "cloudlet/common/duration.h"
+#include "cloudlet/common/geo.h"
 #include "cloudlet/common/time_format.h"
 #include "cloudlet/discovery/avahi.h"
+#include "cloudlet/discovery/cloudlet.h"
 #include "table.h"
 
 namespace cloudlet::cli {
@@ -150,8 +153,13 @@ json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const json*
     }
     rows.push_back(std::move(row));
   }
-  for (const auto& [id, r] : registered) {
-    if (!seen_on_lan.count(id)) rows.push_back(RegistryRow(*r));
+  // The rest in the registry's order (nearest first with --near).
+  if (registry) {
+    for (const auto& r : *registry) {
+      if (!r.is_object() || !r.contains("id") || !r["id"].is_string()) continue;
+      const std::string id = r["id"].get<std::string>();
+      if (registered[id] == &r && !seen_on_lan.count(id)) rows.push_back(RegistryRow(r));
+    }
   }
   return rows;
 }
@@ -165,7 +173,9 @@ common::Status RunDiscover(const DiscoverOptions& options, const RegistryLister&
   int rc = 0;
   auto registry_rows = [&]() -> std::optional<json> {
     if (!registry) return std::nullopt;
-    auto rows = registry();
+    std::vector<std::string> lan_ids;
+    for (const auto& c : table.Snapshot()) lan_ids.push_back(c.advert.id);
+    auto rows = registry(lan_ids);
     if (rows.ok()) return *rows;
     std::cerr << "cloudlet: " << rows.status().message() << " (showing the LAN only)\n";
     rc = 1;
@@ -224,12 +234,17 @@ void AddDiscoverCommand(CLI::App& app, Context& ctx) {
   struct Flags {
     std::string timeout = "3s";
     bool watch = false;
+    std::string near;
+    size_t limit = 50;
   };
   auto f = std::make_shared<Flags>();
   auto* discover = app.add_subcommand("discover", "Find cloudlets on the LAN over mDNS (and in the registry, if given)");
   discover->add_option("--browse-for", f->timeout, "How long to browse the LAN before printing (the global --timeout is "
                        "how long to wait for the registry)")->capture_default_str();
   discover->add_flag("--watch", f->watch, "Keep browsing; print the table again whenever it changes (Ctrl-C stops)");
+  discover->add_option("--near", f->near, "With a registry: list its cloudlets nearest to LAT,LON (else the first by id)");
+  discover->add_option("--limit", f->limit, "With a registry: at most this many of its cloudlets besides those on the LAN")
+      ->check(CLI::Range(size_t{1}, size_t{1000}))->capture_default_str();
   discover->callback([&ctx, f] {
     ctx.run = [&ctx, f]() -> common::Status {
       auto timeout = common::ParseDuration(f->timeout, "--browse-for");
@@ -237,14 +252,33 @@ void AddDiscoverCommand(CLI::App& app, Context& ctx) {
         return common::Status::InvalidArgument("--browse-for: must be a duration > 0, e.g. 3s");
       }
       spdlog::set_level(spdlog::level::err);  // the browser's log lines would mix with the table
+      std::string query = "?limit=" + std::to_string(f->limit);
+      if (!f->near.empty()) {
+        auto at = common::ParseGeoPoint(f->near, "--near");
+        if (!at.ok()) return at.status();
+        query += "&near=" + f->near;
+      }
       RegistryLister lister;
       if (!ctx.options.registry.empty() || std::getenv("CLOUDLET_REGISTRY")) {
         auto client = RegistryClient::Connect(ctx.options);
         if (!client.ok()) return client.status();
-        lister = [client = std::make_shared<RegistryClient>(std::move(*client))]() -> common::Result<json> {
-          auto body = client->Call("GET", "/v1/cloudlets");
+        // A page of the registry (the whole fleet may be 100,000), and each LAN instance it holds.
+        lister = [client = std::make_shared<RegistryClient>(std::move(*client)),
+                  query](const std::vector<std::string>& lan_ids) -> common::Result<json> {
+          auto body = client->Call("GET", "/v1/cloudlets" + query);
           if (!body.ok()) return body.status();
-          return Member(*body, "cloudlets");
+          json rows = Member(*body, "cloudlets");
+          if (!rows.is_array()) return common::Status::Unavailable("the registry's answer holds no list of cloudlets");
+          std::set<std::string> listed;
+          for (const auto& r : rows) listed.insert(ValueOr<std::string>(r, "id", ""));
+          for (const auto& id : lan_ids) {
+            if (listed.count(id) || !discovery::ValidateCloudletId(id).ok()) continue;
+            auto one = client->Call("GET", "/v1/cloudlets/" + id);
+            if (one.ok()) rows.push_back(*one);
+            else if (one.status().code() != common::StatusCode::kNotFound) return one.status();
+            listed.insert(id);
+          }
+          return rows;
         };
       }
       return RunDiscover({.timeout = *timeout, .json = ctx.options.json_output, .watch = f->watch}, lister);

@@ -17,8 +17,9 @@ struct DiscoverOptions {
   bool watch = false;
 };
 
-// The registry's cloudlets (a JSON array), or why they could not be had.
-using RegistryLister = std::function<common::Result<nlohmann::json>()>;
+// The registry's cloudlets (a JSON array): the nearest or first --limit, plus those of `lan_ids` (the
+// instances seen on the LAN) that it holds; or why they could not be had.
+using RegistryLister = std::function<common::Result<nlohmann::json>(const std::vector<std::string>& lan_ids)>;
 
 // One row per LAN instance (marked "lan", or "lan+registry" when the registry knows its id) and
 // one per registered cloudlet not seen on the LAN ("registry").

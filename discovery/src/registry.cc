@@ -1,6 +1,7 @@
 #include "cloudlet/discovery/registry.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 
@@ -50,6 +51,7 @@ void Registry::Restore(std::vector<CloudletRecord> records, uint64_t index) {
     }
     ++index_;  // the restart is itself a change: every record is suspect now
     ++membership_index_;
+    ++geo_version_;
     for (auto& [id, e] : entries_) e.record.modify_index = index_;
     CollectWatchersLocked(fire);
   }
@@ -65,6 +67,7 @@ PutOutcome Registry::Put(const CloudletDescriptor& descriptor) {
     auto [it, created] = entries_.try_emplace(descriptor.id);
     Entry& e = it->second;
     CloudletRecord& r = e.record;
+    if (created || r.descriptor.geo != descriptor.geo) ++geo_version_;
     if (created) {
       r.registered_at = now;
       r.load = 0;
@@ -141,6 +144,7 @@ bool Registry::Remove(std::string_view id) {
     entries_.erase(it);
     ++index_;
     ++membership_index_;
+    ++geo_version_;
     CollectWatchersLocked(fire);
   }
   Fire(fire);
@@ -181,6 +185,70 @@ bool MatchesBaseVm(const CloudletDescriptor& d, const std::string& wanted) {
 
 }  // namespace
 
+bool Registry::Matches(const Entry& e, const ListFilter& filter) {
+  if (filter.state && e.record.health != *filter.state) return false;
+  return !filter.base_vm || MatchesBaseVm(e.record.descriptor, *filter.base_vm);
+}
+
+void Registry::IndexPositionsLocked() const {
+  if (geo_indexed_ == geo_version_) return;
+  std::vector<common::SphereIndex::Item> items;
+  geo_entries_.clear();
+  for (const auto& [id, e] : entries_) {
+    if (!e.record.descriptor.geo) continue;
+    items.push_back({common::ToUnitVector(*e.record.descriptor.geo), static_cast<int32_t>(geo_entries_.size())});
+    geo_entries_.push_back(&e);
+  }
+  geo_index_ = common::SphereIndex(std::move(items));
+  geo_indexed_ = geo_version_;
+}
+
+ListResult Registry::ListNearestLocked(const ListFilter& filter) const {
+  struct Found {
+    double km;
+    const Entry* entry;
+  };
+  // Nearer first, ties by id: the order of the full sort in List.
+  auto nearer = [](const Found& a, const Found& b) {
+    return a.km != b.km ? a.km < b.km : a.entry->record.descriptor.id < b.entry->record.descriptor.id;
+  };
+  const size_t limit = *filter.limit;
+  std::vector<Found> best;  // a heap whose front is the farthest kept
+  IndexPositionsLocked();
+  const common::UnitVector from = common::ToUnitVector(*filter.near);
+  auto by_distance = [](int32_t, double chord2) { return chord2; };
+  geo_index_.Search(from, by_distance, [&](std::span<const common::SphereIndex::Item> leaf) {
+    for (const auto& item : leaf) {
+      const Entry& e = *geo_entries_[static_cast<size_t>(item.row)];
+      if (!Matches(e, filter)) continue;
+      // GreatCircleKm's arithmetic, on the vector the index already holds.
+      const double dx = from.x - item.at.x, dy = from.y - item.at.y, dz = from.z - item.at.z;
+      const Found f{common::ChordToKm(std::sqrt(dx * dx + dy * dy + dz * dz)), &e};
+      if (best.size() < limit) {
+        best.push_back(f);
+        std::push_heap(best.begin(), best.end(), nearer);
+      } else if (nearer(f, best.front())) {
+        std::pop_heap(best.begin(), best.end(), nearer);
+        best.back() = f;
+        std::push_heap(best.begin(), best.end(), nearer);
+      }
+    }
+    // Leaves farther than the farthest kept cannot hold anything nearer (a little slack for rounding).
+    if (best.size() < limit) return common::SphereIndex::kNoLimit;
+    const double chord = common::KmToChord(best.front().km) * (1 + 1e-9) + 1e-12;
+    return chord * chord;
+  });
+  std::sort_heap(best.begin(), best.end(), nearer);
+  ListResult out;
+  out.index = index_;
+  out.entries.reserve(limit);
+  for (const Found& f : best) out.entries.push_back({f.entry->record, f.km});
+  for (auto it = entries_.begin(); out.entries.size() < limit && it != entries_.end(); ++it) {
+    if (!it->second.record.descriptor.geo && Matches(it->second, filter)) out.entries.push_back({it->second.record, std::nullopt});
+  }
+  return out;
+}
+
 ListResult Registry::List(const ListFilter& filter) const {
   // Select and order pointers under the lock, then copy only the records that are returned.
   struct Candidate {
@@ -190,11 +258,11 @@ ListResult Registry::List(const ListFilter& filter) const {
   std::vector<Candidate> selected;
   ListResult out;
   std::lock_guard lock(mu_);
+  if (filter.near && filter.limit) return ListNearestLocked(filter);
   out.index = index_;
   selected.reserve(filter.near ? entries_.size() : std::min(entries_.size(), filter.limit.value_or(entries_.size())));
   for (const auto& [id, e] : entries_) {
-    if (filter.state && e.record.health != *filter.state) continue;
-    if (filter.base_vm && !MatchesBaseVm(e.record.descriptor, *filter.base_vm)) continue;
+    if (!Matches(e, filter)) continue;
     Candidate c{&e, std::nullopt};
     if (filter.near && e.record.descriptor.geo) c.distance_km = common::GreatCircleKm(*filter.near, *e.record.descriptor.geo);
     selected.push_back(c);
@@ -252,6 +320,7 @@ std::vector<std::string> Registry::TakePurged() {
     if (!purged.empty()) {
       ++index_;
       ++membership_index_;
+      ++geo_version_;
       CollectWatchersLocked(fire);
     }
   }

@@ -99,10 +99,89 @@ Status EngineParams::Validate() const {
   if (!(synthesis.early_start_fraction >= 0 && synthesis.early_start_fraction <= 1)) {
     return Status::InvalidField("synthesis.early_start_fraction", "must be in [0, 1]");
   }
+  // Costs only grow with each term: the engine's bounds rely on it.
+  if (!(synthesis.launch_s >= 0)) return Status::InvalidField("synthesis.launch_s", "must be >= 0");
+  if (!(synthesis.base_fetch_overhead_s >= 0)) return Status::InvalidField("synthesis.base_fetch_overhead_s", "must be >= 0");
+  if (!(suspect_penalty_ms >= 0)) return Status::InvalidField("suspect_penalty_ms", "must be >= 0");
+  if (!(geo.access_ms >= 0)) return Status::InvalidField("geo.access_ms", "must be >= 0");
   return Status::Ok();
 }
 
-FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
+namespace {
+
+// The snapshot's spatial index: shared with `previous` when every row sits where it sat there.
+void IndexPositions(FleetSnapshot& f, const FleetSnapshot* previous) {
+  if (f.size() < kSpatialRows) return;
+  if (previous && previous->geo_index && previous->size() == f.size() && (previous->has_geo == f.has_geo).all() &&
+      (previous->x == f.x).all() && (previous->y == f.y).all() && (previous->z == f.z).all()) {
+    f.geo_index = previous->geo_index;
+    f.no_geo_rows = previous->no_geo_rows;
+    return;
+  }
+  std::vector<common::SphereIndex::Item> items;
+  items.reserve(f.size());
+  for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(f.size()); ++i) {
+    if (f.has_geo[i] > 0) items.push_back({{f.x[i], f.y[i], f.z[i]}, static_cast<int32_t>(i)});
+    else f.no_geo_rows.push_back(static_cast<int>(i));
+  }
+  f.geo_index = std::make_shared<const common::SphereIndex>(std::move(items));
+}
+
+void SlotCommonBaseVms(FleetSnapshot& f) {
+  if (!f.geo_index) return;
+  std::vector<std::pair<size_t, const std::string*>> common;
+  for (const auto& [digest, rows] : f.by_base_vm) {
+    if (rows.size() * 32 >= f.size()) common.emplace_back(rows.size(), &digest);
+  }
+  std::sort(common.begin(), common.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
+  });
+  if (common.size() > 64) common.resize(64);
+  for (const auto& [count, digest] : common) {
+    const int slot = static_cast<int>(f.common_bits.size());
+    f.common_base_vm[*digest] = slot;
+    auto& bits = f.common_bits.emplace_back((f.size() + 63) / 64, 0);
+    for (int row : f.by_base_vm.at(*digest)) bits[static_cast<size_t>(row) / 64] |= uint64_t{1} << (row % 64);
+  }
+}
+
+// The node floors, from the leaves up (children come after their parent).
+void FloorNodes(FleetSnapshot& f) {
+  if (!f.geo_index) return;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const auto nodes = f.geo_index->nodes();
+  const auto items = f.geo_index->items();
+  f.node_floors.assign(nodes.size(), {kInf, kInf, kInf, false, 0});
+  for (size_t k = nodes.size(); k-- > 0;) {
+    const auto& n = nodes[k];
+    FleetSnapshot::NodeFloor& fl = f.node_floors[k];
+    if (n.left < 0) {
+      for (int32_t i = n.begin; i < n.end; ++i) {
+        const Eigen::Index row = items[static_cast<size_t>(i)].row;
+        fl.rho_min = std::min(fl.rho_min, f.rho_now[row]);
+        fl.inv_wan_min = std::min(fl.inv_wan_min, f.inv_wan_mbps[row]);
+        if (f.launch_s[row] >= 0) fl.launch_min = std::min(fl.launch_min, f.launch_s[row]);
+        else fl.model_launch = true;
+        for (size_t slot = 0; slot < f.common_bits.size(); ++slot) {
+          if ((f.common_bits[slot][static_cast<size_t>(row) / 64] >> (row % 64)) & 1) fl.cached |= uint64_t{1} << slot;
+        }
+      }
+      continue;
+    }
+    for (int32_t c : {n.left, n.right}) {
+      const auto& child = f.node_floors[static_cast<size_t>(c)];
+      fl.rho_min = std::min(fl.rho_min, child.rho_min);
+      fl.inv_wan_min = std::min(fl.inv_wan_min, child.inv_wan_min);
+      fl.launch_min = std::min(fl.launch_min, child.launch_min);
+      fl.model_launch = fl.model_launch || child.model_launch;
+      fl.cached |= child.cached;
+    }
+  }
+}
+
+}  // namespace
+
+FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets, const FleetSnapshot* previous) {
   FleetSnapshot f;
   const auto n = static_cast<Eigen::Index>(cloudlets.size());
   for (ArrayXd* a : {&f.x, &f.y, &f.z, &f.has_geo, &f.eligible, &f.suspect, &f.vm, &f.container, &f.cpu_capacity,
@@ -141,6 +220,9 @@ FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets) {
   f.inv_cpu_capacity = 1.0 / f.cpu_capacity.max(1.0);
   f.rho_now = f.load.max(1.0 - f.free_cpu * f.inv_cpu_capacity);
   f.inv_wan_mbps = 1.0 / f.wan_mbps.max(1e-3);  // InverseRate, per column
+  IndexPositions(f, previous);
+  SlotCommonBaseVms(f);
+  FloorNodes(f);
   return f;
 }
 
@@ -190,19 +272,30 @@ namespace {
 struct Scratch {
   ArrayXd mode, zeros;
   std::vector<double> bound, floor_rtt, provision, headroom;
+  std::vector<uint8_t> coord_ok;  // 1 where the row's RTT comes from network coordinates
 };
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
 }
 
-// One call of Engine::Rank, in steps. Two passes over the snapshot's columns (structure of
-// arrays), in cache-sized blocks:
+// What pass 1 found for one row: its bound, and the parts that make its exact cost.
+struct RowParts {
+  double bound = 0, floor_rtt = 0, provision = 0, headroom = 1, mode = 0;
+  bool coord_ok = false;
+};
+
+// One call of Engine::Rank, in steps. Without a spatial index (small fleets) or a client position,
+// two passes over the snapshot's columns (structure of arrays), in cache-sized blocks:
 //  1. LowerBounds: branch-free arithmetic over every row, a lower bound on each row's cost, +inf
 //     for rows a filter rejects. The bound is exact but for geo RTTs, which it takes as the access
 //     hop alone, so that it needs no square root.
 //  2. Scan: keeps the best k; only rows whose bound beats the k-th cost so far are costed exactly,
 //     so most rows cost one comparison.
+// With both, the rows are visited nearest first through the index (RunSpatial): a row's RTT is at
+// least what its distance allows, so once the k-th best cost is known, every cloudlet farther than
+// that cost allows is skipped without being read. The rows the index cannot bound (measured by the
+// client, without a position, or warm) are costed first.
 class Ranker {
  public:
   Ranker(const EngineParams& params, const FleetSnapshot& fleet, const PlacementRequest& request,
@@ -215,38 +308,49 @@ class Ranker {
         scratch_(ThreadScratch()) {}
 
   Ranking Run() {
-    Prepare();
-    constexpr Eigen::Index kBlock = 512;
-    const size_t block_size = static_cast<size_t>(std::min(kBlock, n_));
-    for (auto* v : {&scratch_.bound, &scratch_.floor_rtt, &scratch_.provision, &scratch_.headroom}) v->resize(block_size);
-    for (Eigen::Index start = 0; start < n_; start += kBlock) {
-      const Eigen::Index len = std::min(kBlock, n_ - start);
-      Bound(start, len);
-      Scan(start, len);
+    PrepareRequest();
+    if (fleet_.geo_index && has_client_geo_ && 2 * fleet_.no_geo_rows.size() <= static_cast<size_t>(n_)) {
+      RunSpatial();
+      // Whether any cloudlet meets the SLA is a question about every row: when none of those
+      // examined does, a full pass answers it (rare: then nothing near enough is fit).
+      if (any_sla_ || pruned_ == 0) return Finish();
+      Reset();
+    }
+    RunFull();
+    return Finish();
+  }
+
+  // One row alone, as the full pass with every other row vetoed would rank it.
+  Ranking RunOne(int row) {
+    PrepareRequest();
+    SortWarm();
+    if (row >= 0 && row < n_) {
+      auto m = std::lower_bound(measured_.begin(), measured_.end(), std::pair<int, double>(row, -kInf),
+                                [](const auto& a, const auto& b) { return a.first < b.first; });
+      const bool measured = m != measured_.end() && m->first == row;
+      Visit(row, measured, static_cast<size_t>(m - measured_.begin()));
     }
     return Finish();
   }
 
  private:
-  // Provisioning mode per row for this app (0 full, 1 overlay: base VM cached, 2 warm), measured
-  // rows in row order, and the scalars of pass 1.
-  void Prepare() {
+  // What every path needs: the measured rows (those below the physical floor set aside), the
+  // reservations and the scalars of pass 1.
+  void PrepareRequest() {
     for (const auto& [id, rtt] : request_.client.rtt_ms) {
-      if (auto it = fleet_.row_of.find(id); it != fleet_.row_of.end()) measured_.emplace_back(it->second, rtt);
+      auto it = fleet_.row_of.find(id);
+      if (it == fleet_.row_of.end()) continue;
+      if (const double floor = PhysicalFloorMs(it->second); rtt < floor) {
+        NoteImplausible(it->second, RttSource::kMeasured, rtt, floor);
+        continue;
+      }
+      measured_.emplace_back(it->second, rtt);
     }
     std::sort(measured_.begin(), measured_.end());
-    ArrayXd& mode = scratch_.mode;
-    mode.setZero(n_);
-    if (auto it = fleet_.by_base_vm.find(app_.base_vm); it != fleet_.by_base_vm.end()) {
-      for (int row : it->second) mode[row] = 1;
-    }
-    for (int row : reserved_.warm_rows) {
-      if (row >= 0 && row < n_) mode[row] = 2;
-    }
+    implausible_measured_ = out_.implausible_count;
     const bool has_reserved = reserved_.cpu_millis.size() == n_ && reserved_.mem_mb.size() == n_;
-    if (!has_reserved) scratch_.zeros.setZero(n_);
-    res_cpu_ = has_reserved ? reserved_.cpu_millis.data() : scratch_.zeros.data();
-    res_mem_ = has_reserved ? reserved_.mem_mb.data() : scratch_.zeros.data();
+    res_cpu_ = has_reserved ? reserved_.cpu_millis.data() : nullptr;
+    res_mem_ = has_reserved ? reserved_.mem_mb.data() : nullptr;
     iso_ = (app_.isolation == "vm" ? fleet_.vm : fleet_.container).data();
     per_km_ = params_.geo.PerKmMs();
     geo_floor_ = has_client_geo_ ? params_.geo.access_ms : params_.default_rtt_ms;
@@ -264,6 +368,53 @@ class Ranker {
                 .amortisation_ms_per_s = AmortisationMsPerS(app_.req_rate_hz, app_.session_s),
                 .suspect_penalty = params_.suspect_penalty_ms};
     top_.reserve(k_ + 1);
+    if (auto it = fleet_.by_base_vm.find(app_.base_vm); it != fleet_.by_base_vm.end()) overlay_rows_ = &it->second;
+    if (auto it = fleet_.common_base_vm.find(app_.base_vm); it != fleet_.common_base_vm.end()) {
+      common_slot_ = it->second;
+      overlay_bits_ = fleet_.common_bits[static_cast<size_t>(it->second)].data();
+    }
+  }
+
+  // Back to the state after PrepareRequest, for a full pass after a spatial one.
+  void Reset() {
+    top_.clear();
+    threshold_ = kInf;
+    std::fill(std::begin(counts_), std::end(counts_), 0);
+    any_sla_ = any_valid_ = false;
+    next_measured_ = 0;
+    visited_ = pruned_ = 0;
+    out_.rejected.clear();
+    out_.implausible_count = implausible_measured_;
+    if (out_.implausible.size() > static_cast<size_t>(implausible_measured_)) out_.implausible.resize(static_cast<size_t>(implausible_measured_));
+  }
+
+  // ---- The full pass ----
+
+  // Provisioning mode per row for this app (0 full, 1 overlay: base VM cached, 2 warm), then the
+  // blocks.
+  void RunFull() {
+    ArrayXd& mode = scratch_.mode;
+    mode.setZero(n_);
+    if (overlay_rows_) {
+      for (int row : *overlay_rows_) mode[row] = 1;
+    }
+    for (int row : reserved_.warm_rows) {
+      if (row >= 0 && row < n_) mode[row] = 2;
+    }
+    if (!res_cpu_) {
+      scratch_.zeros.setZero(n_);
+      res_cpu_ = res_mem_ = scratch_.zeros.data();
+    }
+    constexpr Eigen::Index kBlock = 512;
+    const size_t block_size = static_cast<size_t>(std::min(kBlock, n_));
+    for (auto* v : {&scratch_.bound, &scratch_.floor_rtt, &scratch_.provision, &scratch_.headroom}) v->resize(block_size);
+    scratch_.coord_ok.resize(block_size);
+    for (Eigen::Index start = 0; start < n_; start += kBlock) {
+      const Eigen::Index len = std::min(kBlock, n_ - start);
+      Bound(start, len);
+      Scan(start, len);
+    }
+    visited_ = n_;
   }
 
   // Pass 1 over rows [start, start + len); coordinates replace the geo floor where they exist.
@@ -276,13 +427,7 @@ class Ranker {
                 fleet_.has_geo.data() + start, fleet_.suspect.data() + start, scratch_.mode.data() + start, scalars_, b,
                 fr, scratch_.provision.data(), scratch_.headroom.data());
     if (!coords_) return;
-    for (Eigen::Index j = 0; j < len; ++j) {
-      const double c = coords_[start + j];
-      if (std::isfinite(c) && b[j] != kInf) {
-        b[j] += c - fr[j];
-        fr[j] = c;
-      }
-    }
+    for (Eigen::Index j = 0; j < len; ++j) scratch_.coord_ok[static_cast<size_t>(j)] = UseCoordinates(start + j, b[j], fr[j]);
   }
 
   // Pass 2 over rows [start, start + len): one loop over locals (the fast path holds no member
@@ -291,8 +436,8 @@ class Ranker {
   void Scan(Eigen::Index start, Eigen::Index len) {
     const double* b = scratch_.bound.data();
     const double* fr = scratch_.floor_rtt.data();
+    const uint8_t* coord_ok = coords_ ? scratch_.coord_ok.data() : nullptr;
     const double *x = fleet_.x.data(), *y = fleet_.y.data(), *z = fleet_.z.data(), *has_geo = fleet_.has_geo.data();
-    const double* coords = coords_;
     const UnitVector client = client_;
     const bool client_geo = has_client_geo_;
     const double geo_floor = geo_floor_, per_km_r = per_km_ * common::kEarthRadiusKm;
@@ -308,13 +453,14 @@ class Ranker {
         Reject(i);
         continue;
       }
-      if (!any_sla) any_sla = app_.max_rtt_ms <= 0 || ExactRtt(i, row_measured, next).first <= app_.max_rtt_ms;
+      const bool by_coords = coord_ok && coord_ok[j];
+      if (!any_sla) any_sla = app_.max_rtt_ms <= 0 || ExactRtt(i, row_measured, next, by_coords).first <= app_.max_rtt_ms;
       if (!row_measured) {  // a measured RTT may lie below the bound's floor: such rows are always costed
         if (b[j] > threshold + 1e-9) {
           any_valid = true;
           continue;
         }
-        if (fr[j] == geo_floor && client_geo && has_geo[i] > 0 && !(coords && std::isfinite(coords[i]))) {
+        if (fr[j] == geo_floor && client_geo && has_geo[i] > 0 && !by_coords) {
           const double reach = (threshold + 1e-9 - b[j]) / per_km_r;
           const double dx = x[i] - client.x, dy = y[i] - client.y, dz = z[i] - client.z;
           if (dx * dx + dy * dy + dz * dz > reach * reach) {
@@ -325,12 +471,143 @@ class Ranker {
       }
       if (Vetoed(i)) continue;
       any_valid = true;
-      threshold = Consider(i, j, ExactRtt(i, row_measured, next));
+      const RowParts parts{b[j], fr[j], scratch_.provision[static_cast<size_t>(j)], scratch_.headroom[static_cast<size_t>(j)],
+                           scratch_.mode[i], by_coords};
+      threshold = Consider(i, parts, ExactRtt(i, row_measured, next, by_coords));
     }
     threshold_ = threshold;
     any_valid_ = any_valid;
     any_sla_ = any_sla;
     next_measured_ = next;
+  }
+
+  // ---- The spatial search ----
+
+  void SortWarm() {
+    warm_.clear();
+    for (int row : reserved_.warm_rows) {
+      if (row >= 0 && row < n_) warm_.push_back(row);
+    }
+    std::sort(warm_.begin(), warm_.end());
+    warm_.erase(std::unique(warm_.begin(), warm_.end()), warm_.end());
+  }
+
+  void RunSpatial() {
+    SortWarm();
+    for (size_t m = 0; m < measured_.size(); ++m) Visit(measured_[m].first, true, m);
+    for (int row : fleet_.no_geo_rows) {
+      if (!IsMeasured(row)) Visit(row, false, 0);
+    }
+    for (int row : warm_) {
+      if (fleet_.has_geo[row] > 0 && !IsMeasured(row)) Visit(row, false, 0);
+    }
+    // Every other row's RTT is at least `rate` per unit of chord (the model's rate for geo
+    // estimates; for coordinates at least the physical one, as those below it are set aside); its
+    // queue and provisioning at least what the best row under the node offers (no row there is
+    // warm).
+    const double rate = (coords_ ? params_.geo.PhysicalPerKmMs() : per_km_) * common::kEarthRadiusKm;
+    const double access = coords_ ? 0.0 : params_.geo.access_ms;
+    const BoundScalars& sc = scalars_;
+    // A node where no row can cache the base VM provisions it in full: known when the base VM is
+    // cached nowhere, or is common (a bit per node); for a rarely cached one, an overlay is assumed.
+    const bool cached_anywhere = overlay_rows_ != nullptr;
+    auto bound = [&](int32_t node, double chord2) {
+      const FleetSnapshot::NodeFloor& fl = fleet_.node_floors[static_cast<size_t>(node)];
+      const double launch_s = std::min(fl.launch_min, fl.model_launch ? sc.launch_s : kInf);
+      const double overlay_s = OverlaySecondsOf(launch_s, sc.visible_share, sc.overlay_bits * fl.inv_wan_min, sc.pipeline_floor_s);
+      const bool may_cache = common_slot_ >= 0 ? ((fl.cached >> common_slot_) & 1) != 0 : cached_anywhere;
+      const double provision_s = may_cache ? overlay_s : FullSecondsOf(sc.fetch_overhead_s, sc.base_bits * fl.inv_wan_min, overlay_s);
+      return access + rate * std::sqrt(chord2) + QueueMsAt(sc.service_ms, fl.rho_min) + provision_s * sc.amortisation_ms_per_s;
+    };
+    fleet_.geo_index->Search(client_, bound, [&](std::span<const common::SphereIndex::Item> leaf) {
+      for (const auto& item : leaf) {
+        if (!IsMeasured(item.row) && !std::binary_search(warm_.begin(), warm_.end(), item.row)) Visit(item.row, false, 0);
+      }
+      return threshold_ == kInf ? common::SphereIndex::kNoLimit : threshold_ + 1e-9;
+    });
+    pruned_ = n_ - visited_;
+  }
+
+  // The full pass's treatment of one row, for a row the search reached.
+  void Visit(Eigen::Index i, bool measured, size_t m) {
+    ++visited_;
+    const RowParts parts = PartsOf(i);
+    if (parts.bound == kInf) return Reject(i);
+    if (!any_sla_) any_sla_ = app_.max_rtt_ms <= 0 || ExactRtt(i, measured, m, parts.coord_ok).first <= app_.max_rtt_ms;
+    if (!measured && parts.bound > threshold_ + 1e-9) {
+      any_valid_ = true;
+      return;
+    }
+    // As in Scan: too far for its distance alone to let it in, without the square root.
+    if (!measured && !parts.coord_ok && has_client_geo_ && fleet_.has_geo[i] > 0 && threshold_ != kInf) {
+      const double reach = (threshold_ + 1e-9 - parts.bound) / (per_km_ * common::kEarthRadiusKm);
+      const double dx = fleet_.x[i] - client_.x, dy = fleet_.y[i] - client_.y, dz = fleet_.z[i] - client_.z;
+      if (dx * dx + dy * dy + dz * dz > reach * reach) {
+        any_valid_ = true;
+        return;
+      }
+    }
+    if (Vetoed(i)) return;
+    any_valid_ = true;
+    threshold_ = Consider(i, parts, ExactRtt(i, measured, m, parts.coord_ok));
+  }
+
+  // Pass 1 for one row: the same kernel, on the row alone.
+  RowParts PartsOf(Eigen::Index i) {
+    RowParts p;
+    p.mode = std::binary_search(warm_.begin(), warm_.end(), static_cast<int>(i)) ? 2 : Cached(static_cast<int>(i)) ? 1 : 0;
+    const double zero = 0;
+    LowerBounds(1, fleet_.rho_now.data() + i, fleet_.inv_cpu_capacity.data() + i, fleet_.inv_wan_mbps.data() + i,
+                fleet_.launch_s.data() + i, fleet_.eligible.data() + i, iso_ + i, fleet_.free_cpu.data() + i,
+                fleet_.free_mem.data() + i, res_cpu_ ? res_cpu_ + i : &zero, res_mem_ ? res_mem_ + i : &zero,
+                fleet_.has_geo.data() + i, fleet_.suspect.data() + i, &p.mode, scalars_, &p.bound, &p.floor_rtt,
+                &p.provision, &p.headroom);
+    if (coords_) p.coord_ok = UseCoordinates(i, p.bound, p.floor_rtt);
+    return p;
+  }
+
+  // Whether row caches the app's base VM.
+  bool Cached(int row) const {
+    if (overlay_bits_) return (overlay_bits_[static_cast<size_t>(row) / 64] >> (row % 64)) & 1;
+    return overlay_rows_ && std::binary_search(overlay_rows_->begin(), overlay_rows_->end(), row);
+  }
+
+  bool IsMeasured(int row) const {
+    return std::binary_search(measured_.begin(), measured_.end(), std::pair<int, double>(row, -kInf),
+                              [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+
+  // ---- What both paths share ----
+
+  // A row's coordinate estimate replaces its geo floor when it exists and is physically possible.
+  bool UseCoordinates(Eigen::Index i, double& bound, double& floor_rtt) {
+    const double c = coords_[i];
+    if (bound == kInf || !std::isfinite(c)) return false;
+    if (const double floor = PhysicalFloorMs(static_cast<int>(i)); c < floor) {
+      NoteImplausible(static_cast<int>(i), RttSource::kCoordinates, c, floor);
+      return false;
+    }
+    bound += c - floor_rtt;
+    floor_rtt = c;
+    return true;
+  }
+
+  // The least RTT light in fibre allows between the client and row i (0 when either has no position).
+  double PhysicalFloorMs(int row) const {
+    if (!has_client_geo_ || fleet_.has_geo[row] <= 0) return 0;
+    return params_.geo.PhysicalFloorMs(common::ChordToKm(Chord(row)));
+  }
+
+  double Chord(Eigen::Index i) const {
+    const double dx = fleet_.x[i] - client_.x, dy = fleet_.y[i] - client_.y, dz = fleet_.z[i] - client_.z;
+    return std::sqrt(dx * dx + dy * dy + dz * dz);
+  }
+
+  void NoteImplausible(int row, RttSource source, double rtt, double floor) {
+    if (out_.implausible.size() < kMaxImplausibleListed) {
+      out_.implausible.push_back({fleet_.ids[static_cast<size_t>(row)], source, rtt, floor});
+    }
+    ++out_.implausible_count;
   }
 
   bool Vetoed(Eigen::Index i) {
@@ -342,20 +619,19 @@ class Ranker {
 
   // Costs row i exactly (its RTT known) and keeps it if it is among the best k; returns the k-th
   // best cost so far.
-  double Consider(Eigen::Index i, Eigen::Index j, std::pair<double, RttSource> rtt) {
+  double Consider(Eigen::Index i, const RowParts& p, std::pair<double, RttSource> rtt) {
     const int row = static_cast<int>(i);
     // The bound with its RTT floor replaced by the exact RTT.
-    const double cost = scratch_.bound[j] - scratch_.floor_rtt[j] + rtt.first;
+    const double cost = p.bound - p.floor_rtt + rtt.first;
     if (top_.size() == k_ && !Better(cost, row, top_.back())) return threshold_of_top();
     Candidate cand;
     cand.row = row;
     cand.rtt_ms = rtt.first;
     cand.rtt_source = rtt.second;
-    cand.queue_ms = app_.service_ms / scratch_.headroom[j];
-    cand.provision_s = scratch_.provision[j];
+    cand.queue_ms = app_.service_ms / p.headroom;
+    cand.provision_s = p.provision;
     cand.observed = fleet_.observed[i] > 0;
-    const double m = scratch_.mode[i];
-    cand.provision_mode = m == 2 ? ProvisionMode::kWarm : m == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
+    cand.provision_mode = p.mode == 2 ? ProvisionMode::kWarm : p.mode == 1 ? ProvisionMode::kOverlay : ProvisionMode::kFull;
     cand.cost_ms = cost;
     auto at = std::upper_bound(top_.begin(), top_.end(), cand,
                                [&](const Candidate& a, const Candidate& c) { return Better(a.cost_ms, a.row, c); });
@@ -369,19 +645,17 @@ class Ranker {
   // Counts a row a filter rejected under the first filter that fails, in order.
   void Reject(Eigen::Index i) {
     const double cpu = scalars_.cpu, mem = scalars_.mem;
-    const int why = fleet_.eligible[i] <= 0 ? 0 : iso_[i] <= 0 ? 1 : fleet_.free_cpu[i] - res_cpu_[i] < cpu ? 2
-                    : fleet_.free_mem[i] - res_mem_[i] < mem ? 3 : 4;
+    const double res_cpu = res_cpu_ ? res_cpu_[i] : 0, res_mem = res_mem_ ? res_mem_[i] : 0;
+    const int why = fleet_.eligible[i] <= 0 ? 0 : iso_[i] <= 0 ? 1 : fleet_.free_cpu[i] - res_cpu < cpu ? 2
+                    : fleet_.free_mem[i] - res_mem < mem ? 3 : 4;
     ++counts_[why];
   }
 
-  // The exact RTT of a row, and where it came from (`next` is the scan's place in measured_).
-  std::pair<double, RttSource> ExactRtt(Eigen::Index i, bool row_measured, size_t next) const {
-    if (row_measured) return {measured_[next].second, RttSource::kMeasured};
-    if (coords_ && std::isfinite(coords_[i])) return {coords_[i], RttSource::kCoordinates};
-    if (has_client_geo_ && fleet_.has_geo[i] > 0) {
-      const double dx = fleet_.x[i] - client_.x, dy = fleet_.y[i] - client_.y, dz = fleet_.z[i] - client_.z;
-      return {params_.geo.RttMs(common::ChordToKm(std::sqrt(dx * dx + dy * dy + dz * dz))), RttSource::kGeo};
-    }
+  // The exact RTT of a row, and where it came from (`m` is the row's place in measured_).
+  std::pair<double, RttSource> ExactRtt(Eigen::Index i, bool row_measured, size_t m, bool by_coords) const {
+    if (row_measured) return {measured_[m].second, RttSource::kMeasured};
+    if (by_coords) return {coords_[i], RttSource::kCoordinates};
+    if (has_client_geo_ && fleet_.has_geo[i] > 0) return {params_.geo.RttMs(common::ChordToKm(Chord(i))), RttSource::kGeo};
     return {params_.default_rtt_ms, RttSource::kDefault};
   }
 
@@ -396,6 +670,7 @@ class Ranker {
     for (int r = 0; r < 5; ++r) {
       if (counts_[r] > 0) out_.rejected[kReasons[r]] += static_cast<int>(counts_[r]);
     }
+    if (pruned_ > 0) out_.rejected["too_far"] += static_cast<int>(pruned_);
     for (Candidate& c : top_) {
       c.cloudlet_id = fleet_.ids[static_cast<size_t>(c.row)];
       c.endpoint = fleet_.endpoints[static_cast<size_t>(c.row)];
@@ -421,9 +696,13 @@ class Ranker {
   const bool has_client_geo_;
   const UnitVector client_;
   Scratch& scratch_;
-  const double* res_cpu_ = nullptr;
+  const double* res_cpu_ = nullptr;  // null: nothing reserved
   const double* res_mem_ = nullptr;
   const double* iso_ = nullptr;
+  const std::vector<int>* overlay_rows_ = nullptr;  // rows caching the app's base VM, ascending
+  const uint64_t* overlay_bits_ = nullptr;          // the same as bits, for common base VMs
+  int common_slot_ = -1;                            // the base VM's slot when common
+  std::vector<int> warm_;                           // rows where the app runs, ascending (spatial path)
   double per_km_ = 0, geo_floor_ = 0;
   BoundScalars scalars_{};
   std::vector<std::pair<int, double>> measured_;  // (row, RTT) the client measured, by row
@@ -431,6 +710,8 @@ class Ranker {
   std::vector<Candidate> top_;                    // the best k so far, best first
   double threshold_ = kInf;                       // the k-th best cost so far
   Eigen::Index counts_[5] = {0, 0, 0, 0, 0};      // health, isolation, cpu, memory, saturated
+  Eigen::Index visited_ = 0, pruned_ = 0;         // rows examined; rows the spatial search skipped
+  int implausible_measured_ = 0;
   bool any_sla_ = false, any_valid_ = false;
   Ranking out_;
 };
@@ -442,6 +723,12 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
                                      const ArrayXd* coordinate_rtt_ms, const Policy& policy) const {
   CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
   return Ranker(params_, fleet, request, reserved, tie_seed, coordinate_rtt_ms, policy).Run();
+}
+
+common::Result<Ranking> Engine::RankRow(const FleetSnapshot& fleet, const PlacementRequest& request,
+                                        const Reservations& reserved, int row, const ArrayXd* coordinate_rtt_ms) const {
+  CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
+  return Ranker(params_, fleet, request, reserved, 0, coordinate_rtt_ms, nullptr).RunOne(row);
 }
 
 }  // namespace cloudlet::placement

@@ -5,6 +5,9 @@
 #include <limits>
 #include <random>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include "mix.h"
 
 namespace cloudlet::placement {
@@ -101,6 +104,23 @@ namespace {
 
 std::string AppKey(const std::string& owner, const AppSpec& app) {
   return owner + '\n' + app.name + '\n' + app.base_vm;
+}
+
+}  // namespace
+
+namespace {
+
+// A client that reports RTTs below the physical floor has a broken clock or a lying probe: said once
+// per request, with the first few.
+void LogImplausible(const ClientSpec& client, const Ranking& ranking) {
+  if (ranking.implausible_count == 0) return;
+  std::string list;
+  for (const ImplausibleRtt& r : ranking.implausible) {
+    list += fmt::format("{}{} {:.3f} ms from {} (at least {:.3f} ms over its distance)", list.empty() ? "" : "; ",
+                        r.source == RttSource::kMeasured ? "measured" : "coordinates", r.rtt_ms, r.cloudlet_id, r.floor_ms);
+  }
+  spdlog::warn("placement: client '{}': {} RTT(s) faster than light in fibre, set aside as measurement errors: {}",
+               client.id.substr(0, 64), ranking.implausible_count, list);
 }
 
 }  // namespace
@@ -306,6 +326,7 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
     if (!locked_path) lock.unlock();
     auto ranking = engine_.Rank(*view.snapshot, request, reserved, seed, coords_ptr);
     if (!ranking.ok()) return ranking.status();
+    LogImplausible(request.client, *ranking);
     PlaceResult out{std::nullopt, std::move(*ranking)};
     if (out.ranking.candidates.empty()) return out;
     if (!locked_path) {
@@ -450,11 +471,7 @@ Result<LocationResult> PlacementService::Location(const std::string& owner, cons
   // The current cloudlet, evaluated alone at the new position (it may not be in the top k).
   const auto row = view.snapshot->row_of.find(p->cloudlet_id);
   const int current_row = row == view.snapshot->row_of.end() ? -1 : row->second;
-  auto here = engine_.Rank(*view.snapshot, moved, reserved, 0, coord_ptr,
-                           [current_row](const PlacementRequest&, int r) -> std::optional<std::string> {
-                             if (r == current_row) return std::nullopt;
-                             return std::string("other");
-                           });
+  auto here = engine_.RankRow(*view.snapshot, moved, reserved, current_row, coord_ptr);
   if (!here.ok()) return here.status();
 
   MigrationOption stay{p->cloudlet_id, std::numeric_limits<double>::infinity()};

@@ -65,7 +65,7 @@ const placement::FleetSource::View& RegistryFleetSource::Current() {
       c.labels = r.descriptor.labels;
       last_heartbeat.push_back(r.last_heartbeat);
     }
-    view_.snapshot = std::make_shared<const placement::FleetSnapshot>(placement::BuildSnapshot(states));
+    view_.snapshot = std::make_shared<const placement::FleetSnapshot>(placement::BuildSnapshot(states, view_.snapshot.get()));
     view_.last_heartbeat = std::make_shared<const std::vector<common::TimePoint>>(std::move(last_heartbeat));
     built_ = {list.index, membership, observed, now};
     version_.fetch_add(1, std::memory_order_release);

@@ -62,7 +62,7 @@ void WalkLegs(double dt_s, Position& at, const Position& target, const double& s
       continue;
     }
     const double dx = target.x_m - at.x_m, dy = target.y_m - at.y_m;
-    const double dist = std::hypot(dx, dy);
+    const double dist = std::sqrt(dx * dx + dy * dy);
     const double reach = speed * left_s;
     if (reach < dist) {
       at.x_m += dx / dist * reach;
@@ -164,7 +164,8 @@ class Manhattan : public Mobility {
     double left = dt_s;
     while (left > 1e-12) {
       const double tx = next_[0] * p_.block_m, ty = next_[1] * p_.block_m;
-      const double dist = std::hypot(tx - position_.x_m, ty - position_.y_m);
+      const double ex = tx - position_.x_m, ey = ty - position_.y_m;
+      const double dist = std::sqrt(ex * ex + ey * ey);
       const double reach = speed_ * left;
       if (reach < dist) {
         position_.x_m += (tx - position_.x_m) / dist * reach;

@@ -106,7 +106,7 @@ void PolicyRun::BuildSnapshot() {
       if (since <= now_) st.base_vms.push_back(s_.apps[static_cast<size_t>(app)].base_vm_digest);
     }
   }
-  snapshot_ = placement::BuildSnapshot(states);
+  snapshot_ = placement::BuildSnapshot(states, &snapshot_);
 }
 
 bool PolicyRun::Cached(size_t j, int app) const {
@@ -125,13 +125,9 @@ std::optional<Candidate> PolicyRun::Rank(size_t u, Position p, int only_row, int
     reserved_.cpu_millis[self_row] -= cpu;
     reserved_.mem_mb[self_row] -= mem;
   }
-  placement::Policy only;
-  if (only_row >= 0) {
-    only = [only_row](const PlacementRequest&, int row) -> std::optional<std::string> {
-      return row == only_row ? std::nullopt : std::optional<std::string>("other");
-    };
-  }
-  auto ranked = engine_.Rank(snapshot_, req, reserved_, rng_(), nullptr, only);
+  const uint64_t tie_seed = rng_();  // drawn either way: a run's draws do not depend on which is asked
+  auto ranked = only_row >= 0 ? engine_.RankRow(snapshot_, req, reserved_, only_row)
+                              : engine_.Rank(snapshot_, req, reserved_, tie_seed, nullptr);
   if (self_row >= 0) {
     reserved_.cpu_millis[self_row] += cpu;
     reserved_.mem_mb[self_row] += mem;
@@ -141,12 +137,16 @@ std::optional<Candidate> PolicyRun::Rank(size_t u, Position p, int only_row, int
 }
 
 int PolicyRun::NearestWithRoom(Position p, const SimApp& app) const {
+  // Squared distances over the world's position columns; equal distances go to the lower number.
   int best = kCloud;
-  double best_d = std::numeric_limits<double>::infinity();
+  double best_d2 = std::numeric_limits<double>::infinity();
+  const double* x = w_.cloudlet_x().data();
+  const double* y = w_.cloudlet_y().data();
   for (size_t j = 0; j < cloudlets_.size(); ++j) {
-    const double d = w_.DistanceM(p, j);
-    if (d < best_d && Fits(j, app)) {
-      best_d = d;
+    const double dx = p.x_m - x[j], dy = p.y_m - y[j];
+    const double d2 = dx * dx + dy * dy;
+    if (d2 < best_d2 && Fits(j, app)) {
+      best_d2 = d2;
       best = static_cast<int>(j);
     }
   }
@@ -185,8 +185,12 @@ void PolicyRun::Hold(int j, const SimApp& app, double sign) {
   CloudletRun& c = cloudlets_[static_cast<size_t>(j)];
   c.held_cpu += sign * static_cast<double>(app.cpu_millis);
   c.held_mem += sign * static_cast<double>(app.mem_mb);
-  reserved_.cpu_millis[j] += sign * static_cast<double>(app.cpu_millis);
-  reserved_.mem_mb[j] += sign * static_cast<double>(app.mem_mb);
+  // What the engine sees: the step's snapshot plus what was taken since. Capacity given back shows
+  // in the next step's snapshot, as a registry sees it in the cloudlet's next heartbeat.
+  if (sign > 0) {
+    reserved_.cpu_millis[j] += static_cast<double>(app.cpu_millis);
+    reserved_.mem_mb[j] += static_cast<double>(app.mem_mb);
+  }
 }
 
 // A policy's decision, timed (wall clock) for timing.csv.
@@ -243,7 +247,8 @@ void PolicyRun::Decide(double t, size_t u, Position p) {
   if (t < r.next_check || t < r.ready_at) return;
   policy_->Observe(u, t, p);  // a position fix at every look
   // A user that has not moved far is looked at again only now and then: load changes too.
-  const double moved = std::hypot(p.x_m - r.checked_at.x_m, p.y_m - r.checked_at.y_m);
+  const double mx = p.x_m - r.checked_at.x_m, my = p.y_m - r.checked_at.y_m;
+  const double moved = std::sqrt(mx * mx + my * my);
   if (moved < s_.migration.check_distance_m && r.cloudlet != kCloud && t < r.last_look + s_.migration.recheck_s) return;
   r.last_look = t;
   r.next_check = t + s_.migration.check_interval_s;

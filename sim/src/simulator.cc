@@ -61,7 +61,7 @@ class Simulation {
         series_every_(std::max<size_t>(1, steps_ / 2000)),
         optimal_every_(std::max<size_t>(1, static_cast<size_t>(std::llround(s.optimal.every_s / s.step_s)))),
         tracked_(std::min<size_t>(kTrackedUsers, static_cast<size_t>(s.users))), at_(static_cast<size_t>(s.users)),
-        jitter_(static_cast<size_t>(s.users)), jitter_rng_(s.seed ^ 0x6A6974746572ULL),
+        next_at_(at_.size()), jitter_(static_cast<size_t>(s.users)), next_jitter_(jitter_.size()), jitter_rng_(s.seed ^ 0x6A6974746572ULL),
         jitter_dist_(s.network.jitter_ms > 0 ? 1 / s.network.jitter_ms : 1) {
     out_.policies = std::move(names);
   }
@@ -113,14 +113,31 @@ class Simulation {
     }
   }
 
-  // Everyone moves, every policy decides (in parallel: they are independent given the users'
-  // positions and jitter), then the step's figures are recorded.
+  // Every policy decides (in parallel: they are independent given the users' positions and
+  // jitter), then the step's figures are recorded. Meanwhile one more task moves everyone on to the
+  // next step (into the spare buffers), so that no core waits for the world.
   Status Step(size_t step, double t) {
-    w_.Positions(step == 0 ? 0 : s_.step_s, at_);
-    for (auto& j : jitter_) j = s_.network.jitter_ms > 0 ? jitter_dist_(jitter_rng_) : 0;
-    pool_.Run(runs_.size(), [&](size_t i) {
-      if (runs_[i]) runs_[i]->Step(t, at_, jitter_);
+    if (step == 0) Advance(0, at_, jitter_);
+    pool_.Run(runs_.size() + 1, [&](size_t i) {
+      if (i == 0) {
+        if (step + 1 < steps_) Advance(s_.step_s, next_at_, next_jitter_);
+      } else if (runs_[i - 1]) {
+        runs_[i - 1]->Step(t, at_, jitter_);
+      }
     });
+    const Status recorded = Record(step, t);
+    std::swap(at_, next_at_);
+    std::swap(jitter_, next_jitter_);
+    return recorded;
+  }
+
+  // Positions after dt_s, and each user's jitter, in the one order that makes runs repeatable.
+  void Advance(double dt_s, std::vector<Position>& at, std::vector<double>& jitter) {
+    w_.Positions(dt_s, at);
+    for (auto& j : jitter) j = s_.network.jitter_ms > 0 ? jitter_dist_(jitter_rng_) : 0;
+  }
+
+  Status Record(size_t step, double t) {
     for (const auto& run : runs_) {
       if (run && !run->error().ok()) return run->error();
     }
@@ -192,8 +209,8 @@ class Simulation {
   int optimal_index_ = -1;
   StepPool pool_;
   const size_t steps_, load_every_, series_every_, optimal_every_, tracked_;
-  std::vector<Position> at_;
-  std::vector<double> jitter_;
+  std::vector<Position> at_, next_at_;        // this step's positions, and the next's being made
+  std::vector<double> jitter_, next_jitter_;
   std::mt19937_64 jitter_rng_;
   std::exponential_distribution<double> jitter_dist_;
   std::vector<Position> solve_at_;

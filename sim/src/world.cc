@@ -6,7 +6,11 @@ namespace cloudlet::sim {
 
 common::Result<std::unique_ptr<World>> World::Create(const Scenario& s) {
   std::unique_ptr<World> w(new World(s));
-  for (const auto& c : s.cloudlets) w->geo_.push_back(ToGeo(s, c.at));
+  for (const auto& c : s.cloudlets) {
+    w->geo_.push_back(ToGeo(s, c.at));
+    w->x_.push_back(c.at.x_m);
+    w->y_.push_back(c.at.y_m);
+  }
   // Apps by share, in contiguous runs of user numbers (largest remainder for rounding).
   const size_t n = static_cast<size_t>(s.users);
   std::vector<size_t> counts(s.apps.size());

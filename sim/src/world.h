@@ -37,6 +37,9 @@ class World {
     const double dx = p.x_m - c.x_m, dy = p.y_m - c.y_m;
     return std::sqrt(dx * dx + dy * dy);
   }
+  // The cloudlets' positions as two columns, for scans over all of them.
+  const std::vector<double>& cloudlet_x() const { return x_; }
+  const std::vector<double>& cloudlet_y() const { return y_; }
   // Round trip to a cloudlet without jitter: the access hop plus distance.
   double NetworkMs(Position p, size_t cloudlet) const {
     return s_.network.access_ms + s_.network.per_km_ms * DistanceM(p, cloudlet) / 1000;
@@ -52,6 +55,7 @@ class World {
   std::vector<int> app_of_;
   std::vector<double> first_share_;
   std::vector<common::GeoPoint> geo_;
+  std::vector<double> x_, y_;
   std::vector<std::unique_ptr<Mobility>> walkers_;
 };
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "cloudlet/discovery/registry.h"
 #include "discovery/test_descriptors.h"
 
@@ -191,6 +193,53 @@ TEST_F(RegistryTest, ListFiltersByStateBaseVmAndSortsByDistance) {
   EXPECT_EQ(ids(registry_.List({.near = common::GeoPoint{42.0, -71.0}, .limit = 1})),
             std::vector<std::string>{"cl-far"});
   EXPECT_EQ(ids(registry_.List({.limit = 2})), (std::vector<std::string>{"cl-far", "cl-near"}));
+}
+
+// `near` with a limit goes through the spatial index: its answer must be the first `limit` of the
+// full sort (same records, distances and order; cloudlets without geo last), with filters, after
+// cloudlets join, move and leave, and for duplicate positions (ties by id).
+TEST_F(RegistryTest, NearestWithLimitEqualsTheFullSort) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  auto put = [&](int i) {
+    auto d = MakeDescriptor("cl-" + std::to_string(i), 25 + 24 * u(rng), -124 + 57 * u(rng));
+    if (i % 5 == 0) d.geo = common::GeoPoint{40.44, -79.94};  // many at one spot
+    if (i % 50 == 7) d.geo.reset();
+    if (i % 3 == 0) d.base_vms = {{Digest('c'), 100}};
+    registry_.Put(d);
+  };
+  for (int i = 0; i < 3000; ++i) put(i);
+  Advance(8'000);  // all suspect; a third heartbeats back to healthy
+  for (int i = 0; i < 3000; i += 3) ASSERT_TRUE(registry_.Heartbeat("cl-" + std::to_string(i), {.load = 0.1}).ok());
+
+  auto check = [&](const ListFilter& filter, const std::string& where) {
+    ListFilter all = filter;
+    all.limit.reset();
+    auto full = registry_.List(all);
+    auto fast = registry_.List(filter);
+    full.entries.resize(std::min(full.entries.size(), *filter.limit));
+    ASSERT_EQ(fast.entries.size(), full.entries.size()) << where;
+    for (size_t i = 0; i < full.entries.size(); ++i) {
+      EXPECT_EQ(fast.entries[i].record.descriptor.id, full.entries[i].record.descriptor.id) << where << " #" << i;
+      EXPECT_EQ(fast.entries[i].distance_km, full.entries[i].distance_km) << where << " #" << i;
+      EXPECT_EQ(fast.entries[i].record.modify_index, full.entries[i].record.modify_index) << where << " #" << i;
+    }
+    EXPECT_EQ(fast.index, full.index) << where;
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (int q = 0; q < 60; ++q) {
+      ListFilter f{.near = common::GeoPoint{-60 + 130 * u(rng), -180 + 360 * u(rng)},
+                   .limit = static_cast<size_t>(1 + u(rng) * 40)};
+      if (q % 4 == 1) f.near = common::GeoPoint{40.44, -79.94};
+      if (q % 5 == 2) f.state = Health::kHealthy;
+      if (q % 7 == 3) f.base_vm = Digest('c');
+      if (q == 59) f.limit = 3000;  // past the cloudlets with geo: the rest follow by id
+      check(f, "round " + std::to_string(round) + " query " + std::to_string(q));
+    }
+    // Cloudlets move, join and leave: the index follows.
+    for (int i = 0; i < 200; ++i) put(static_cast<int>(u(rng) * 3500));
+    for (int i = 0; i < 100; ++i) registry_.Remove("cl-" + std::to_string(static_cast<int>(u(rng) * 3500)));
+  }
 }
 
 TEST_F(RegistryTest, DirtyRecordsAreHandedOutOnce) {

@@ -97,6 +97,7 @@ TEST_F(DashboardTest, AnOperatorLogsInAndSeesTheFleetAndTheCharts) {
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
   EXPECT_NE(dom.out.find("data-ready=\"1\""), std::string::npos) << dom.out;
   EXPECT_NE(dom.out.find("<td>cl-dash</td>"), std::string::npos);
+  EXPECT_NE(dom.out.find("The one cloudlet."), std::string::npos) << "the fleet is shown a page at a time";
   EXPECT_NE(dom.out.find("<td>http://10.1.0.1:8471</td>"), std::string::npos) << "the fleet shows endpoints";
   EXPECT_NE(dom.out.find(" s ago</td>"), std::string::npos) << "... and heartbeat ages";
   EXPECT_NE(dom.out.find("USD per day"), std::string::npos) << "the cost chart's unit";

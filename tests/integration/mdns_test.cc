@@ -264,6 +264,20 @@ TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) 
   ASSERT_EQ(rows.size(), 1u) << rows.dump(2);
   EXPECT_EQ(rows[0]["registry_state"], "healthy");
 
+  // A registry with more cloudlets than --limit: discover asks for the nearest few, and for the LAN's
+  // own instance by id (it is neither among the first by id nor near).
+  for (int i = 0; i < 6; ++i) {
+    const std::string body = R"({"endpoint":"http://10.9.9.9:8471","geo":{"lat":)" + std::to_string(40.0 + i) +
+                             R"(,"lon":-80.0},"capacity":{"cpu_millis":1000,"mem_mb":1000},"isolation":["vm"],"wan_mbps":100})";
+    ASSERT_EQ(registry->Call("PUT", "/v1/cloudlets/cl-a" + std::to_string(i), body).status, 201);
+  }
+  const json paged = Discover(2, {"--registry", url, "--token", kOperatorToken, "--insecure", "--limit", "3", "--near",
+                                  "44.1,-80.0"});
+  std::vector<std::string> ids;
+  for (const auto& r : paged) ids.push_back(r.value("id", "") + "/" + r.value("source", ""));
+  EXPECT_EQ(ids, (std::vector<std::string>{"cl-reg/lan+registry", "cl-a4/registry", "cl-a5/registry", "cl-a3/registry"}))
+      << paged.dump(2);
+
   // The registry dies and comes back empty (a new database): the running agent notices the 404
   // on its next heartbeat and registers again.
   registry->Signal(SIGKILL);

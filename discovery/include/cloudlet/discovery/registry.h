@@ -31,6 +31,7 @@
 #include "cloudlet/common/clock.h"
 #include "cloudlet/common/watchers.h"
 #include "cloudlet/common/geo.h"
+#include "cloudlet/common/sphere_index.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/cloudlet.h"
 
@@ -49,7 +50,8 @@ struct ListFilter {
   std::optional<Health> state = std::nullopt;
   // A full digest, or a prefix of at least 12 hex digits (as in the mDNS `bvm` key).
   std::optional<std::string> base_vm = std::nullopt;
-  // Sorts by distance from this point, nearest first; cloudlets without geo come last.
+  // Sorts by distance from this point, nearest first; cloudlets without geo come last. With a
+  // limit, the registry's spatial index finds the nearest without looking at the rest.
   std::optional<common::GeoPoint> near = std::nullopt;
   std::optional<size_t> limit = std::nullopt;
 };
@@ -118,6 +120,11 @@ class Registry {
   };
 
   Health HealthAt(const Entry& e, common::TimePoint now) const;
+  static bool Matches(const Entry& e, const ListFilter& filter);
+  // `near` with a limit: nearest first through the spatial index, then cloudlets without geo by id.
+  ListResult ListNearestLocked(const ListFilter& filter) const;
+  // Rebuilds the spatial index when a cloudlet has joined, left or moved since it was built.
+  void IndexPositionsLocked() const;
   // Bumps the index and the record's modify_index; collects the watchers to fire.
   void BumpLocked(Entry& e, std::vector<std::function<void()>>& fire);
   void CollectWatchersLocked(std::vector<std::function<void()>>& fire);
@@ -132,6 +139,12 @@ class Registry {
   std::atomic<uint64_t> index_{0};
   std::atomic<uint64_t> membership_index_{0};
   common::Watchers waiters_;
+  // The positions of the records that have one (item.row indexes geo_entries_), built on the first
+  // `near` list after geo_version_ moves. Guarded by mu_.
+  uint64_t geo_version_ = 1;
+  mutable uint64_t geo_indexed_ = 0;
+  mutable common::SphereIndex geo_index_;
+  mutable std::vector<const Entry*> geo_entries_;
 };
 
 }  // namespace cloudlet::discovery

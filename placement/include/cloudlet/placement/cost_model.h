@@ -30,6 +30,10 @@ struct GeoLatencyModel {
 
   // Round-trip ms per km of great-circle distance.
   double PerKmMs() const { return 2 * path_stretch / fibre_km_per_ms; }
+  // The least RTT physics allows over `distance_km`: there and back in fibre along the great circle,
+  // with no stretch and no access hop. A measured RTT below it is a measurement error.
+  double PhysicalPerKmMs() const { return 2 / fibre_km_per_ms; }
+  double PhysicalFloorMs(double distance_km) const { return PhysicalPerKmMs() * std::max(0.0, distance_km); }
   double RttMs(double distance_km) const { return access_ms + PerKmMs() * std::max(0.0, distance_km); }
 };
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string_view>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include <Eigen/Core>
 
 #include "cloudlet/common/geo.h"
+#include "cloudlet/common/sphere_index.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/placement/cost_model.h"
 
@@ -121,14 +123,40 @@ struct FleetSnapshot {
   Eigen::ArrayXd inv_cpu_capacity;  // 1 / max(capacity, 1)
   Eigen::ArrayXd rho_now;           // utilisation now: the busier of load and capacity in use
   Eigen::ArrayXd inv_wan_mbps;      // 1 / max(wan, 0.001)
-  std::unordered_map<std::string, std::vector<int>> by_base_vm;  // digest -> cloudlet rows
+  std::unordered_map<std::string, std::vector<int>> by_base_vm;  // digest -> cloudlet rows, ascending
+  // Base VMs that many cloudlets cache (a 32nd of the fleet or more; the 64 most cached): a slot
+  // each, with one bit per row (a lookup where the spatial search would otherwise search a long
+  // list) and a bit in each node's floor.
+  std::unordered_map<std::string, int> common_base_vm;  // digest -> slot
+  std::vector<std::vector<uint64_t>> common_bits;       // slot -> bit per row
   std::unordered_map<std::string, int> row_of;                   // id -> row
   std::vector<std::map<std::string, std::string>> labels;
+  // Fleets of kSpatialRows or more: the rows with geo in a spatial index (common/sphere_index.h),
+  // and those without. A ranking for a client with geo then looks only at the cloudlets that are
+  // near enough to matter (Engine::Rank).
+  std::shared_ptr<const common::SphereIndex> geo_index;
+  std::vector<int> no_geo_rows;
+  // Per node of geo_index, the best any row under it offers now: with the distance to the node's
+  // box, a lower bound on the cost of every cloudlet in it.
+  struct NodeFloor {
+    double rho_min;       // least utilisation (rho_now)
+    double inv_wan_min;   // fastest link
+    double launch_min;    // least measured launch time; +inf when none was measured
+    bool model_launch;    // some row uses the model's launch time
+    uint64_t cached;      // bit s: some row caches common base VM slot s
+  };
+  std::vector<NodeFloor> node_floors;
 
   size_t size() const { return ids.size(); }
 };
 
-FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets);
+// From this many cloudlets on, a snapshot carries a spatial index: below it, one vectorised pass
+// over every row is as fast (bench/placement_bench.cc).
+inline constexpr size_t kSpatialRows = 512;
+
+// Builds the columns. When `previous` holds the same positions in the same rows (a load update), its
+// spatial index is shared instead of rebuilt.
+FleetSnapshot BuildSnapshot(const std::vector<CloudletState>& cloudlets, const FleetSnapshot* previous = nullptr);
 
 // Capacity already promised on each cloudlet (by row) beyond what its last heartbeat shows.
 struct Reservations {
@@ -137,6 +165,10 @@ struct Reservations {
   // Rows where this tenant's app already runs (provisioning is free there: "warm").
   std::vector<int> warm_rows;
 };
+// Reservations add to what a snapshot shows: a row's cpu_millis is never below minus the request's
+// own demand (a placement re-ranked without its own hold). The spatial search's bounds rely on it (a
+// cloudlet's utilisation is at least what its snapshot shows); capacity given back shows in the next
+// snapshot, as it would in the next heartbeat.
 
 // Parameters of the model, with the defaults documented in docs/placement.md.
 struct EngineParams {
@@ -175,11 +207,26 @@ struct Candidate {
   bool sla_met = true;
 };
 
+// A measured RTT, or an estimate from network coordinates, below what light in fibre allows over
+// the distance to the cloudlet (GeoLatencyModel::PhysicalFloorMs): a measurement error, set aside.
+struct ImplausibleRtt {
+  std::string cloudlet_id;
+  RttSource source = RttSource::kMeasured;  // kMeasured or kCoordinates
+  double rtt_ms = 0;
+  double floor_ms = 0;  // the least RTT possible over that distance
+};
+
 struct Ranking {
   std::vector<Candidate> candidates;     // best first, at most k
-  std::map<std::string, int> rejected;   // reason -> count
+  // reason -> count: rows that failed a filter (health, isolation, cpu, memory, saturated, or a
+  // policy's reason), and "too_far": rows never examined because their distance alone put them
+  // beyond the k-th best (their filters were not evaluated).
+  std::map<std::string, int> rejected;
   bool fallback = false;                 // nothing met the SLA: the cloud is offered too
+  std::vector<ImplausibleRtt> implausible;  // the first kMaxImplausibleListed; the RTT used instead is the next source's
+  int implausible_count = 0;
 };
+inline constexpr size_t kMaxImplausibleListed = 8;
 
 // Optional per-request veto (tenant policy, quota): returns a rejection reason or nullopt.
 using Policy = std::function<std::optional<std::string>(const PlacementRequest&, int row)>;
@@ -192,9 +239,17 @@ class Engine {
 
   // `coordinate_rtt_ms`, when given, holds one estimate per row from network coordinates (NaN where
   // unknown); it is used where the client measured nothing. `tie_seed` orders equal costs at random.
+  // With a spatial index and a client position, only cloudlets whose distance lets them enter the
+  // top k are examined; the answer equals that of a pass over every row (tests/placement).
   common::Result<Ranking> Rank(const FleetSnapshot& fleet, const PlacementRequest& request,
                                const Reservations& reserved, uint64_t tie_seed,
                                const Eigen::ArrayXd* coordinate_rtt_ms = nullptr, const Policy& policy = nullptr) const;
+
+  // One cloudlet (by row) alone: its candidate, or none with the filter that rejected it. The same
+  // as Rank with a policy vetoing every other row, without looking at them.
+  common::Result<Ranking> RankRow(const FleetSnapshot& fleet, const PlacementRequest& request,
+                                  const Reservations& reserved, int row,
+                                  const Eigen::ArrayXd* coordinate_rtt_ms = nullptr) const;
 
   // Provisioning time in seconds for one cloudlet: warm, overlay only, or base VM then overlay.
   double ProvisionSeconds(ProvisionMode mode, const AppSpec& app, double wan_mbps) const;
