@@ -35,6 +35,7 @@ const placement::FleetSource::View& RegistryFleetSource::Current() {
   }
   std::lock_guard lock(mu_);
   if (Stale(built_, membership, index, observed, now)) {
+    const auto started = std::chrono::steady_clock::now();
     const auto list = registry_.List({});
     std::vector<placement::CloudletState> states;
     std::vector<common::TimePoint> last_heartbeat;
@@ -67,7 +68,8 @@ const placement::FleetSource::View& RegistryFleetSource::Current() {
     }
     view_.snapshot = std::make_shared<const placement::FleetSnapshot>(placement::BuildSnapshot(states, view_.snapshot.get()));
     view_.last_heartbeat = std::make_shared<const std::vector<common::TimePoint>>(std::move(last_heartbeat));
-    built_ = {list.index, membership, observed, now};
+    built_ = {list.index, membership, observed, now,
+              std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)};
     version_.fetch_add(1, std::memory_order_release);
   }
   local = {instance_, version_.load(std::memory_order_relaxed), built_, view_};
