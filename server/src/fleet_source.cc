@@ -9,11 +9,13 @@ std::atomic<uint64_t> next_fleet_source{1};
 }  // namespace
 
 RegistryFleetSource::RegistryFleetSource(const discovery::Registry& registry, const common::Clock& clock,
-                                         common::Millis refresh, const placement::ProvisionObservations* observed)
+                                         common::Millis refresh, const placement::ProvisionObservations* observed,
+                                         std::chrono::microseconds costly_build)
     : registry_(registry),
       clock_(clock),
       refresh_(refresh),
       observed_(observed),
+      costly_build_(costly_build),
       instance_(next_fleet_source.fetch_add(1)) {
   view_.snapshot = std::make_shared<placement::FleetSnapshot>();
 }

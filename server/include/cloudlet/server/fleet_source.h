@@ -29,9 +29,12 @@ class RegistryFleetSource final : public placement::FleetSource {
   // `clock` times the refreshes for load changes. `observed`, when given, replaces a cloudlet's
   // declared link rate and the model's start time with what its provisionings measured (a new
   // observation rebuilds the view at once).
+  // `costly_build`: from how long a rebuild on, changes wait (kCheapBuild; tests lower it).
+  static constexpr std::chrono::microseconds kCheapBuild{5'000};
   RegistryFleetSource(const discovery::Registry& registry, const common::Clock& clock,
                       common::Millis refresh = common::Millis(100),
-                      const placement::ProvisionObservations* observed = nullptr);
+                      const placement::ProvisionObservations* observed = nullptr,
+                      std::chrono::microseconds costly_build = kCheapBuild);
   const View& Current() override;
 
  private:
@@ -41,12 +44,11 @@ class RegistryFleetSource final : public placement::FleetSource {
     common::TimePoint at;
     std::chrono::microseconds cost{0};  // how long building it took
   };
-  static constexpr std::chrono::microseconds kCheapBuild{5'000};
   bool Stale(const Built& b, uint64_t membership, uint64_t index, uint64_t observed, common::TimePoint now) const {
     const bool members = membership != b.membership || observed != b.observed;
     if (!members && index == b.index) return false;
     auto gap = std::chrono::duration_cast<std::chrono::microseconds>(members ? common::Millis(0) : refresh_);
-    if (b.cost >= kCheapBuild) gap = std::max(gap, b.cost * 10);
+    if (b.cost >= costly_build_) gap = std::max(gap, b.cost * 10);
     return now - b.at >= gap;
   }
 
@@ -54,6 +56,7 @@ class RegistryFleetSource final : public placement::FleetSource {
   const common::Clock& clock_;
   const common::Millis refresh_;
   const placement::ProvisionObservations* observed_;
+  const std::chrono::microseconds costly_build_;
   const uint64_t instance_;  // tells this source's per-thread copies from another's
   std::mutex mu_;
   View view_;
