@@ -53,36 +53,9 @@ int32_t SphereIndex::BuildNode(int32_t begin, int32_t end) {
   return index;
 }
 
-double SphereIndex::BoxDistance2(int32_t n, const UnitVector& p) const {
-  const Node& node = nodes_[static_cast<size_t>(n)];
-  double d2 = 0;
-  for (int a = 0; a < 3; ++a) {
-    const double c = Coord(p, a);
-    const double d = c < node.lo[a] ? node.lo[a] - c : c > node.hi[a] ? c - node.hi[a] : 0.0;
-    d2 += d * d;
-  }
-  return d2;
-}
-
 SphereIndex::Heap& SphereIndex::ThreadHeap() {
   thread_local Heap heap;
   return heap;
-}
-
-namespace {
-bool Later(const auto& a, const auto& b) { return a.d2 > b.d2; }
-}  // namespace
-
-void SphereIndex::Push(std::vector<Pending>& heap, Pending p) {
-  heap.push_back(p);
-  std::push_heap(heap.begin(), heap.end(), [](const Pending& a, const Pending& b) { return Later(a, b); });
-}
-
-SphereIndex::Pending SphereIndex::Pop(std::vector<Pending>& heap) {
-  std::pop_heap(heap.begin(), heap.end(), [](const Pending& a, const Pending& b) { return Later(a, b); });
-  const Pending p = heap.back();
-  heap.pop_back();
-  return p;
 }
 
 }  // namespace cloudlet::common

@@ -45,11 +45,35 @@ struct BoundScalars {
   double geo_floor, default_rtt, service_ms, amortisation_ms_per_s, suspect_penalty;
 };
 
-// Pass 1 of a ranking over one block: a lower bound on each row's cost (+inf where a filter rejects
-// it), with the parts pass 2 needs. It must stay one straight loop over plain pointers and scalars,
-// so that the compiler can prove nothing aliases and vectorise it; its arithmetic is cost_model.h's
-// inline functions (QueueMsAt's denominator, OverlaySecondsOf, FullSecondsOf, the amortisation),
-// applied per row to scalars hoisted once per request.
+// One row's inputs to pass 1 and what it finds: a lower bound on the row's cost (+inf where a
+// filter rejects it) and the parts pass 2 needs.
+struct RowIn {
+  double rho_now, inv_cap, inv_wan, launch, eligible, iso, free_cpu, free_mem, res_cpu, res_mem, has_geo, suspect, mode;
+};
+struct RowBound {
+  double bound, floor_rtt, provision, headroom;
+};
+
+// Pass 1's arithmetic for one row: cost_model.h's inline functions (QueueMsAt's denominator,
+// OverlaySecondsOf, FullSecondsOf, the amortisation) applied to scalars hoisted once per request.
+// Branch-free, and always inlined: in LowerBounds' loop it vectorises; alone it costs one row.
+[[gnu::always_inline]] inline RowBound BoundRow(const RowIn& r, const BoundScalars& sc) {
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+  const double rho = r.rho_now + (sc.cpu + r.res_cpu) * r.inv_cap;
+  const bool ok = (r.eligible > 0) & (r.iso > 0) & (r.free_cpu - r.res_cpu >= sc.cpu) & (r.free_mem - r.res_mem >= sc.mem) &
+                  (rho < 1.0);
+  const double launch_s = r.launch >= 0 ? r.launch : sc.launch_s;
+  const double overlay_s = OverlaySecondsOf(launch_s, sc.visible_share, sc.overlay_bits * r.inv_wan, sc.pipeline_floor_s);
+  const double full_s = FullSecondsOf(sc.fetch_overhead_s, sc.base_bits * r.inv_wan, overlay_s);
+  const double prov = r.mode == 2 ? 0.0 : (r.mode == 1 ? overlay_s : full_s);
+  const double rtt_floor = r.has_geo > 0 ? sc.geo_floor : sc.default_rtt;
+  const double room = 1.0 - std::min(rho, kMaxUtilisation);  // QueueMsAt's denominator, kept for pass 2
+  const double lb = rtt_floor + sc.service_ms / room + prov * sc.amortisation_ms_per_s + r.suspect * sc.suspect_penalty;
+  return {ok ? lb : kInfinity, rtt_floor, prov, room};
+}
+
+// Pass 1 of a ranking over one block. It must stay one straight loop over plain pointers and
+// scalars, so that the compiler can prove nothing aliases and vectorise it.
 __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rho_now, const double* __restrict inv_cap,
                                            const double* __restrict inv_wan, const double* __restrict launch,
                                            const double* __restrict eligible,
@@ -59,23 +83,14 @@ __attribute__((noinline)) void LowerBounds(long len, const double* __restrict rh
                                            const double* __restrict suspect, const double* __restrict modes,
                                            const BoundScalars sc, double* __restrict b, double* __restrict fr,
                                            double* __restrict pv, double* __restrict hr) {
-  constexpr double kInfinity = std::numeric_limits<double>::infinity();
   for (long j = 0; j < len; ++j) {
-    const double rho = rho_now[j] + (sc.cpu + res_cpu[j]) * inv_cap[j];
-    const bool ok = (eligible[j] > 0) & (iso[j] > 0) & (free_cpu[j] - res_cpu[j] >= sc.cpu) &
-                    (free_mem[j] - res_mem[j] >= sc.mem) & (rho < 1.0);
-    const double launch_s = launch[j] >= 0 ? launch[j] : sc.launch_s;
-    const double overlay_s = OverlaySecondsOf(launch_s, sc.visible_share, sc.overlay_bits * inv_wan[j], sc.pipeline_floor_s);
-    const double full_s = FullSecondsOf(sc.fetch_overhead_s, sc.base_bits * inv_wan[j], overlay_s);
-    const double m = modes[j];
-    const double prov = m == 2 ? 0.0 : (m == 1 ? overlay_s : full_s);
-    const double rtt_floor = has_geo[j] > 0 ? sc.geo_floor : sc.default_rtt;
-    const double room = 1.0 - std::min(rho, kMaxUtilisation);  // QueueMsAt's denominator, kept for pass 2
-    const double lb = rtt_floor + sc.service_ms / room + prov * sc.amortisation_ms_per_s + suspect[j] * sc.suspect_penalty;
-    b[j] = ok ? lb : kInfinity;
-    fr[j] = rtt_floor;
-    pv[j] = prov;
-    hr[j] = room;
+    const RowBound o = BoundRow({rho_now[j], inv_cap[j], inv_wan[j], launch[j], eligible[j], iso[j], free_cpu[j], free_mem[j],
+                                 res_cpu[j], res_mem[j], has_geo[j], suspect[j], modes[j]},
+                                sc);
+    b[j] = o.bound;
+    fr[j] = o.floor_rtt;
+    pv[j] = o.provision;
+    hr[j] = o.headroom;
   }
 }
 
@@ -271,6 +286,7 @@ namespace {
 // Per-thread scratch, reused across calls: a request allocates nothing proportional to the fleet.
 struct Scratch {
   ArrayXd mode, zeros;
+  std::vector<Candidate> top;  // the best k so far, best first
   std::vector<double> bound, floor_rtt, provision, headroom;
   std::vector<uint8_t> coord_ok;  // 1 where the row's RTT comes from network coordinates
 };
@@ -305,11 +321,13 @@ class Ranker {
         coords_(coordinate_rtt_ms && coordinate_rtt_ms->size() == n_ ? coordinate_rtt_ms->data() : nullptr),
         has_client_geo_(request.client.geo.has_value()),
         client_(has_client_geo_ ? common::ToUnitVector(*request.client.geo) : UnitVector{}),
-        scratch_(ThreadScratch()) {}
+        scratch_(ThreadScratch()), top_(scratch_.top) {
+    top_.clear();
+  }
 
   Ranking Run() {
     PrepareRequest();
-    if (fleet_.geo_index && has_client_geo_ && 2 * fleet_.no_geo_rows.size() <= static_cast<size_t>(n_)) {
+    if (Spatial()) {
       RunSpatial();
       // Whether any cloudlet meets the SLA is a question about every row: when none of those
       // examined does, a full pass answers it (rare: then nothing near enough is fit).
@@ -323,17 +341,39 @@ class Ranker {
   // One row alone, as the full pass with every other row vetoed would rank it.
   Ranking RunOne(int row) {
     PrepareRequest();
-    SortWarm();
-    if (row >= 0 && row < n_) {
-      auto m = std::lower_bound(measured_.begin(), measured_.end(), std::pair<int, double>(row, -kInf),
-                                [](const auto& a, const auto& b) { return a.first < b.first; });
-      const bool measured = m != measured_.end() && m->first == row;
-      Visit(row, measured, static_cast<size_t>(m - measured_.begin()));
-    }
+    VisitOne(row);
     return Finish();
   }
 
+  // The best candidate only (k is 1), or with `row` >= 0 that row alone: the same winner as Run
+  // and RunOne, without the counts and ids they report (and so without the full pass that only
+  // answers whether any cloudlet meets the SLA).
+  std::optional<Candidate> RunBest(int row) {
+    PrepareRequest();
+    if (row >= 0) VisitOne(row);
+    else if (Spatial()) RunSpatial();
+    else RunFull();
+    if (top_.empty()) return std::nullopt;
+    Candidate best = top_.front();
+    best.sla_met = app_.max_rtt_ms <= 0 || best.rtt_ms <= app_.max_rtt_ms;
+    return best;
+  }
+
  private:
+  // Whether the spatial search applies: an index, a client position, and most rows in the index.
+  bool Spatial() const {
+    return fleet_.geo_index && has_client_geo_ && 2 * fleet_.no_geo_rows.size() <= static_cast<size_t>(n_);
+  }
+
+  void VisitOne(int row) {
+    SortWarm();
+    if (row < 0 || row >= n_) return;
+    auto m = std::lower_bound(measured_.begin(), measured_.end(), std::pair<int, double>(row, -kInf),
+                              [](const auto& a, const auto& b) { return a.first < b.first; });
+    const bool measured = m != measured_.end() && m->first == row;
+    Visit(row, measured, static_cast<size_t>(m - measured_.begin()));
+  }
+
   // What every path needs: the measured rows (those below the physical floor set aside), the
   // reservations and the scalars of pass 1.
   void PrepareRequest() {
@@ -367,7 +407,6 @@ class Ranker {
                 .service_ms = app_.service_ms,
                 .amortisation_ms_per_s = AmortisationMsPerS(app_.req_rate_hz, app_.session_s),
                 .suspect_penalty = params_.suspect_penalty_ms};
-    top_.reserve(k_ + 1);
     if (auto it = fleet_.by_base_vm.find(app_.base_vm); it != fleet_.by_base_vm.end()) overlay_rows_ = &it->second;
     if (auto it = fleet_.common_base_vm.find(app_.base_vm); it != fleet_.common_base_vm.end()) {
       common_slot_ = it->second;
@@ -556,12 +595,14 @@ class Ranker {
   RowParts PartsOf(Eigen::Index i) {
     RowParts p;
     p.mode = std::binary_search(warm_.begin(), warm_.end(), static_cast<int>(i)) ? 2 : Cached(static_cast<int>(i)) ? 1 : 0;
-    const double zero = 0;
-    LowerBounds(1, fleet_.rho_now.data() + i, fleet_.inv_cpu_capacity.data() + i, fleet_.inv_wan_mbps.data() + i,
-                fleet_.launch_s.data() + i, fleet_.eligible.data() + i, iso_ + i, fleet_.free_cpu.data() + i,
-                fleet_.free_mem.data() + i, res_cpu_ ? res_cpu_ + i : &zero, res_mem_ ? res_mem_ + i : &zero,
-                fleet_.has_geo.data() + i, fleet_.suspect.data() + i, &p.mode, scalars_, &p.bound, &p.floor_rtt,
-                &p.provision, &p.headroom);
+    const RowBound o = BoundRow({fleet_.rho_now[i], fleet_.inv_cpu_capacity[i], fleet_.inv_wan_mbps[i], fleet_.launch_s[i],
+                                 fleet_.eligible[i], iso_[i], fleet_.free_cpu[i], fleet_.free_mem[i], res_cpu_ ? res_cpu_[i] : 0,
+                                 res_mem_ ? res_mem_[i] : 0, fleet_.has_geo[i], fleet_.suspect[i], p.mode},
+                                scalars_);
+    p.bound = o.bound;
+    p.floor_rtt = o.floor_rtt;
+    p.provision = o.provision;
+    p.headroom = o.headroom;
     if (coords_) p.coord_ok = UseCoordinates(i, p.bound, p.floor_rtt);
     return p;
   }
@@ -676,7 +717,7 @@ class Ranker {
       c.endpoint = fleet_.endpoints[static_cast<size_t>(c.row)];
       c.sla_met = app_.max_rtt_ms <= 0 || c.rtt_ms <= app_.max_rtt_ms;
     }
-    out_.candidates = std::move(top_);
+    out_.candidates.assign(top_.begin(), top_.end());
     out_.fallback = !any_valid_ || !any_sla_;
     return std::move(out_);
   }
@@ -707,7 +748,7 @@ class Ranker {
   BoundScalars scalars_{};
   std::vector<std::pair<int, double>> measured_;  // (row, RTT) the client measured, by row
   size_t next_measured_ = 0;                      // where the scan is in measured_
-  std::vector<Candidate> top_;                    // the best k so far, best first
+  std::vector<Candidate>& top_;                   // the best k so far, best first (the scratch's)
   double threshold_ = kInf;                       // the k-th best cost so far
   Eigen::Index counts_[5] = {0, 0, 0, 0, 0};      // health, isolation, cpu, memory, saturated
   Eigen::Index visited_ = 0, pruned_ = 0;         // rows examined; rows the spatial search skipped
@@ -723,6 +764,16 @@ common::Result<Ranking> Engine::Rank(const FleetSnapshot& fleet, const Placement
                                      const ArrayXd* coordinate_rtt_ms, const Policy& policy) const {
   CLOUDLET_RETURN_IF_ERROR(ValidateRequest(request));
   return Ranker(params_, fleet, request, reserved, tie_seed, coordinate_rtt_ms, policy).Run();
+}
+
+std::optional<Candidate> Engine::Best(const FleetSnapshot& fleet, const PlacementRequest& request,
+                                      const Reservations& reserved, uint64_t tie_seed, int row) const {
+  if (request.k != 1) {
+    PlacementRequest one = request;
+    one.k = 1;
+    return Best(fleet, one, reserved, tie_seed, row);
+  }
+  return Ranker(params_, fleet, request, reserved, tie_seed, nullptr, nullptr).RunBest(row);
 }
 
 common::Result<Ranking> Engine::RankRow(const FleetSnapshot& fleet, const PlacementRequest& request,

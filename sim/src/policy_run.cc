@@ -16,9 +16,13 @@ PolicyRun::PolicyRun(std::string name, std::unique_ptr<Policy> policy, const Sce
                      const placement::Engine& engine, const placement::MigrationAdvisor& advisor, Remote* remote,
                      double heartbeat_s)
     : policy_(std::move(policy)), remote_(remote), heartbeat_s_(heartbeat_s), name_(std::move(name)), s_(s), w_(w),
-      engine_(engine), advisor_(advisor), users_(static_cast<size_t>(s.users)), cloudlets_(s.cloudlets.size()),
+      engine_(engine), advisor_(advisor), users_(static_cast<size_t>(s.users)),
+      wake_at_(users_.size(), -std::numeric_limits<double>::infinity()), served_(users_.size()), cloudlets_(s.cloudlets.size()),
       rng_(s.seed ^ std::hash<std::string>{}(name_)) {
+  free_cpu_.resize(cloudlets_.size());
+  free_mem_.resize(cloudlets_.size());
   for (size_t j = 0; j < cloudlets_.size(); ++j) {
+    Free(j);
     for (int app : s.cloudlets[j].cached) {
       cloudlets_[j].cache.emplace_back(app, -1.0);
       cloudlets_[j].cache_mb += s.apps[static_cast<size_t>(app)].base_vm_mb;
@@ -26,7 +30,12 @@ PolicyRun::PolicyRun(std::string name, std::unique_ptr<Policy> policy, const Sce
   }
   reserved_.cpu_millis = Eigen::ArrayXd::Zero(static_cast<Eigen::Index>(cloudlets_.size()));
   reserved_.mem_mb = Eigen::ArrayXd::Zero(static_cast<Eigen::Index>(cloudlets_.size()));
-  for (size_t a = 0; a < s.apps.size(); ++a) requests_.push_back(w.RequestFor(a));
+  for (size_t a = 0; a < s.apps.size(); ++a) {
+    requests_.push_back(w.RequestFor(a));
+    const SimApp& app = s.apps[a];
+    app_weight_.push_back(app.req_rate_hz * s.step_s);
+    app_session_requests_.push_back(std::max(1.0, app.req_rate_hz * (app.session_s > 0 ? app.session_s : s.duration_s)));
+  }
 }
 
 void PolicyRun::Step(double t, const std::vector<Position>& at, const std::vector<double>& jitter) {
@@ -35,10 +44,18 @@ void PolicyRun::Step(double t, const std::vector<Position>& at, const std::vecto
   if (remote_ && t >= next_heartbeat_ && error_.ok()) Heartbeat(t);
   reserved_.cpu_millis.setZero();
   reserved_.mem_mb.setZero();
-  for (size_t u = 0; u < users_.size(); ++u) Decide(t, u, at[u]);
-  for (auto& c : cloudlets_) c.assigned_cpu = 0;
+  // Most users have nothing to decide in a step: only those whose time has come are looked at, and
+  // the load they put on cloudlets follows their moves.
   for (size_t u = 0; u < users_.size(); ++u) {
-    if (users_[u].cloudlet >= 0) cloudlets_[static_cast<size_t>(users_[u].cloudlet)].assigned_cpu += w_.AppOf(u).cpu_millis;
+    if (t < wake_at_[u]) continue;
+    const int before = users_[u].cloudlet;
+    Decide(t, u, at[u]);
+    Settle(u);
+    if (const int after = users_[u].cloudlet; after != before) {
+      const auto cpu = static_cast<double>(w_.AppOf(u).cpu_millis);
+      if (before >= 0) cloudlets_[static_cast<size_t>(before)].assigned_cpu -= cpu;
+      if (after >= 0) cloudlets_[static_cast<size_t>(after)].assigned_cpu += cpu;
+    }
   }
   // Queueing per cloudlet this step: the delay is linear in the service time.
   queue_per_service_ms_.resize(cloudlets_.size());
@@ -126,31 +143,41 @@ std::optional<Candidate> PolicyRun::Rank(size_t u, Position p, int only_row, int
     reserved_.mem_mb[self_row] -= mem;
   }
   const uint64_t tie_seed = rng_();  // drawn either way: a run's draws do not depend on which is asked
-  auto ranked = only_row >= 0 ? engine_.RankRow(snapshot_, req, reserved_, only_row)
-                              : engine_.Rank(snapshot_, req, reserved_, tie_seed, nullptr);
+  auto best = engine_.Best(snapshot_, req, reserved_, tie_seed, only_row);
   if (self_row >= 0) {
     reserved_.cpu_millis[self_row] += cpu;
     reserved_.mem_mb[self_row] += mem;
   }
-  if (!ranked.ok() || ranked->candidates.empty()) return std::nullopt;
-  return ranked->candidates.front();
+  return best;
 }
 
 int PolicyRun::NearestWithRoom(Position p, const SimApp& app) const {
-  // Squared distances over the world's position columns; equal distances go to the lower number.
-  int best = kCloud;
-  double best_d2 = std::numeric_limits<double>::infinity();
+  // The least squared distance among the cloudlets with room, over the world's position columns
+  // and the free capacity columns (four running minima, so that the loop does not wait on one);
+  // then the first cloudlet at that distance: equal distances go to the lower number.
+  const double cpu = static_cast<double>(app.cpu_millis), mem = static_cast<double>(app.mem_mb);
   const double* x = w_.cloudlet_x().data();
   const double* y = w_.cloudlet_y().data();
-  for (size_t j = 0; j < cloudlets_.size(); ++j) {
+  const double* fc = free_cpu_.data();
+  const double* fm = free_mem_.data();
+  const size_t n = cloudlets_.size();
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  auto d2_with_room = [&](size_t j) {
     const double dx = p.x_m - x[j], dy = p.y_m - y[j];
-    const double d2 = dx * dx + dy * dy;
-    if (d2 < best_d2 && Fits(j, app)) {
-      best_d2 = d2;
-      best = static_cast<int>(j);
-    }
+    return fc[j] >= cpu && fm[j] >= mem ? dx * dx + dy * dy : kInf;
+  };
+  double m[4] = {kInf, kInf, kInf, kInf};
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    for (size_t k = 0; k < 4; ++k) m[k] = std::min(m[k], d2_with_room(j + k));
   }
-  return best;
+  for (; j < n; ++j) m[0] = std::min(m[0], d2_with_room(j));
+  const double best = std::min(std::min(m[0], m[1]), std::min(m[2], m[3]));
+  if (best == kInf) return kCloud;
+  for (j = 0; j < n; ++j) {
+    if (d2_with_room(j) == best) return static_cast<int>(j);
+  }
+  return kCloud;
 }
 
 double PolicyRun::Provision(size_t j, int app_index, double t) {
@@ -185,6 +212,7 @@ void PolicyRun::Hold(int j, const SimApp& app, double sign) {
   CloudletRun& c = cloudlets_[static_cast<size_t>(j)];
   c.held_cpu += sign * static_cast<double>(app.cpu_millis);
   c.held_mem += sign * static_cast<double>(app.mem_mb);
+  Free(static_cast<size_t>(j));
   // What the engine sees: the step's snapshot plus what was taken since. Capacity given back shows
   // in the next step's snapshot, as a registry sees it in the cloudlet's next heartbeat.
   if (sign > 0) {
@@ -249,9 +277,9 @@ void PolicyRun::Decide(double t, size_t u, Position p) {
   // A user that has not moved far is looked at again only now and then: load changes too.
   const double mx = p.x_m - r.checked_at.x_m, my = p.y_m - r.checked_at.y_m;
   const double moved = std::sqrt(mx * mx + my * my);
+  r.next_check = t + s_.migration.check_interval_s;
   if (moved < s_.migration.check_distance_m && r.cloudlet != kCloud && t < r.last_look + s_.migration.recheck_s) return;
   r.last_look = t;
-  r.next_check = t + s_.migration.check_interval_s;
   r.checked_at = p;
   const int target = Timed([&] { return policy_->Reconsider(*this, u, p, t); });
   if (target == kNone) return;
@@ -262,17 +290,31 @@ void PolicyRun::Decide(double t, size_t u, Position p) {
   r.pending_ready = t + Provision(static_cast<size_t>(target), w_.AppIndexOf(u), t);
 }
 
+void PolicyRun::Settle(size_t u) {
+  const UserRun& r = users_[u];
+  // Decide's tests in its order: a new session, a migration target ready, the next look.
+  double wake = r.pending != kNone ? r.pending_ready : std::max(r.next_check, r.ready_at);
+  wake_at_[u] = r.cloudlet == kNone ? -std::numeric_limits<double>::infinity() : std::min(wake, r.session_end);
+  const size_t a = static_cast<size_t>(w_.AppIndexOf(u));
+  served_[u] = {std::max(r.ready_at, r.down_until), 1000 * r.blocked_s / app_session_requests_[a], r.cloudlet};
+}
+
 void PolicyRun::Measure(double t, const std::vector<Position>& at, const std::vector<double>& jitter) {
   double weight = 0, sum = 0, sum_total = 0, sla_w = 0, viol = 0;
   on_cloud_ = 0;
+  const double access_ms = s_.network.access_ms, per_km_ms = s_.network.per_km_ms;
+  const double* cx = w_.cloudlet_x().data();
+  const double* cy = w_.cloudlet_y().data();
   for (size_t u = 0; u < users_.size(); ++u) {
-    const UserRun& r = users_[u];
-    const SimApp& app = w_.AppOf(u);
-    const double w = app.req_rate_hz * s_.step_s;
+    const UserServed& r = served_[u];
+    const size_t a = static_cast<size_t>(w_.AppIndexOf(u));
+    const SimApp& app = s_.apps[a];
+    const double w = app_weight_[a];
     double response;
     if (r.cloudlet >= 0) {
       const size_t j = static_cast<size_t>(r.cloudlet);
-      response = w_.NetworkMs(at[u], j) + jitter[u] + app.service_ms * queue_per_service_ms_[j];
+      const double dx = at[u].x_m - cx[j], dy = at[u].y_m - cy[j];
+      response = access_ms + per_km_ms * std::sqrt(dx * dx + dy * dy) / 1000 + jitter[u] + app.service_ms * queue_per_service_ms_[j];
     } else {
       response = s_.network.cloud_rtt_ms + jitter[u] + app.service_ms;
       ++on_cloud_;
@@ -281,9 +323,8 @@ void PolicyRun::Measure(double t, const std::vector<Position>& at, const std::ve
     // What the user waits in all, per request: the session's provisioning and downtime spread over
     // its requests (the amortisation of the cost model, docs/placement.md). A request made while
     // the app is not running (provisioning or downtime) misses any SLA.
-    const double session_requests = std::max(1.0, app.req_rate_hz * (app.session_s > 0 ? app.session_s : s_.duration_s));
-    const double total = response + 1000 * r.blocked_s / session_requests;
-    const bool blocked = t < r.ready_at || t < r.down_until;
+    const double total = response + r.wait_ms;
+    const bool blocked = t < r.blocked_until;
     response_.Add(response, w);
     total_.Add(total, w);
     weight += w;

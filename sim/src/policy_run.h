@@ -35,6 +35,14 @@ struct UserRun {
   double last_look = 0;
 };
 
+// What measuring a user needs each step, apart from the rest of its state (UserRun): the step's
+// passes read a few bytes per user.
+struct UserServed {
+  double blocked_until = 0;  // provisioning or migration downtime until then: every request misses the SLA
+  double wait_ms = 0;        // the session's provisioning and downtime spread over its requests
+  int cloudlet = kNone;
+};
+
 struct CloudletRun {
   double held_cpu = 0, held_mem = 0;  // assigned plus migration targets being provisioned
   double assigned_cpu = 0;            // users whose app runs here (load)
@@ -91,14 +99,19 @@ class PolicyRun {
   // The fleet as the engine sees it at the start of a step: what agents would report.
   void BuildSnapshot();
   // What a cloudlet can still take: capacity less its background load and what placements hold.
-  double FreeCpu(size_t j) const {
+  double FreeCpu(size_t j) const { return free_cpu_[j]; }
+  double FreeMem(size_t j) const { return free_mem_[j]; }
+  // Sets cloudlet j's free capacity from what placements hold there.
+  void Free(size_t j) {
     const SimCloudlet& c = s_.cloudlets[j];
-    return static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu;
+    free_cpu_[j] = static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu;
+    free_mem_[j] = static_cast<double>(c.mem_mb) - cloudlets_[j].held_mem;
   }
-  double FreeMem(size_t j) const { return static_cast<double>(s_.cloudlets[j].mem_mb) - cloudlets_[j].held_mem; }
   double Provision(size_t j, int app_index, double t);
   void Hold(int j, const SimApp& app, double sign);
   void Decide(double t, size_t u, Position p);
+  // After a decision about user u: when Decide can next do anything for it, and what Measure reads.
+  void Settle(size_t u);
   void StartSession(double t, size_t u, Position p);
   void Measure(double t, const std::vector<Position>& at, const std::vector<double>& jitter);
   template <typename F>
@@ -115,7 +128,12 @@ class PolicyRun {
   const placement::Engine& engine_;
   const placement::MigrationAdvisor& advisor_;
   std::vector<UserRun> users_;
+  std::vector<double> wake_at_;      // per user: Decide has nothing to do before then
+  std::vector<UserServed> served_;   // per user: what Measure reads
+  // Per app: a request's weight in a step, its session's requests (at least 1).
+  std::vector<double> app_weight_, app_session_requests_;
   std::vector<CloudletRun> cloudlets_;
+  std::vector<double> free_cpu_, free_mem_;  // per cloudlet, as columns: scans for room read only these
   std::vector<placement::PlacementRequest> requests_;  // one per app: only the client's position changes
   std::vector<double> queue_per_service_ms_;
   std::mt19937_64 rng_;

@@ -68,6 +68,8 @@ class Simulation {
 
   Result<SimResult> Run() {
     CLOUDLET_RETURN_IF_ERROR(engine_.params().Validate());
+    // The runs rank with Engine::Best, which does not check a request again.
+    for (size_t a = 0; a < s_.apps.size(); ++a) CLOUDLET_RETURN_IF_ERROR(placement::ValidateRequest(w_.RequestFor(a)));
     MakeRuns();
     out_.tracks.resize(tracked_);
     out_.load.resize(runs_.size());

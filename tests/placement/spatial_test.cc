@@ -229,6 +229,50 @@ TEST(SpatialRankingTest, OneRowAloneEqualsVetoingTheRest) {
   }
 }
 
+// Engine::Best (the simulator's ranking) picks Rank's first candidate, and RankRow's for one row.
+TEST(SpatialRankingTest, TheBestAloneIsTheRankingsFirst) {
+  std::mt19937 rng(5);
+  const Engine engine({});
+  std::uniform_real_distribution<double> u(0, 1);
+  int found = 0;
+  for (const double spread : {0.3, 12.0}) {
+    World w = RandomWorld(rng, 3000, spread, true);
+    std::uniform_int_distribution<int> any_row(0, 2999);
+    for (int q = 0; q < 150; ++q) {
+      PlacementRequest req = RandomRequest(rng, w);
+      Reservations reserved;
+      reserved.cpu_millis = Eigen::ArrayXd::Zero(3000);
+      reserved.mem_mb = Eigen::ArrayXd::Zero(3000);
+      for (int i = 0; i < 200; ++i) reserved.cpu_millis[any_row(rng)] += 2000;
+      reserved.warm_rows = {any_row(rng)};
+      const uint64_t seed = static_cast<uint64_t>(q) * 7919;
+      const int row = q % 2 ? reserved.warm_rows[0] : any_row(rng);
+      const auto best = engine.Best(w.indexed, req, reserved, seed);
+      const auto best_row = engine.Best(w.indexed, req, reserved, seed, row);
+      req.k = 1;
+      const auto ranked = engine.Rank(w.flat, req, reserved, seed);
+      const auto alone = engine.RankRow(w.flat, req, reserved, row);
+      ASSERT_TRUE(ranked.ok() && alone.ok());
+      for (const auto& [b, r] : {std::pair{&best, &*ranked}, std::pair{&best_row, &*alone}}) {
+        const std::string where = "spread " + std::to_string(spread) + " query " + std::to_string(q);
+        ASSERT_EQ(b->has_value(), !r->candidates.empty()) << where;
+        if (!b->has_value()) continue;
+        ++found;
+        const Candidate &x = **b, &y = r->candidates[0];
+        EXPECT_EQ(w.states[static_cast<size_t>(x.row)].id, y.cloudlet_id) << where;
+        EXPECT_EQ(x.cost_ms, y.cost_ms) << where;
+        EXPECT_EQ(x.rtt_ms, y.rtt_ms) << where;
+        EXPECT_EQ(x.rtt_source, y.rtt_source) << where;
+        EXPECT_EQ(x.queue_ms, y.queue_ms) << where;
+        EXPECT_EQ(x.provision_mode, y.provision_mode) << where;
+        EXPECT_EQ(x.provision_s, y.provision_s) << where;
+        EXPECT_EQ(x.sla_met, y.sla_met) << where;
+      }
+    }
+  }
+  EXPECT_GT(found, 400);
+}
+
 // A measured RTT below what light allows over the distance is set aside (and reported), not used.
 TEST(SpatialRankingTest, RttsFasterThanLightAreSetAside) {
   std::vector<CloudletState> states;

@@ -23,15 +23,14 @@ int CostPolicy::Reconsider(PolicyRun& run, size_t u, Position p, double t) {
   const Position look = LookAt(run, u, p);
   const auto go = run.Rank(u, look, -1, r.cloudlet);
   if (!go || go->row == r.cloudlet) return kNone;
-  placement::MigrationOption stay{"here", std::numeric_limits<double>::infinity()};
+  double stay_ms = std::numeric_limits<double>::infinity();
   if (r.cloudlet >= 0) {
-    if (auto here = run.Rank(u, look, r.cloudlet, r.cloudlet)) stay.response_ms = here->rtt_ms + here->queue_ms;
+    if (auto here = run.Rank(u, look, r.cloudlet, r.cloudlet)) stay_ms = here->rtt_ms + here->queue_ms;
   } else {
-    stay.response_ms = run.scenario().network.cloud_rtt_ms + app.service_ms;
+    stay_ms = run.scenario().network.cloud_rtt_ms + app.service_ms;
   }
   const double remaining = app.req_rate_hz * std::max(0.0, r.session_end - t);
-  const auto advice = run.advisor().Advise(stay, {"there", go->rtt_ms + go->queue_ms}, remaining, go->provision_s);
-  return advice.migrate ? go->row : kNone;
+  return run.advisor().Migrate(stay_ms, go->rtt_ms + go->queue_ms, remaining, go->provision_s) ? go->row : kNone;
 }
 
 std::unique_ptr<Policy> MakeCostPolicy(const Scenario&) { return std::make_unique<CostPolicy>(); }

@@ -21,6 +21,7 @@
 // desert alike). Build is O(n log n); immutable afterwards, so searches are thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -65,7 +66,13 @@ class SphereIndex {
   size_t Search(const UnitVector& from, Bound&& bound, Visit&& visit) const;
 
   // The squared chord from `p` to node `n`'s box (0 inside it).
-  double BoxDistance2(int32_t n, const UnitVector& p) const;
+  double BoxDistance2(int32_t n, const UnitVector& p) const {
+    const Node& node = nodes_[static_cast<size_t>(n)];
+    const double dx = std::max({node.lo[0] - p.x, p.x - node.hi[0], 0.0});
+    const double dy = std::max({node.lo[1] - p.y, p.y - node.hi[1], 0.0});
+    const double dz = std::max({node.lo[2] - p.z, p.z - node.hi[2], 0.0});
+    return dx * dx + dy * dy + dz * dz;
+  }
 
  private:
   int32_t BuildNode(int32_t begin, int32_t end);
@@ -80,8 +87,17 @@ class SphereIndex {
     bool busy = false;
   };
   static Heap& ThreadHeap();
-  static void Push(std::vector<Pending>& heap, Pending p);
-  static Pending Pop(std::vector<Pending>& heap);
+  static constexpr auto kLater = [](const Pending& a, const Pending& b) { return a.d2 > b.d2; };
+  static void Push(std::vector<Pending>& heap, Pending p) {
+    heap.push_back(p);
+    std::push_heap(heap.begin(), heap.end(), kLater);
+  }
+  static Pending Pop(std::vector<Pending>& heap) {
+    std::pop_heap(heap.begin(), heap.end(), kLater);
+    const Pending p = heap.back();
+    heap.pop_back();
+    return p;
+  }
 
   std::vector<Item> items_;
   std::vector<Node> nodes_;  // nodes_[0] is the root

@@ -251,6 +251,14 @@ class Engine {
                                   const Reservations& reserved, int row,
                                   const Eigen::ArrayXd* coordinate_rtt_ms = nullptr) const;
 
+  // The best candidate alone, as Rank's first with k = 1 (or, with `row` >= 0, as RankRow's), for
+  // callers that rank millions of times and use only the winner: the simulator. Without the
+  // rejection counts, the implausible list, the fallback flag and the candidate's id and endpoint
+  // (left empty; `row` names it). The request must be one ValidateRequest accepts: it is not
+  // checked again.
+  std::optional<Candidate> Best(const FleetSnapshot& fleet, const PlacementRequest& request, const Reservations& reserved,
+                                uint64_t tie_seed, int row = -1) const;
+
   // Provisioning time in seconds for one cloudlet: warm, overlay only, or base VM then overlay.
   double ProvisionSeconds(ProvisionMode mode, const AppSpec& app, double wan_mbps) const;
 

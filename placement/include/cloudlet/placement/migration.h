@@ -11,6 +11,8 @@
 // Pure functions of their arguments: thread-safe.
 #pragma once
 
+#include <algorithm>
+
 #include <string>
 
 namespace cloudlet::placement {
@@ -42,10 +44,20 @@ class MigrationAdvisor {
 
   MigrationAdvice Advise(const MigrationOption& current, const MigrationOption& best, double remaining_requests,
                          double target_provision_s) const;
+  // Advise's decision alone (for callers that make millions of them, as the simulator does), for
+  // a best option other than the current one: true means migrate.
+  bool Migrate(double current_response_ms, double best_response_ms, double remaining_requests,
+               double target_provision_s) const {
+    const double gain = current_response_ms - best_response_ms;
+    return gain >= params_.min_gain_ms &&
+           gain * std::max(0.0, remaining_requests) > params_.margin * CostMs(target_provision_s);
+  }
 
   const MigrationParams& params() const { return params_; }
 
  private:
+  // Downtime plus provisioning at the target, in user-visible milliseconds.
+  double CostMs(double target_provision_s) const { return (params_.downtime_s + std::max(0.0, target_provision_s)) * 1000; }
   MigrationParams params_;
 };
 
