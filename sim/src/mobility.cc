@@ -101,10 +101,11 @@ double Clamp(double v, double lo, double hi) { return std::min(std::max(v, lo), 
 // heading, whose mean turns towards the centre when the user is near an edge.
 class GaussMarkov : public Mobility {
  public:
-  GaussMarkov(Area area, const MobilitySpec& p, uint64_t seed) : area_(area), p_(p), rng_(seed) {
+  GaussMarkov(Area area, std::shared_ptr<const MobilitySpec> spec, uint64_t seed)
+      : area_(area), spec_(std::move(spec)), p_(*spec_), rng_(seed) {
     std::uniform_real_distribution<double> x(0, area.width_m), y(0, area.height_m), h(-std::numbers::pi, std::numbers::pi);
     position_ = {x(rng_), y(rng_)};
-    speed_ = p.mean_speed_mps;
+    speed_ = p_.mean_speed_mps;
     heading_ = h(rng_);
     mean_heading_ = heading_;
   }
@@ -141,8 +142,9 @@ class GaussMarkov : public Mobility {
   }
 
   Area area_;
-  MobilitySpec p_;
-  std::mt19937_64 rng_;
+  std::shared_ptr<const MobilitySpec> spec_;
+  const MobilitySpec& p_;
+  Rng rng_;
   std::normal_distribution<double> normal_{0, 1};
   Position position_;
   double speed_ = 0, heading_ = 0, mean_heading_ = 0, until_update_ = 0;
@@ -151,12 +153,13 @@ class GaussMarkov : public Mobility {
 // Manhattan grid: moves along streets x = i * block or y = j * block.
 class Manhattan : public Mobility {
  public:
-  Manhattan(Area area, const MobilitySpec& p, uint64_t seed) : area_(area), p_(p), rng_(seed) {
-    cols_ = static_cast<int>(std::floor(area.width_m / p.block_m));
-    rows_ = static_cast<int>(std::floor(area.height_m / p.block_m));
+  Manhattan(Area area, std::shared_ptr<const MobilitySpec> spec, uint64_t seed)
+      : area_(area), spec_(std::move(spec)), p_(*spec_), rng_(seed) {
+    cols_ = static_cast<int>(std::floor(area.width_m / p_.block_m));
+    rows_ = static_cast<int>(std::floor(area.height_m / p_.block_m));
     std::uniform_int_distribution<int> cx(0, cols_), cy(0, rows_), d(0, 3);
     at_ = {cx(rng_), cy(rng_)};
-    position_ = {at_[0] * p.block_m, at_[1] * p.block_m};
+    position_ = {at_[0] * p_.block_m, at_[1] * p_.block_m};
     dir_ = d(rng_);
     NextBlock();
   }
@@ -212,8 +215,9 @@ class Manhattan : public Mobility {
   }
 
   Area area_;
-  MobilitySpec p_;
-  std::mt19937_64 rng_;
+  std::shared_ptr<const MobilitySpec> spec_;
+  const MobilitySpec& p_;
+  Rng rng_;
   int cols_ = 0, rows_ = 0;
   std::array<int, 2> at_{}, next_{};
   int dir_ = 0;
@@ -224,8 +228,9 @@ class Manhattan : public Mobility {
 // Nomadic: walk to an attraction point, stay near it for an exponential time, pick another.
 class Nomadic : public Mobility {
  public:
-  Nomadic(Area area, const MobilitySpec& p, std::vector<Position> points, uint64_t seed)
-      : area_(area), p_(p), points_(std::move(points)), rng_(seed) {
+  Nomadic(Area area, std::shared_ptr<const MobilitySpec> spec, std::shared_ptr<const std::vector<Position>> points,
+          uint64_t seed)
+      : area_(area), spec_(std::move(spec)), p_(*spec_), points_(std::move(points)), rng_(seed) {
     std::uniform_real_distribution<double> x(0, area.width_m), y(0, area.height_m);
     position_ = {x(rng_), y(rng_)};
     Pick();
@@ -245,18 +250,19 @@ class Nomadic : public Mobility {
 
  private:
   void Pick() {
-    std::uniform_int_distribution<size_t> which(0, points_.size() - 1);
+    std::uniform_int_distribution<size_t> which(0, points_->size() - 1);
     std::uniform_real_distribution<double> angle(0, 2 * std::numbers::pi), radius(0, 1), s(p_.min_speed_mps, p_.max_speed_mps);
-    const Position c = points_[which(rng_)];
+    const Position c = (*points_)[which(rng_)];
     const double a = angle(rng_), r = p_.dwell_radius_m * std::sqrt(radius(rng_));
     target_ = {Clamp(c.x_m + r * std::cos(a), 0, area_.width_m), Clamp(c.y_m + r * std::sin(a), 0, area_.height_m)};
     speed_ = s(rng_);
   }
 
   Area area_;
-  MobilitySpec p_;
-  std::vector<Position> points_;
-  std::mt19937_64 rng_;
+  std::shared_ptr<const MobilitySpec> spec_;
+  const MobilitySpec& p_;
+  std::shared_ptr<const std::vector<Position>> points_;  // every user's
+  Rng rng_;
   Position position_, target_;
   double speed_ = 1, dwell_left_ = 0;
 };
@@ -360,35 +366,49 @@ Status ValidateMobility(const MobilitySpec& s, Area area) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Mobility>> MakeMobility(const MobilitySpec& s, Area area, uint64_t seed, size_t user) {
+Result<MobilityFactory> MobilityFactory::Create(const MobilitySpec& s, Area area, uint64_t seed) {
   if (!(area.width_m > 0) || !(area.height_m > 0) || !std::isfinite(area.width_m) || !std::isfinite(area.height_m)) {
     return Status::InvalidField("area", "width_m and height_m must be finite and > 0");
   }
   CLOUDLET_RETURN_IF_ERROR(ValidateMobility(s, area));
-  // One stream per user, decorrelated from its neighbours'.
-  const uint64_t user_seed = seed * 0x9E3779B97F4A7C15ULL + user * 0xBF58476D1CE4E5B9ULL + 1;
   if (s.model == "random_waypoint") {
-    auto w = RandomWaypoint::Create(area, {s.min_speed_mps, s.max_speed_mps, s.max_pause_s}, user_seed);
-    if (!w.ok()) return w.status();
-    return std::unique_ptr<Mobility>(std::move(*w));
+    CLOUDLET_RETURN_IF_ERROR(RandomWaypoint::Create(area, {s.min_speed_mps, s.max_speed_mps, s.max_pause_s}, seed).status());
   }
-  if (s.model == "gauss_markov") return std::unique_ptr<Mobility>(new GaussMarkov(area, s, user_seed));
-  if (s.model == "manhattan") return std::unique_ptr<Mobility>(new Manhattan(area, s, user_seed));
+  std::shared_ptr<const std::vector<Position>> points;
   if (s.model == "nomadic") {
-    std::vector<Position> points = s.attractions;
-    if (points.empty()) {  // the same points for every user: drawn from the scenario's seed alone
-      std::mt19937_64 rng(seed ^ 0x6E6F6D616469ULL);
+    std::vector<Position> p = s.attractions;
+    if (p.empty()) {  // the same points for every user: drawn from the scenario's seed alone
+      Rng rng(seed ^ 0x6E6F6D616469ULL);
       std::uniform_real_distribution<double> x(0, area.width_m), y(0, area.height_m);
       for (int i = 0; i < s.attraction_count; ++i) {
         const double px = x(rng);
-        points.push_back({px, y(rng)});
+        p.push_back({px, y(rng)});
       }
     }
-    return std::unique_ptr<Mobility>(new Nomadic(area, s, std::move(points), user_seed));
+    points = std::make_shared<const std::vector<Position>>(std::move(p));
   }
+  return MobilityFactory(std::make_shared<const MobilitySpec>(s), area, seed, std::move(points));
+}
+
+std::unique_ptr<Mobility> MobilityFactory::Make(size_t user) const {
+  const MobilitySpec& s = *spec_;
+  // One stream per user, decorrelated from its neighbours'.
+  const uint64_t user_seed = seed_ * 0x9E3779B97F4A7C15ULL + user * 0xBF58476D1CE4E5B9ULL + 1;
+  if (s.model == "random_waypoint") {
+    return std::move(*RandomWaypoint::Create(area_, {s.min_speed_mps, s.max_speed_mps, s.max_pause_s}, user_seed));
+  }
+  if (s.model == "gauss_markov") return std::make_unique<GaussMarkov>(area_, spec_, user_seed);
+  if (s.model == "manhattan") return std::make_unique<Manhattan>(area_, spec_, user_seed);
+  if (s.model == "nomadic") return std::make_unique<Nomadic>(area_, spec_, points_, user_seed);
   auto it = s.trace->users.begin();
   std::advance(it, static_cast<long>(user % s.trace->users.size()));
-  return std::unique_ptr<Mobility>(new TraceReplay(s.trace, it->second));
+  return std::make_unique<TraceReplay>(s.trace, it->second);
+}
+
+Result<std::unique_ptr<Mobility>> MakeMobility(const MobilitySpec& s, Area area, uint64_t seed, size_t user) {
+  auto factory = MobilityFactory::Create(s, area, seed);
+  if (!factory.ok()) return factory.status();
+  return factory->Make(user);
 }
 
 Result<Trace> ReadTrace(const std::string& path, Area area, size_t max_rows) {

@@ -87,7 +87,7 @@ class PolicyRun {
     return FreeCpu(j) >= static_cast<double>(app.cpu_millis) && FreeMem(j) >= static_cast<double>(app.mem_mb);
   }
   // Whether app's base VM is in cloudlet j's cache and usable now.
-  bool Cached(size_t j, int app) const;
+  bool Cached(size_t j, int app) const { return usable_[static_cast<size_t>(app) * cloudlets_.size() + j] != 0; }
   // The nearest cloudlet with room for `app`, or kCloud.
   int NearestWithRoom(Position p, const SimApp& app) const;
   // The engine's best candidate for user u at `p` (UsesEngine policies only); `only_row` >= 0
@@ -129,11 +129,16 @@ class PolicyRun {
   const placement::MigrationAdvisor& advisor_;
   std::vector<UserRun> users_;
   std::vector<double> wake_at_;      // per user: Decide has nothing to do before then
+  std::vector<uint32_t> woken_;      // the users whose wake time has come, this step
   std::vector<UserServed> served_;   // per user: what Measure reads
   // Per app: a request's weight in a step, its session's requests (at least 1).
   std::vector<double> app_weight_, app_session_requests_;
   std::vector<CloudletRun> cloudlets_;
   std::vector<double> free_cpu_, free_mem_;  // per cloudlet, as columns: scans for room read only these
+  // Per app and cloudlet (app * cloudlets + j): 1 where the base VM is cached and usable now_;
+  // refreshed at each step, kept by Provision within it.
+  std::vector<uint8_t> usable_;
+  void RefreshUsable();
   std::vector<placement::PlacementRequest> requests_;  // one per app: only the client's position changes
   std::vector<double> queue_per_service_ms_;
   std::mt19937_64 rng_;
@@ -142,7 +147,7 @@ class PolicyRun {
   double now_ = 0;
   Histogram response_, total_;
   double all_weight_ = 0, cloud_weight_ = 0, sla_weight_ = 0, violations_ = 0;
-  uint64_t migrations_ = 0, cache_hits_ = 0, decisions_ = 0;
+  uint64_t migrations_ = 0, cache_hits_ = 0, decisions_ = 0, timed_ = 0;
   double downtime_s_ = 0, decision_ns_ = 0;
   std::vector<double> provision_s_;
   double jain_sum_ = 0;

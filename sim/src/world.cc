@@ -27,11 +27,10 @@ common::Result<std::unique_ptr<World>> World::Create(const Scenario& s) {
   std::mt19937_64 rng(s.seed ^ 0x73657373696F6EULL);
   std::uniform_real_distribution<double> share(0, 1);
   for (size_t u = 0; u < n; ++u) w->first_share_.push_back(s.stagger_sessions ? 1 - share(rng) : 1.0);
-  for (size_t u = 0; u < n; ++u) {
-    auto m = MakeMobility(s.mobility, s.area, s.seed, u);
-    if (!m.ok()) return m.status();
-    w->walkers_.push_back(std::move(*m));
-  }
+  auto walkers = MobilityFactory::Create(s.mobility, s.area, s.seed);
+  if (!walkers.ok()) return walkers.status();
+  w->walkers_.reserve(n);
+  for (size_t u = 0; u < n; ++u) w->walkers_.push_back(walkers->Make(u));
   return w;
 }
 

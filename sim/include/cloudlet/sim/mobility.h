@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cloudlet/common/status.h"
+#include "cloudlet/sim/rng.h"
 
 namespace cloudlet::sim {
 
@@ -66,7 +67,7 @@ class RandomWaypoint : public Mobility {
 
   Area area_;
   RandomWaypointParams params_;
-  std::mt19937_64 rng_;
+  Rng rng_;
   Position position_;
   Position target_;
   double speed_mps_ = 0;
@@ -112,7 +113,25 @@ struct MobilitySpec {
 // Checks the parameters; errors name the field under `mobility.`.
 common::Status ValidateMobility(const MobilitySpec& spec, Area area);
 
-// The walker of user number `user` (for a trace: the user-th name in sorted order).
+// The walkers of one scenario's users: the spec is checked, and what every walker shares (the
+// spec itself, the nomadic model's points) made, once.
+class MobilityFactory {
+ public:
+  static common::Result<MobilityFactory> Create(const MobilitySpec& spec, Area area, uint64_t seed);
+  // The walker of user number `user` (for a trace: the user-th name in sorted order).
+  std::unique_ptr<Mobility> Make(size_t user) const;
+
+ private:
+  MobilityFactory(std::shared_ptr<const MobilitySpec> spec, Area area, uint64_t seed,
+                  std::shared_ptr<const std::vector<Position>> points)
+      : spec_(std::move(spec)), area_(area), seed_(seed), points_(std::move(points)) {}
+  std::shared_ptr<const MobilitySpec> spec_;
+  Area area_;
+  uint64_t seed_;
+  std::shared_ptr<const std::vector<Position>> points_;  // nomadic
+};
+
+// One walker alone: MobilityFactory::Create, then Make(user).
 common::Result<std::unique_ptr<Mobility>> MakeMobility(const MobilitySpec& spec, Area area, uint64_t seed,
                                                        size_t user);
 
