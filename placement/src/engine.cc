@@ -558,12 +558,16 @@ class Ranker {
       const double provision_s = may_cache ? overlay_s : FullSecondsOf(sc.fetch_overhead_s, sc.base_bits * fl.inv_wan_min, overlay_s);
       return access + rate * std::sqrt(chord2) + QueueMsAt(sc.service_ms, fl.rho_min) + provision_s * sc.amortisation_ms_per_s;
     };
-    fleet_.geo_index->Search(client_, bound, [&](std::span<const common::SphereIndex::Item> leaf) {
-      for (const auto& item : leaf) {
+    auto leaf = [&](std::span<const common::SphereIndex::Item> items) {
+      for (const auto& item : items) {
         if (!IsMeasured(item.row) && !std::binary_search(warm_.begin(), warm_.end(), item.row)) Visit(item.row, false, 0);
       }
       return threshold_ == kInf ? common::SphereIndex::kNoLimit : threshold_ + 1e-9;
-    });
+    };
+    // For the best one alone, depth first is cheaper (no heap; measured on a city's fleet: a third
+    // less time per decision); for several, best first visits fewer leaves.
+    if (k_ == 1) fleet_.geo_index->Descend(client_, bound, leaf);
+    else fleet_.geo_index->Search(client_, bound, leaf);
     pruned_ = n_ - visited_;
   }
 

@@ -14,17 +14,19 @@ double Chord(const UnitVector& a, const UnitVector& b) {
   return std::sqrt(dx * dx + dy * dy + dz * dz);
 }
 
-// The k nearest through the index, with the limit a caller would return: the k-th chord so far.
-std::vector<std::pair<double, int>> Nearest(const SphereIndex& index, const UnitVector& from, size_t k, size_t* leaves) {
+// The k nearest through the index (best first, or depth first), with the limit a caller would
+// return: the k-th chord so far.
+std::vector<std::pair<double, int>> Nearest(const SphereIndex& index, const UnitVector& from, size_t k, size_t* leaves,
+                                            bool depth_first = false) {
   std::vector<std::pair<double, int>> best;
-  *leaves = index.Search(
-      from, [](int32_t, double d2) { return d2; },
-      [&](std::span<const SphereIndex::Item> leaf) {
-        for (const auto& item : leaf) best.emplace_back(Chord(from, item.at), item.row);
-        std::sort(best.begin(), best.end());
-        if (best.size() > k) best.resize(k);
-        return best.size() < k ? SphereIndex::kNoLimit : best.back().first * best.back().first;
-      });
+  auto by_distance = [](int32_t, double d2) { return d2; };
+  auto visit = [&](std::span<const SphereIndex::Item> leaf) {
+    for (const auto& item : leaf) best.emplace_back(Chord(from, item.at), item.row);
+    std::sort(best.begin(), best.end());
+    if (best.size() > k) best.resize(k);
+    return best.size() < k ? SphereIndex::kNoLimit : best.back().first * best.back().first;
+  };
+  *leaves = depth_first ? index.Descend(from, by_distance, visit) : index.Search(from, by_distance, visit);
   return best;
 }
 
@@ -58,6 +60,9 @@ TEST(SphereIndexTest, NearestEqualsSortingEverything) {
     std::sort(all.begin(), all.end());
     all.resize(k);
     EXPECT_EQ(found, all) << "query " << q;
+    size_t descended = 0;
+    EXPECT_EQ(Nearest(index, from, k, &descended, true), all) << "query " << q << ", depth first";
+    EXPECT_LT(descended, 400u) << "query " << q;
     EXPECT_LT(leaves, 200u) << "query " << q << " read " << leaves << " leaves of " << items.size() / SphereIndex::kLeafSize;
   }
 }
@@ -66,6 +71,7 @@ TEST(SphereIndexTest, EmptyIndexVisitsNothingAndAVisitorMaySearchAgain) {
   const SphereIndex empty;
   auto by_distance = [](int32_t, double d2) { return d2; };
   EXPECT_EQ(empty.Search(ToUnitVector({1, 2}), by_distance, [](auto) { return SphereIndex::kNoLimit; }), 0u);
+  EXPECT_EQ(empty.Descend(ToUnitVector({1, 2}), by_distance, [](auto) { return SphereIndex::kNoLimit; }), 0u);
   const SphereIndex index({{ToUnitVector({10, 10}), 0}, {ToUnitVector({10.1, 10}), 1}});
   int inner = 0;
   index.Search(ToUnitVector({10, 10}), by_distance, [&](std::span<const SphereIndex::Item> leaf) {

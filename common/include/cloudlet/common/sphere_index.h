@@ -65,12 +65,19 @@ class SphereIndex {
   template <typename Bound, typename Visit>
   size_t Search(const UnitVector& from, Bound&& bound, Visit&& visit) const;
 
+  // The same leaves as far as the answer goes, depth first: the nearer child (by bound) before the
+  // farther, which is skipped if its bound exceeds the limit by the time it comes up. Leaves are not
+  // visited in increasing bound, so more may be visited than by Search, but each costs less (no
+  // heap): for a single best answer it is the faster of the two.
+  template <typename Bound, typename Visit>
+  size_t Descend(const UnitVector& from, Bound&& bound, Visit&& visit) const;
+
   // The squared chord from `p` to node `n`'s box (0 inside it).
   double BoxDistance2(int32_t n, const UnitVector& p) const {
     const Node& node = nodes_[static_cast<size_t>(n)];
-    const double dx = std::max({node.lo[0] - p.x, p.x - node.hi[0], 0.0});
-    const double dy = std::max({node.lo[1] - p.y, p.y - node.hi[1], 0.0});
-    const double dz = std::max({node.lo[2] - p.z, p.z - node.hi[2], 0.0});
+    const double dx = std::max(std::max(node.lo[0] - p.x, p.x - node.hi[0]), 0.0);
+    const double dy = std::max(std::max(node.lo[1] - p.y, p.y - node.hi[1]), 0.0);
+    const double dz = std::max(std::max(node.lo[2] - p.z, p.z - node.hi[2]), 0.0);
     return dx * dx + dy * dy + dz * dz;
   }
 
@@ -132,6 +139,33 @@ size_t SphereIndex::Search(const UnitVector& from, Bound&& bound, Visit&& visit)
   h.clear();
   heap.busy = false;
   return leaves;
+}
+
+template <typename Bound, typename Visit>
+size_t SphereIndex::Descend(const UnitVector& from, Bound&& bound, Visit&& visit) const {
+  if (nodes_.empty()) return 0;
+  Pending later[64];  // the farther children passed over on the way down: one per level at most
+  int pending = 0;
+  double limit = kNoLimit;
+  size_t leaves = 0;
+  Pending at{bound(0, BoxDistance2(0, from)), 0};
+  for (;;) {
+    if (at.d2 <= limit) {
+      const Node& n = nodes_[static_cast<size_t>(at.node)];
+      if (n.left < 0) {
+        ++leaves;
+        limit = visit(std::span<const Item>(items_.data() + n.begin, static_cast<size_t>(n.end - n.begin)));
+      } else {
+        Pending l{bound(n.left, BoxDistance2(n.left, from)), n.left}, r{bound(n.right, BoxDistance2(n.right, from)), n.right};
+        if (r.d2 < l.d2) std::swap(l, r);
+        later[pending++] = r;
+        at = l;
+        continue;
+      }
+    }
+    if (pending == 0) return leaves;
+    at = later[--pending];
+  }
 }
 
 }  // namespace cloudlet::common
