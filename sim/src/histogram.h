@@ -20,11 +20,18 @@ class Histogram {
   static constexpr int kMinExp = -7, kMaxExp = 20;  // 2^-7 ms < kMinMs; 2^21 ms ~ 35 minutes
   static constexpr size_t kBins = (static_cast<size_t>(kMaxExp - kMinExp + 1) << kSubBits) + 1;
 
+  Histogram() : bins_(kBins, 0.0) {}
+
   void Add(double ms, double weight) {
-    if (bins_.empty()) bins_.assign(kBins, 0.0);
-    bins_[Bin(ms)] += weight;
+    AddToBin(ms, weight);
+    AddTotals(weight, weight * ms);
+  }
+  // For a caller that adds many samples at once: each sample's bin, then the batch's totals
+  // (its weight, and the sum of weight x ms).
+  void AddToBin(double ms, double weight) { bins_[Bin(ms)] += weight; }
+  void AddTotals(double weight, double weighted_ms) {
     weight_ += weight;
-    sum_ += weight * ms;
+    sum_ += weighted_ms;
   }
   double Mean() const { return weight_ > 0 ? sum_ / weight_ : 0; }
   // The geometric middle of the bin where the cumulative weight reaches q.

@@ -36,6 +36,11 @@ PolicyRun::PolicyRun(std::string name, std::unique_ptr<Policy> policy, const Sce
     app_weight_.push_back(app.req_rate_hz * s.step_s);
     app_session_requests_.push_back(std::max(1.0, app.req_rate_hz * (app.session_s > 0 ? app.session_s : s.duration_s)));
   }
+  for (size_t u = 0; u < users_.size(); ++u) {
+    const size_t a = static_cast<size_t>(w.AppIndexOf(u));
+    step_weight_ += app_weight_[a];
+    if (s.apps[a].max_rtt_ms > 0) step_sla_weight_ += app_weight_[a];
+  }
 }
 
 void PolicyRun::Step(double t, const std::vector<Position>& at, const std::vector<double>& jitter) {
@@ -321,11 +326,16 @@ void PolicyRun::Settle(size_t u) {
 }
 
 void PolicyRun::Measure(double t, const std::vector<Position>& at, const std::vector<double>& jitter) {
-  double weight = 0, sum = 0, sum_total = 0, sla_w = 0, viol = 0;
-  on_cloud_ = 0;
-  const double access_ms = s_.network.access_ms, per_km_ms = s_.network.per_km_ms;
+  // One pass over the users, with nothing but the two sums carried in floating point: weights
+  // depend on the app alone, so the cloud's share and SLA misses are counted per app.
+  const size_t apps = s_.apps.size();
+  on_cloud_by_app_.assign(apps, 0);
+  violations_by_app_.assign(apps, 0);
+  double sum = 0, sum_total = 0;
+  const double access_ms = s_.network.access_ms, per_km_ms = s_.network.per_km_ms, cloud_ms = s_.network.cloud_rtt_ms;
   const double* cx = w_.cloudlet_x().data();
   const double* cy = w_.cloudlet_y().data();
+  const double* queue = queue_per_service_ms_.data();
   for (size_t u = 0; u < users_.size(); ++u) {
     const UserServed& r = served_[u];
     const size_t a = static_cast<size_t>(w_.AppIndexOf(u));
@@ -335,27 +345,32 @@ void PolicyRun::Measure(double t, const std::vector<Position>& at, const std::ve
     if (r.cloudlet >= 0) {
       const size_t j = static_cast<size_t>(r.cloudlet);
       const double dx = at[u].x_m - cx[j], dy = at[u].y_m - cy[j];
-      response = access_ms + per_km_ms * std::sqrt(dx * dx + dy * dy) / 1000 + jitter[u] + app.service_ms * queue_per_service_ms_[j];
+      response = access_ms + per_km_ms * std::sqrt(dx * dx + dy * dy) / 1000 + jitter[u] + app.service_ms * queue[j];
     } else {
-      response = s_.network.cloud_rtt_ms + jitter[u] + app.service_ms;
-      ++on_cloud_;
-      cloud_weight_ += w;
+      response = cloud_ms + jitter[u] + app.service_ms;
+      ++on_cloud_by_app_[a];
     }
     // What the user waits in all, per request: the session's provisioning and downtime spread over
     // its requests (the amortisation of the cost model, docs/placement.md). A request made while
     // the app is not running (provisioning or downtime) misses any SLA.
     const double total = response + r.wait_ms;
-    const bool blocked = t < r.blocked_until;
-    response_.Add(response, w);
-    total_.Add(total, w);
-    weight += w;
+    response_.AddToBin(response, w);
+    total_.AddToBin(total, w);
     sum += w * response;
     sum_total += w * total;
-    if (app.max_rtt_ms > 0) {
-      sla_w += w;
-      if (blocked || response > app.max_rtt_ms) viol += w;
-    }
+    violations_by_app_[a] += (app.max_rtt_ms > 0) & ((t < r.blocked_until) | (response > app.max_rtt_ms));
   }
+  response_.AddTotals(step_weight_, sum);
+  total_.AddTotals(step_weight_, sum_total);
+  double cloud_w = 0, viol = 0;
+  on_cloud_ = 0;
+  for (size_t a = 0; a < apps; ++a) {
+    cloud_w += app_weight_[a] * on_cloud_by_app_[a];
+    viol += app_weight_[a] * violations_by_app_[a];
+    on_cloud_ += static_cast<int>(on_cloud_by_app_[a]);
+  }
+  cloud_weight_ += cloud_w;
+  const double weight = step_weight_, sla_w = step_sla_weight_;
   all_weight_ += weight;
   sla_weight_ += sla_w;
   violations_ += viol;

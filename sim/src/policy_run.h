@@ -131,8 +131,11 @@ class PolicyRun {
   std::vector<double> wake_at_;      // per user: Decide has nothing to do before then
   std::vector<uint32_t> woken_;      // the users whose wake time has come, this step
   std::vector<UserServed> served_;   // per user: what Measure reads
-  // Per app: a request's weight in a step, its session's requests (at least 1).
+  // Per app: a request's weight in a step, its session's requests (at least 1); per step, the
+  // weight of every user's requests and of those under an SLA.
   std::vector<double> app_weight_, app_session_requests_;
+  double step_weight_ = 0, step_sla_weight_ = 0;
+  std::vector<uint32_t> on_cloud_by_app_, violations_by_app_;  // Measure's counts, per app
   std::vector<CloudletRun> cloudlets_;
   std::vector<double> free_cpu_, free_mem_;  // per cloudlet, as columns: scans for room read only these
   // Per app and cloudlet (app * cloudlets + j): 1 where the base VM is cached and usable now_;
