@@ -147,11 +147,20 @@ void PolicyRun::BuildSnapshot() {
 
 void PolicyRun::RefreshUsable() {
   usable_.assign(s_.apps.size() * cloudlets_.size(), 0);
+  usable_count_.assign(s_.apps.size(), 0);
   for (size_t j = 0; j < cloudlets_.size(); ++j) {
     for (const auto& [app, since] : cloudlets_[j].cache) {
-      if (since <= now_) usable_[static_cast<size_t>(app) * cloudlets_.size() + j] = 1;
+      if (since <= now_) SetUsable(app, j, true);
     }
   }
+}
+
+void PolicyRun::SetUsable(int app, size_t j, bool usable) {
+  uint8_t& flag = usable_[static_cast<size_t>(app) * cloudlets_.size() + j];
+  size_t& count = usable_count_[static_cast<size_t>(app)];
+  if (usable && !flag) ++count;
+  if (!usable && flag) --count;
+  flag = usable;
 }
 
 std::optional<Candidate> PolicyRun::Rank(size_t u, Position p, int only_row, int self_row) {
@@ -217,13 +226,13 @@ double PolicyRun::Provision(size_t j, int app_index, double t) {
     if (cap > 0) {
       while (c.cache_mb + app.base_vm_mb > cap && s_.cache.eviction == "lru" && !c.cache.empty()) {
         c.cache_mb -= s_.apps[static_cast<size_t>(c.cache.front().first)].base_vm_mb;
-        usable_[static_cast<size_t>(c.cache.front().first) * cloudlets_.size() + j] = 0;
+        SetUsable(c.cache.front().first, j, false);
         c.cache.erase(c.cache.begin());
       }
     }
     if (cap <= 0 || c.cache_mb + app.base_vm_mb <= cap) {
       c.cache.emplace_back(app_index, t + secs);
-      usable_[static_cast<size_t>(app_index) * cloudlets_.size() + j] = t + secs <= now_;
+      SetUsable(app_index, j, t + secs <= now_);
       c.cache_mb += app.base_vm_mb;
     }
   }

@@ -88,6 +88,8 @@ class PolicyRun {
   }
   // Whether app's base VM is in cloudlet j's cache and usable now.
   bool Cached(size_t j, int app) const { return usable_[static_cast<size_t>(app) * cloudlets_.size() + j] != 0; }
+  // How many cloudlets hold app's base VM usable now.
+  size_t CachedCount(int app) const { return usable_count_[static_cast<size_t>(app)]; }
   // The nearest cloudlet with room for `app`, or kCloud.
   int NearestWithRoom(Position p, const SimApp& app) const;
   // The engine's best candidate for user u at `p` (UsesEngine policies only); `only_row` >= 0
@@ -141,7 +143,9 @@ class PolicyRun {
   // Per app and cloudlet (app * cloudlets + j): 1 where the base VM is cached and usable now_;
   // refreshed at each step, kept by Provision within it.
   std::vector<uint8_t> usable_;
+  std::vector<size_t> usable_count_;  // per app
   void RefreshUsable();
+  void SetUsable(int app, size_t j, bool usable);
   std::vector<placement::PlacementRequest> requests_;  // one per app: only the client's position changes
   std::vector<double> queue_per_service_ms_;
   std::mt19937_64 rng_;

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
+#include <Eigen/Dense>
 #include <nlohmann/json.hpp>
 
 #include "cloudlet/sim/report.h"
@@ -161,6 +163,67 @@ TEST(PositionFilterTest, PredictsAStraightWalkAhead) {
   EXPECT_NEAR(ahead.x_m, 10 + 3 * 40, 2);
   EXPECT_NEAR(ahead.y_m, 20 + 40, 2);
   EXPECT_NEAR(f.Predict(1e6, {1000, 1000}).x_m, 1000, 1e-9);  // never outside the area
+}
+
+// The textbook filter, with 4 x 4 matrices over (x, y, vx, vy): PositionFilter's per-axis form
+// must agree with it.
+class MatrixFilter {
+ public:
+  void Observe(double t, Position p, const PredictSettings& s) {
+    const double r = s.measurement_noise_m * s.measurement_noise_m;
+    if (!started_) {
+      x_ << p.x_m, p.y_m, 0, 0;
+      P_ = Eigen::Matrix4d::Identity() * 100;
+      P_(0, 0) = P_(1, 1) = r;
+      t_ = t;
+      started_ = true;
+      return;
+    }
+    const double dt = t - t_;
+    t_ = t;
+    Eigen::Matrix4d F = Eigen::Matrix4d::Identity();
+    F(0, 2) = F(1, 3) = dt;
+    const double q2 = s.process_noise * s.process_noise;
+    Eigen::Matrix4d Q = Eigen::Matrix4d::Zero();
+    Q(0, 0) = Q(1, 1) = dt * dt * dt * dt / 4 * q2;
+    Q(0, 2) = Q(2, 0) = Q(1, 3) = Q(3, 1) = dt * dt * dt / 2 * q2;
+    Q(2, 2) = Q(3, 3) = dt * dt * q2;
+    x_ = F * x_;
+    P_ = F * P_ * F.transpose() + Q;
+    const Eigen::Matrix2d S = P_.topLeftCorner<2, 2>() + Eigen::Matrix2d::Identity() * r;
+    const Eigen::Matrix<double, 4, 2> K = P_.leftCols<2>() * S.inverse();
+    x_ += K * Eigen::Vector2d(p.x_m - x_(0), p.y_m - x_(1));
+    P_ -= K * P_.topRows<2>();
+  }
+  Eigen::Vector4d state() const { return x_; }
+
+ private:
+  Eigen::Vector4d x_ = Eigen::Vector4d::Zero();
+  Eigen::Matrix4d P_ = Eigen::Matrix4d::Identity();
+  double t_ = 0;
+  bool started_ = false;
+};
+
+TEST(PositionFilterTest, EqualsTheMatrixFilter) {
+  std::mt19937_64 rng(4);
+  std::uniform_real_distribution<double> u(0, 1);
+  const PredictSettings settings{.horizon_s = 10, .process_noise = 0.7, .measurement_noise_m = 4};
+  PositionFilter f;
+  MatrixFilter m;
+  double t = 0;
+  Position at{1e5, 1e5};  // far from the area's edges, where Predict clamps
+  for (int i = 0; i < 400; ++i) {
+    t += 0.5 + 20 * u(rng);
+    at = {at.x_m + 30 * (u(rng) - 0.3), at.y_m + 30 * (u(rng) - 0.6)};
+    f.Observe(t, at, settings);
+    m.Observe(t, at, settings);
+    const Position ahead = f.Predict(1, {1e9, 1e9});
+    const Eigen::Vector4d x = m.state();
+    ASSERT_NEAR(ahead.x_m, x(0) + x(2), 1e-6 * std::abs(x(0)) + 1e-9) << "fix " << i;
+    ASSERT_NEAR(ahead.y_m, x(1) + x(3), 1e-6 * std::abs(x(1)) + 1e-9) << "fix " << i;
+    ASSERT_NEAR(f.velocity().x_m, x(2), 1e-6) << "fix " << i;
+    ASSERT_NEAR(f.velocity().y_m, x(3), 1e-6) << "fix " << i;
+  }
 }
 
 }  // namespace

@@ -19,9 +19,7 @@ class K8s final : public Policy {
     if (fit.empty()) return kCloud;
     const int uapp = run.world().AppIndexOf(u);
     const size_t n = run.cloudlets().size();
-    int nodes_with_image = 0;
-    for (size_t j = 0; j < n; ++j) nodes_with_image += run.Cached(j, uapp);
-    const double spread = static_cast<double>(nodes_with_image) / static_cast<double>(n);
+    const double spread = static_cast<double>(run.CachedCount(uapp)) / static_cast<double>(n);
     double best_score = -1;
     std::vector<int> ties;
     for (int j : fit) {
