@@ -21,6 +21,7 @@ PolicyRun::PolicyRun(std::string name, std::unique_ptr<Policy> policy, const Sce
       rng_(s.seed ^ std::hash<std::string>{}(name_)) {
   free_cpu_.resize(cloudlets_.size());
   free_mem_.resize(cloudlets_.size());
+  room_.resize(s.apps.size() * cloudlets_.size());
   for (size_t j = 0; j < cloudlets_.size(); ++j) {
     Free(j);
     for (int app : s.cloudlets[j].cached) {
@@ -179,35 +180,6 @@ std::optional<Candidate> PolicyRun::Rank(size_t u, Position p, int only_row, int
     reserved_.mem_mb[self_row] += mem;
   }
   return best;
-}
-
-int PolicyRun::NearestWithRoom(Position p, const SimApp& app) const {
-  // The least squared distance among the cloudlets with room, over the world's position columns
-  // and the free capacity columns (four running minima, so that the loop does not wait on one);
-  // then the first cloudlet at that distance: equal distances go to the lower number.
-  const double cpu = static_cast<double>(app.cpu_millis), mem = static_cast<double>(app.mem_mb);
-  const double* x = w_.cloudlet_x().data();
-  const double* y = w_.cloudlet_y().data();
-  const double* fc = free_cpu_.data();
-  const double* fm = free_mem_.data();
-  const size_t n = cloudlets_.size();
-  constexpr double kInf = std::numeric_limits<double>::infinity();
-  auto d2_with_room = [&](size_t j) {
-    const double dx = p.x_m - x[j], dy = p.y_m - y[j];
-    return fc[j] >= cpu && fm[j] >= mem ? dx * dx + dy * dy : kInf;
-  };
-  double m[4] = {kInf, kInf, kInf, kInf};
-  size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    for (size_t k = 0; k < 4; ++k) m[k] = std::min(m[k], d2_with_room(j + k));
-  }
-  for (; j < n; ++j) m[0] = std::min(m[0], d2_with_room(j));
-  const double best = std::min(std::min(m[0], m[1]), std::min(m[2], m[3]));
-  if (best == kInf) return kCloud;
-  for (j = 0; j < n; ++j) {
-    if (d2_with_room(j) == best) return static_cast<int>(j);
-  }
-  return kCloud;
 }
 
 double PolicyRun::Provision(size_t j, int app_index, double t) {

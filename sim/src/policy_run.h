@@ -90,8 +90,11 @@ class PolicyRun {
   bool Cached(size_t j, int app) const { return usable_[static_cast<size_t>(app) * cloudlets_.size() + j] != 0; }
   // How many cloudlets hold app's base VM usable now.
   size_t CachedCount(int app) const { return usable_count_[static_cast<size_t>(app)]; }
-  // The nearest cloudlet with room for `app`, or kCloud.
-  int NearestWithRoom(Position p, const SimApp& app) const;
+  // The nearest cloudlet with room for app number `app`, or kCloud.
+  int NearestWithRoom(Position p, int app) const {
+    const int best = w_.Nearest(p, room_.data() + static_cast<size_t>(app) * cloudlets_.size());
+    return best >= 0 ? best : kCloud;
+  }
   // The engine's best candidate for user u at `p` (UsesEngine policies only); `only_row` >= 0
   // evaluates that cloudlet alone; `self_row`'s hold by u does not count against it.
   std::optional<placement::Candidate> Rank(size_t u, Position p, int only_row, int self_row);
@@ -103,11 +106,12 @@ class PolicyRun {
   // What a cloudlet can still take: capacity less its background load and what placements hold.
   double FreeCpu(size_t j) const { return free_cpu_[j]; }
   double FreeMem(size_t j) const { return free_mem_[j]; }
-  // Sets cloudlet j's free capacity from what placements hold there.
+  // Sets cloudlet j's free capacity from what placements hold there, and whether each app fits.
   void Free(size_t j) {
     const SimCloudlet& c = s_.cloudlets[j];
     free_cpu_[j] = static_cast<double>(c.cpu_millis) * (1 - c.base_load) - cloudlets_[j].held_cpu;
     free_mem_[j] = static_cast<double>(c.mem_mb) - cloudlets_[j].held_mem;
+    for (size_t a = 0; a < s_.apps.size(); ++a) room_[a * cloudlets_.size() + j] = Fits(j, s_.apps[a]);
   }
   double Provision(size_t j, int app_index, double t);
   void Hold(int j, const SimApp& app, double sign);
@@ -140,6 +144,7 @@ class PolicyRun {
   std::vector<uint32_t> on_cloud_by_app_, violations_by_app_;  // Measure's counts, per app
   std::vector<CloudletRun> cloudlets_;
   std::vector<double> free_cpu_, free_mem_;  // per cloudlet, as columns: scans for room read only these
+  std::vector<uint8_t> room_;                // per app and cloudlet (app * cloudlets + j): 1 where it fits
   // Per app and cloudlet (app * cloudlets + j): 1 where the base VM is cached and usable now_;
   // refreshed at each step, kept by Provision within it.
   std::vector<uint8_t> usable_;

@@ -11,6 +11,7 @@
 
 #include "cloudlet/placement/engine.h"
 #include "cloudlet/placement/migration.h"
+#include "cloudlet/sim/rng.h"
 #include "optimal.h"
 #include "policies/policy.h"
 #include "policy_run.h"
@@ -213,7 +214,7 @@ class Simulation {
   const size_t steps_, load_every_, series_every_, optimal_every_, tracked_;
   std::vector<Position> at_, next_at_;        // this step's positions, and the next's being made
   std::vector<double> jitter_, next_jitter_;
-  std::mt19937_64 jitter_rng_;
+  Rng jitter_rng_;
   std::exponential_distribution<double> jitter_dist_;
   std::vector<Position> solve_at_;
   std::vector<double> solve_jitter_;

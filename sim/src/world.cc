@@ -1,16 +1,28 @@
 #include "world.h"
 
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
 #include <random>
 
 namespace cloudlet::sim {
 
 common::Result<std::unique_ptr<World>> World::Create(const Scenario& s) {
   std::unique_ptr<World> w(new World(s));
+  double extent = std::max(s.area.width_m, s.area.height_m);
   for (const auto& c : s.cloudlets) {
     w->geo_.push_back(ToGeo(s, c.at));
     w->x_.push_back(c.at.x_m);
     w->y_.push_back(c.at.y_m);
+    w->xf_.push_back(static_cast<float>(c.at.x_m));
+    w->yf_.push_back(static_cast<float>(c.at.y_m));
+    extent = std::max({extent, std::abs(c.at.x_m), std::abs(c.at.y_m)});
   }
+  // Each coordinate rounds by half a unit in the last place (2^-24 relative), each difference and
+  // product by as much again: a distance in single precision is within a few units of the last
+  // place of the extent, plus a relative 2^-22. Eight units is ample.
+  w->float_error_m_ = 8 * std::ldexp(extent, -23);
   // Apps by share, in contiguous runs of user numbers (largest remainder for rounding).
   const size_t n = static_cast<size_t>(s.users);
   std::vector<size_t> counts(s.apps.size());
@@ -32,6 +44,41 @@ common::Result<std::unique_ptr<World>> World::Create(const Scenario& s) {
   w->walkers_.reserve(n);
   for (size_t u = 0; u < n; ++u) w->walkers_.push_back(walkers->Make(u));
   return w;
+}
+
+int World::Nearest(Position p, const uint8_t* room) const {
+  // Pass 1, in single precision: the least squared distance among the rows with room, kept as the
+  // bits of a float (non-negative floats order as their bits do as integers, so the minimum is an
+  // integer one, which the compiler vectorises). A row without room gets all bits set, above any
+  // distance (+inf included), with no branch in the loop.
+  constexpr uint32_t kNoRoom = 0xFFFFFFFFu;
+  const float px = static_cast<float>(p.x_m), py = static_cast<float>(p.y_m);
+  const size_t n = xf_.size();
+  const float* xf = xf_.data();
+  const float* yf = yf_.data();
+  uint32_t least = kNoRoom;
+  for (size_t j = 0; j < n; ++j) {
+    const float dx = px - xf[j], dy = py - yf[j];
+    least = std::min(least, std::bit_cast<uint32_t>(dx * dx + dy * dy) | (static_cast<uint32_t>(room[j]) - 1));
+  }
+  if (least == kNoRoom) return -1;
+  // Pass 2, exact: every row that may be as near as the nearest lies within twice the single
+  // precision error of the least distance found.
+  const double least_m = std::sqrt(static_cast<double>(std::bit_cast<float>(least)));
+  const double reach_m = least_m * (1 + 1e-6) + 2 * float_error_m_;
+  const uint32_t reach_key = std::bit_cast<uint32_t>(static_cast<float>(reach_m * reach_m));
+  int best = -1;
+  double best_d2 = std::numeric_limits<double>::infinity();
+  for (size_t j = 0; j < n; ++j) {
+    const float dx = px - xf[j], dy = py - yf[j];
+    if ((std::bit_cast<uint32_t>(dx * dx + dy * dy) | (static_cast<uint32_t>(room[j]) - 1)) > reach_key) continue;
+    const double ex = p.x_m - x_[j], ey = p.y_m - y_[j];
+    if (const double d2 = ex * ex + ey * ey; d2 < best_d2) {
+      best_d2 = d2;
+      best = static_cast<int>(j);
+    }
+  }
+  return best;
 }
 
 void World::Positions(double dt_s, std::vector<Position>& at) {

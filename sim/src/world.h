@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -40,6 +41,9 @@ class World {
   // The cloudlets' positions as two columns, for scans over all of them.
   const std::vector<double>& cloudlet_x() const { return x_; }
   const std::vector<double>& cloudlet_y() const { return y_; }
+  // The nearest cloudlet to p among those where room[j] is nonzero, or -1; equal distances go to
+  // the lower number.
+  int Nearest(Position p, const uint8_t* room) const;
   // Round trip to a cloudlet without jitter: the access hop plus distance.
   double NetworkMs(Position p, size_t cloudlet) const {
     return s_.network.access_ms + s_.network.per_km_ms * DistanceM(p, cloudlet) / 1000;
@@ -56,6 +60,8 @@ class World {
   std::vector<double> first_share_;
   std::vector<common::GeoPoint> geo_;
   std::vector<double> x_, y_;
+  std::vector<float> xf_, yf_;  // the same in single precision, for Nearest's first pass
+  double float_error_m_ = 0;     // how far a distance in single precision may be off, at most
   std::vector<std::unique_ptr<Mobility>> walkers_;
 };
 

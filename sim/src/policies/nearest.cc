@@ -8,9 +8,9 @@ namespace {
 
 class Nearest final : public Policy {
  public:
-  int Choose(PolicyRun& run, size_t u, Position p) override { return run.NearestWithRoom(p, run.world().AppOf(u)); }
+  int Choose(PolicyRun& run, size_t u, Position p) override { return run.NearestWithRoom(p, run.world().AppIndexOf(u)); }
   int Reconsider(PolicyRun& run, size_t u, Position p, double) override {
-    const int n = run.NearestWithRoom(p, run.world().AppOf(u));
+    const int n = run.NearestWithRoom(p, run.world().AppIndexOf(u));
     return n >= 0 && n != run.users()[u].cloudlet ? n : kNone;
   }
 };

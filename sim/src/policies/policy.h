@@ -4,7 +4,7 @@
 // each registered by one line in registry.cc:
 //
 //   class Nearest final : public Policy {
-//     int Choose(PolicyRun& run, size_t u, Position p) override { return run.NearestWithRoom(p, run.world().AppOf(u)); }
+//     int Choose(PolicyRun& run, size_t u, Position p) override { return run.NearestWithRoom(p, run.world().AppIndexOf(u)); }
 //   };
 //
 // A policy belongs to one run and is called from that run's thread only. docs/architecture.md

@@ -17,7 +17,7 @@ class Sinfonia final : public Policy {
       if (run.world().DistanceM(p, static_cast<size_t>(j)) <= run.scenario().network.coverage_m) local.push_back(j);
     }
     if (!local.empty()) return PickAtRandom(run, local);
-    return run.NearestWithRoom(p, app);
+    return run.NearestWithRoom(p, run.world().AppIndexOf(u));
   }
 };
 
