@@ -166,7 +166,7 @@ void FloorNodes(FleetSnapshot& f) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   const auto nodes = f.geo_index->nodes();
   const auto items = f.geo_index->items();
-  f.node_floors.assign(nodes.size(), {kInf, kInf, kInf, false, 0});
+  f.node_floors.assign(nodes.size(), {kInf, 1, kInf, kInf, false, 0});
   for (size_t k = nodes.size(); k-- > 0;) {
     const auto& n = nodes[k];
     FleetSnapshot::NodeFloor& fl = f.node_floors[k];
@@ -181,16 +181,17 @@ void FloorNodes(FleetSnapshot& f) {
           if ((f.common_bits[slot][static_cast<size_t>(row) / 64] >> (row % 64)) & 1) fl.cached |= uint64_t{1} << slot;
         }
       }
-      continue;
+    } else {
+      for (int32_t c : {n.left, n.right}) {
+        const auto& child = f.node_floors[static_cast<size_t>(c)];
+        fl.rho_min = std::min(fl.rho_min, child.rho_min);
+        fl.inv_wan_min = std::min(fl.inv_wan_min, child.inv_wan_min);
+        fl.launch_min = std::min(fl.launch_min, child.launch_min);
+        fl.model_launch = fl.model_launch || child.model_launch;
+        fl.cached |= child.cached;
+      }
     }
-    for (int32_t c : {n.left, n.right}) {
-      const auto& child = f.node_floors[static_cast<size_t>(c)];
-      fl.rho_min = std::min(fl.rho_min, child.rho_min);
-      fl.inv_wan_min = std::min(fl.inv_wan_min, child.inv_wan_min);
-      fl.launch_min = std::min(fl.launch_min, child.launch_min);
-      fl.model_launch = fl.model_launch || child.model_launch;
-      fl.cached |= child.cached;
-    }
+    fl.inv_room = 1.0 / (1.0 - std::min(fl.rho_min, kMaxUtilisation));
   }
 }
 
@@ -556,7 +557,7 @@ class Ranker {
       const double overlay_s = OverlaySecondsOf(launch_s, sc.visible_share, sc.overlay_bits * fl.inv_wan_min, sc.pipeline_floor_s);
       const bool may_cache = common_slot_ >= 0 ? ((fl.cached >> common_slot_) & 1) != 0 : cached_anywhere;
       const double provision_s = may_cache ? overlay_s : FullSecondsOf(sc.fetch_overhead_s, sc.base_bits * fl.inv_wan_min, overlay_s);
-      return access + rate * std::sqrt(chord2) + QueueMsAt(sc.service_ms, fl.rho_min) + provision_s * sc.amortisation_ms_per_s;
+      return access + rate * std::sqrt(chord2) + sc.service_ms * fl.inv_room + provision_s * sc.amortisation_ms_per_s;
     };
     auto leaf = [&](std::span<const common::SphereIndex::Item> items) {
       for (const auto& item : items) {

@@ -18,7 +18,7 @@ PolicyRun::PolicyRun(std::string name, std::unique_ptr<Policy> policy, const Sce
     : policy_(std::move(policy)), remote_(remote), heartbeat_s_(heartbeat_s), name_(std::move(name)), s_(s), w_(w),
       engine_(engine), advisor_(advisor), users_(static_cast<size_t>(s.users)),
       wake_at_(users_.size(), -std::numeric_limits<double>::infinity()), served_(users_.size()), cloudlets_(s.cloudlets.size()),
-      rng_(s.seed ^ std::hash<std::string>{}(name_)) {
+      rng_(s.seed ^ std::hash<std::string>{}(name_)), moves_(policy_->Moves()) {
   free_cpu_.resize(cloudlets_.size());
   free_mem_.resize(cloudlets_.size());
   room_.resize(s.apps.size() * cloudlets_.size());
@@ -299,8 +299,10 @@ void PolicyRun::Decide(double t, size_t u, Position p) {
 
 void PolicyRun::Settle(size_t u) {
   const UserRun& r = users_[u];
-  // Decide's tests in its order: a new session, a migration target ready, the next look.
+  // Decide's tests in its order: a new session, a migration target ready, the next look (none for
+  // a policy that keeps placements).
   double wake = r.pending != kNone ? r.pending_ready : std::max(r.next_check, r.ready_at);
+  if (!moves_) wake = std::numeric_limits<double>::infinity();
   wake_at_[u] = r.cloudlet == kNone ? -std::numeric_limits<double>::infinity() : std::min(wake, r.session_end);
   const size_t a = static_cast<size_t>(w_.AppIndexOf(u));
   served_[u] = {std::max(r.ready_at, r.down_until), 1000 * r.blocked_s / app_session_requests_[a], r.cloudlet};

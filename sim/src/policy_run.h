@@ -154,6 +154,7 @@ class PolicyRun {
   std::vector<placement::PlacementRequest> requests_;  // one per app: only the client's position changes
   std::vector<double> queue_per_service_ms_;
   std::mt19937_64 rng_;
+  const bool moves_;  // the policy's Moves()
   placement::FleetSnapshot snapshot_;
   placement::Reservations reserved_;
   double now_ = 0;

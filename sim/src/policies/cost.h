@@ -8,6 +8,7 @@ namespace cloudlet::sim {
 
 class CostPolicy : public Policy {
  public:
+  bool Moves() const override { return true; }
   bool UsesEngine() const override { return true; }
   int Choose(PolicyRun& run, size_t u, Position p) override;
   int Reconsider(PolicyRun& run, size_t u, Position p, double t) override;

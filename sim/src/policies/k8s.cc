@@ -13,6 +13,7 @@ constexpr double kMinImageMb = 23, kMaxImageMb = 1000;  // ImageLocality's thres
 
 class K8s final : public Policy {
  public:
+  bool Moves() const override { return false; }  // a placement lasts its session
   int Choose(PolicyRun& run, size_t u, Position) override {
     const SimApp& app = run.world().AppOf(u);
     const auto fit = CloudletsWithRoom(run, app);

@@ -10,6 +10,7 @@ class Live final : public Policy {
  public:
   explicit Live(Remote& remote) : remote_(remote) {}
 
+  bool Moves() const override { return true; }
   int Choose(PolicyRun& run, size_t u, Position p) override {
     auto placed = remote_.Place(u, run.world().AppIndexOf(u), ToGeo(run.scenario(), p));
     if (!placed.ok()) run.Fail(placed.status());

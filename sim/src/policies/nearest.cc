@@ -8,6 +8,7 @@ namespace {
 
 class Nearest final : public Policy {
  public:
+  bool Moves() const override { return true; }
   int Choose(PolicyRun& run, size_t u, Position p) override { return run.NearestWithRoom(p, run.world().AppIndexOf(u)); }
   int Reconsider(PolicyRun& run, size_t u, Position p, double) override {
     const int n = run.NearestWithRoom(p, run.world().AppIndexOf(u));

@@ -4,7 +4,9 @@
 // each registered by one line in registry.cc:
 //
 //   class Nearest final : public Policy {
+//     bool Moves() const override { return true; }
 //     int Choose(PolicyRun& run, size_t u, Position p) override { return run.NearestWithRoom(p, run.world().AppIndexOf(u)); }
+//     int Reconsider(PolicyRun& run, size_t u, Position p, double) override { ... }
 //   };
 //
 // A policy belongs to one run and is called from that run's thread only. docs/architecture.md
@@ -35,6 +37,9 @@ class Policy {
   virtual bool UsesEngine() const { return false; }
   // Where a new session of user `u` at `p` goes: a cloudlet's row, or kCloud.
   virtual int Choose(PolicyRun& run, size_t u, Position p) = 0;
+  // Whether Reconsider may move a placed user. When false, placed users are not looked at between
+  // sessions (nothing could come of it).
+  virtual bool Moves() const = 0;
   // Where a placed user should move, or kNone to stay. By default a placement lasts its session.
   virtual int Reconsider(PolicyRun& /*run*/, size_t /*u*/, Position /*p*/, double /*t*/) { return kNone; }
   // A position fix of user `u`: at the start of each session and at each look.

@@ -7,6 +7,7 @@ namespace {
 
 class Random final : public Policy {
  public:
+  bool Moves() const override { return false; }  // a placement lasts its session
   int Choose(PolicyRun& run, size_t u, Position) override {
     const auto fit = CloudletsWithRoom(run, run.world().AppOf(u));
     return fit.empty() ? kCloud : PickAtRandom(run, fit);

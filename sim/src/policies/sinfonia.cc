@@ -8,6 +8,7 @@ namespace {
 
 class Sinfonia final : public Policy {
  public:
+  bool Moves() const override { return false; }  // a placement lasts its session
   int Choose(PolicyRun& run, size_t u, Position p) override {
     const SimApp& app = run.world().AppOf(u);
     const auto fit = CloudletsWithRoom(run, app);

@@ -140,6 +140,7 @@ struct FleetSnapshot {
   // box, a lower bound on the cost of every cloudlet in it.
   struct NodeFloor {
     double rho_min;       // least utilisation (rho_now)
+    double inv_room;      // 1 / (1 - rho_min), rho_min capped as QueueMsAt caps it: a queue's floor per ms of service
     double inv_wan_min;   // fastest link
     double launch_min;    // least measured launch time; +inf when none was measured
     bool model_launch;    // some row uses the model's launch time
