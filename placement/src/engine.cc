@@ -551,7 +551,7 @@ class Ranker {
     // A node where no row can cache the base VM provisions it in full: known when the base VM is
     // cached nowhere, or is common (a bit per node); for a rarely cached one, an overlay is assumed.
     const bool cached_anywhere = overlay_rows_ != nullptr;
-    auto bound = [&](int32_t node, double chord2) {
+    auto bound = [&](int32_t node, double chord2) __attribute__((always_inline)) {
       const FleetSnapshot::NodeFloor& fl = fleet_.node_floors[static_cast<size_t>(node)];
       const double launch_s = std::min(fl.launch_min, fl.model_launch ? sc.launch_s : kInf);
       const double overlay_s = OverlaySecondsOf(launch_s, sc.visible_share, sc.overlay_bits * fl.inv_wan_min, sc.pipeline_floor_s);

@@ -83,6 +83,8 @@ class PolicyRun {
   std::mt19937_64& rng() { return rng_; }
   const std::vector<UserRun>& users() const { return users_; }
   const std::vector<CloudletRun>& cloudlets() const { return cloudlets_; }
+  // Whether app number `app` fits on cloudlet j now (Fits, kept per app as capacity changes).
+  bool HasRoom(size_t j, int app) const { return room_[static_cast<size_t>(app) * cloudlets_.size() + j] != 0; }
   bool Fits(size_t j, const SimApp& app) const {
     return FreeCpu(j) >= static_cast<double>(app.cpu_millis) && FreeMem(j) >= static_cast<double>(app.mem_mb);
   }

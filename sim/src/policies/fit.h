@@ -1,5 +1,5 @@
-// The cloudlets with room for user u's app, in row order: the candidates of the baselines that
-// keep a placement for its session (random, sinfonia, k8s).
+// What the baselines that keep a placement for its session (random, sinfonia, k8s) share: the
+// cloudlets with room for an app, in row order, and a uniform pick among candidates.
 #pragma once
 
 #include <random>
@@ -9,10 +9,10 @@
 
 namespace cloudlet::sim {
 
-inline std::vector<int> CloudletsWithRoom(const PolicyRun& run, const SimApp& app) {
+inline std::vector<int> CloudletsWithRoom(const PolicyRun& run, int app) {
   std::vector<int> fit;
   for (size_t j = 0; j < run.cloudlets().size(); ++j) {
-    if (run.Fits(j, app)) fit.push_back(static_cast<int>(j));
+    if (run.HasRoom(j, app)) fit.push_back(static_cast<int>(j));
   }
   return fit;
 }

@@ -16,23 +16,22 @@ class K8s final : public Policy {
   bool Moves() const override { return false; }  // a placement lasts its session
   int Choose(PolicyRun& run, size_t u, Position) override {
     const SimApp& app = run.world().AppOf(u);
-    const auto fit = CloudletsWithRoom(run, app);
-    if (fit.empty()) return kCloud;
     const int uapp = run.world().AppIndexOf(u);
     const size_t n = run.cloudlets().size();
     const double spread = static_cast<double>(run.CachedCount(uapp)) / static_cast<double>(n);
     double best_score = -1;
-    std::vector<int> ties;
-    for (int j : fit) {
-      const double score = Score(run, static_cast<size_t>(j), app, uapp, spread);
+    ties_.clear();
+    for (size_t j = 0; j < n; ++j) {
+      if (!run.HasRoom(j, uapp)) continue;
+      const double score = Score(run, j, app, uapp, spread);
       if (score > best_score) {
         best_score = score;
-        ties.assign(1, j);
+        ties_.assign(1, static_cast<int>(j));
       } else if (score == best_score) {
-        ties.push_back(j);
+        ties_.push_back(static_cast<int>(j));
       }
     }
-    return PickAtRandom(run, ties);
+    return ties_.empty() ? kCloud : PickAtRandom(run, ties_);
   }
 
  private:
@@ -50,6 +49,8 @@ class K8s final : public Policy {
     }
     return std::floor(least) + std::floor(image);  // plugins score in whole numbers
   }
+
+  std::vector<int> ties_;  // the best-scored cloudlets of one choice
 };
 
 }  // namespace

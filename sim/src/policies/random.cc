@@ -9,7 +9,7 @@ class Random final : public Policy {
  public:
   bool Moves() const override { return false; }  // a placement lasts its session
   int Choose(PolicyRun& run, size_t u, Position) override {
-    const auto fit = CloudletsWithRoom(run, run.world().AppOf(u));
+    const auto fit = CloudletsWithRoom(run, run.world().AppIndexOf(u));
     return fit.empty() ? kCloud : PickAtRandom(run, fit);
   }
 };

@@ -10,16 +10,17 @@ class Sinfonia final : public Policy {
  public:
   bool Moves() const override { return false; }  // a placement lasts its session
   int Choose(PolicyRun& run, size_t u, Position p) override {
-    const SimApp& app = run.world().AppOf(u);
-    const auto fit = CloudletsWithRoom(run, app);
-    if (fit.empty()) return kCloud;
-    std::vector<int> local;
-    for (int j : fit) {
-      if (run.world().DistanceM(p, static_cast<size_t>(j)) <= run.scenario().network.coverage_m) local.push_back(j);
+    const int app = run.world().AppIndexOf(u);
+    local_.clear();  // the cloudlets with room whose coverage the user is in, in row order
+    for (size_t j = 0; j < run.cloudlets().size(); ++j) {
+      if (run.HasRoom(j, app) && run.world().DistanceM(p, j) <= run.scenario().network.coverage_m) local_.push_back(static_cast<int>(j));
     }
-    if (!local.empty()) return PickAtRandom(run, local);
-    return run.NearestWithRoom(p, run.world().AppIndexOf(u));
+    if (!local_.empty()) return PickAtRandom(run, local_);
+    return run.NearestWithRoom(p, app);  // kCloud when none has room
   }
+
+ private:
+  std::vector<int> local_;
 };
 
 }  // namespace

@@ -73,7 +73,7 @@ class SphereIndex {
   size_t Descend(const UnitVector& from, Bound&& bound, Visit&& visit) const;
 
   // The squared chord from `p` to node `n`'s box (0 inside it).
-  double BoxDistance2(int32_t n, const UnitVector& p) const {
+  [[gnu::always_inline]] double BoxDistance2(int32_t n, const UnitVector& p) const {
     const Node& node = nodes_[static_cast<size_t>(n)];
     const double dx = std::max(std::max(node.lo[0] - p.x, p.x - node.hi[0]), 0.0);
     const double dy = std::max(std::max(node.lo[1] - p.y, p.y - node.hi[1]), 0.0);
