@@ -6,6 +6,7 @@
 #include <future>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <thread>
 
@@ -119,14 +120,26 @@ class Simulation {
   // Every policy decides (in parallel: they are independent given the users' positions and
   // jitter), then the step's figures are recorded. Meanwhile one more task moves everyone on to the
   // next step (into the spare buffers), so that no core waits for the world.
+  // Tasks are handed out longest first, as long as they took in the last step, so that the two
+  // threads finish together.
   Status Step(size_t step, double t) {
     if (step == 0) Advance(0, at_, jitter_);
-    pool_.Run(runs_.size() + 1, [&](size_t i) {
+    const size_t tasks = runs_.size() + 1;
+    if (task_s_.size() != tasks) {
+      task_s_.assign(tasks, 0);
+      order_.resize(tasks);
+      std::iota(order_.begin(), order_.end(), size_t{0});
+    }
+    std::stable_sort(order_.begin(), order_.end(), [&](size_t a, size_t b) { return task_s_[a] > task_s_[b]; });
+    pool_.Run(tasks, [&](size_t k) {
+      const size_t i = order_[k];
+      const auto started = std::chrono::steady_clock::now();
       if (i == 0) {
         if (step + 1 < steps_) Advance(s_.step_s, next_at_, next_jitter_);
       } else if (runs_[i - 1]) {
         runs_[i - 1]->Step(t, at_, jitter_);
       }
+      task_s_[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     });
     const Status recorded = Record(step, t);
     std::swap(at_, next_at_);
@@ -212,6 +225,8 @@ class Simulation {
   int optimal_index_ = -1;
   StepPool pool_;
   const size_t steps_, load_every_, series_every_, optimal_every_, tracked_;
+  std::vector<double> task_s_;  // how long each task (0: moving the users; i: run i - 1) took in the last step
+  std::vector<size_t> order_;   // the tasks, longest first
   std::vector<Position> at_, next_at_;        // this step's positions, and the next's being made
   std::vector<double> jitter_, next_jitter_;
   Rng jitter_rng_;
