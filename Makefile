@@ -3,7 +3,7 @@
 #   make test    build, lint api/openapi.json, then run every test (unit and integration) with ctest
 #   make sim     build the binaries, then simulate SCENARIO (campus, city, highway; default campus) into build/sim-SCENARIO
 #   make docs-tables   rewrite the simulator's tables in README.md and docs/sim.md from a fresh run
-#   make bench   build the benchmarks (Release) and run them; figures go to docs/performance.md by hand
+#   make bench   build the benchmarks (Release) and the binaries, and run them (bench/run-*-bench --docs write docs/performance.md)
 #   make fuzz    build the libFuzzer targets (clang-15) and run each for FUZZ_SECONDS (default 60)
 SHELL := /bin/bash
 JOBS ?= 2
@@ -51,7 +51,7 @@ fuzz:
 test-unit: build
 	ctest --preset release -L unit
 
-bench:
+bench: apps
 	@scripts/install-deps --bench
 	@cmake --preset bench >/dev/null
 	@cmake --build --preset bench -j $(JOBS)
