@@ -390,6 +390,7 @@ void Agent::StartReconciler() {
   }
   ReconcilerOptions o{.registry = config_.reporter, .cloudlet_id = descriptor_.id, .wait = config_.reconcile_wait,
                       .image_cache_mb = config_.image_cache_mb};
+  o.vm = config_.runtime == "vm";
   o.on_workloads = [this](const std::vector<WorkloadStatus>& w) {
     std::lock_guard lock(mu_);
     workloads_ = w;

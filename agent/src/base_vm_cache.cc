@@ -9,9 +9,9 @@
 #include <memory>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "cloudlet/agent/vm_images.h"
 #include "cloudlet/common/digest.h"
 #include "cloudlet/common/files.h"
 
@@ -28,17 +28,13 @@ constexpr int kStateVersion = 1;
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
-struct DigestContextFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
 
 }  // namespace
 
 Result<std::string> Sha256File(const std::string& path, const HashProgressFn& progress, uint64_t progress_every) {
   std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
   if (!f) return Status::Unavailable(path + ": cannot open: " + std::strerror(errno));
-  std::unique_ptr<EVP_MD_CTX, DigestContextFree> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Status::Internal("sha256: no context");
+  Sha256Stream sha;
   std::error_code ec;
   const uint64_t total = fs::file_size(path, ec);
   std::vector<unsigned char> buffer(1 << 20);
@@ -46,7 +42,7 @@ Result<std::string> Sha256File(const std::string& path, const HashProgressFn& pr
   while (true) {
     const size_t n = std::fread(buffer.data(), 1, buffer.size(), f.get());
     if (n > 0) {
-      EVP_DigestUpdate(ctx.get(), buffer.data(), n);
+      sha.Update(buffer.data(), n);
       done += n;
       if (progress && done >= next_report) {
         progress({path, done, total});
@@ -58,17 +54,8 @@ Result<std::string> Sha256File(const std::string& path, const HashProgressFn& pr
       break;
     }
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  std::string out = "sha256:";
-  char hex[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(hex, sizeof hex, "%02x", md[i]);
-    out += hex;
-  }
   if (progress) progress({path, done, total});
-  return out;
+  return sha.Final();
 }
 
 BaseVmCache::BaseVmCache(std::string state_file) : state_file_(std::move(state_file)) { Load(); }

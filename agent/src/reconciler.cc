@@ -66,6 +66,7 @@ std::optional<ImageInfo> FindImage(const std::vector<ImageInfo>& images, const s
 // Why a workload that stopped by itself stopped, in the words a tenant reads.
 std::string ExitReason(const WorkloadStatus& w) {
   if (w.oom_killed) return "out of memory: the workload exceeded its mem_mb";
+  if (!w.detail.empty()) return w.detail;
   return "exited with code " + std::to_string(w.exit_code);
 }
 
@@ -92,6 +93,17 @@ Result<std::vector<DesiredWorkload>> DesiredFromJson(const json& body) {
     common::JsonFields a(*app, where + ".app");
     a.String("image", false, d.image);
     a.String("base_image", false, d.base_image);
+    std::string overlay_url, overlay_digest, base_vm, base_vm_url;
+    a.String("overlay_url", false, overlay_url);
+    a.String("overlay_digest", false, overlay_digest);
+    a.String("base_vm", false, base_vm);
+    a.String("base_vm_url", false, base_vm_url);
+    if (!overlay_url.empty()) {
+      // The vm runtime's image names: where to fetch each, and the digest it must have.
+      d.vm = true;
+      d.image = overlay_url + "@" + overlay_digest;
+      d.base_image = base_vm_url.empty() ? base_vm : base_vm_url + "@" + base_vm;
+    }
     double port = 0, cpu = 0, mem = 0;
     a.Number("port", false, port);
     a.Number("cpu_millis", false, cpu);
@@ -195,6 +207,15 @@ void Reconciler::Reconcile(const std::vector<DesiredWorkload>& desired) {
   }
   for (const auto& d : desired) {
     if (d.image.empty()) continue;  // advisory: nothing to run
+    if (d.vm != options_.vm) {
+      if (reported_[d.placement_id] != "failed") {
+        Report(d.placement_id, {{"state", "failed"},
+                                {"reason", std::string("this cloudlet's agent runs ") + (options_.vm ? "VMs" : "containers") +
+                                               " (--runtime " + (options_.vm ? "vm" : "podman") + "), not " +
+                                               (d.vm ? "VMs" : "containers")}});
+      }
+      continue;
+    }
     auto it = actual.find(d.placement_id);
     if (it == actual.end()) {
       Provision(d);
@@ -234,36 +255,49 @@ void Reconciler::Provision(const DesiredWorkload& d) {
     (void)StopWorkload(d.placement_id);
     Report(d.placement_id, {{"state", "failed"}, {"reason", reason}});
   };
-  // What moves: nothing when the image is here (warm); its own layers when its base is (overlay);
-  // everything otherwise (full).
+  // What moves: nothing when the image is here (warm); its own layers (a VM's overlay) when its base
+  // is (overlay); everything otherwise (full).
   // One look at the store tells the mode (each podman call costs tens of milliseconds).
   auto held = runtime_.Images();
   if (!held.ok()) return fail("start failed: " + held.status().message());
   std::optional<ImageInfo> image = FindImage(*held, d.image);
   const std::optional<ImageInfo> base = d.base_image.empty() ? std::nullopt : FindImage(*held, d.base_image);
   const bool warm = image.has_value();
+  int64_t transferred = 0;  // what the pulls moved, when the runtime knows (the vm runtime does)
+  bool transfer_known = true;
   if (!warm) {
     // A missing base is fetched first under its own name, so that it stays cached (and
     // advertised) for the next app built on it; the app's own layers follow.
     if (!base && !d.base_image.empty()) {
       auto pulled_base = runtime_.Pull(d.base_image);
-      if (!pulled_base.ok()) return fail("pull failed: base image: " + pulled_base.status().message());
+      if (!pulled_base.ok()) {
+        const std::string& m = pulled_base.status().message();
+        return fail((m.starts_with("digest mismatch") ? "" : "pull failed: ") + std::string("base image: ") + m);
+      }
+      transferred += std::max<int64_t>(0, pulled_base->transferred_bytes);
+      transfer_known = transfer_known && pulled_base->transferred_bytes >= 0;
     }
     auto pulled = runtime_.Pull(d.image);
     if (!pulled.ok()) {
       const std::string& m = pulled.status().message();
+      if (m.starts_with("digest mismatch")) return fail(m);
       return fail((m.find("digest") != std::string::npos ? "digest mismatch: " : "pull failed: ") + m);
     }
     image = *pulled;
+    transferred += std::max<int64_t>(0, pulled->transferred_bytes);
+    transfer_known = transfer_known && pulled->transferred_bytes >= 0;
   }
   const double pull_s = Since(started).count();
   const std::string mode = warm ? "warm" : base ? "overlay" : "full";
-  const int64_t bytes = warm ? 0 : base ? std::max<int64_t>(0, image->size_bytes - base->size_bytes) : image->size_bytes;
+  const int64_t bytes = warm             ? 0
+                        : transfer_known ? transferred
+                        : base           ? std::max<int64_t>(0, image->size_bytes - base->size_bytes)
+                                         : image->size_bytes;
   last_used_[image->id] = round_;
   if (base) last_used_[base->id] = round_;
   const auto start_at = std::chrono::steady_clock::now();
   auto running = runtime_.Start({.placement_id = d.placement_id, .tenant = d.tenant, .image = d.image,
-                                 .port = static_cast<uint16_t>(d.port), .env = d.env, .command = d.command,
+                                 .base_image = d.base_image, .port = static_cast<uint16_t>(d.port), .env = d.env, .command = d.command,
                                  .cpu_millis = d.cpu_millis, .mem_mb = d.mem_mb});
   if (!running.ok()) return fail("start failed: " + running.status().message());
   if (!WaitHealthy(d, running->endpoint)) {

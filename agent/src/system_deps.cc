@@ -3,6 +3,7 @@
 
 #include "cloudlet/agent/agent.h"
 #include "cloudlet/agent/podman_runtime.h"
+#include "cloudlet/agent/vm_runtime.h"
 #include "cloudlet/api/http_client.h"
 #include "cloudlet/api/http_server.h"
 #include "cloudlet/discovery/avahi.h"
@@ -11,7 +12,7 @@
 namespace cloudlet::agent {
 
 AgentDeps SystemAgentDeps(const AgentConfig& config) {
-  // The runtime, when one is configured: podman, its storage under runtime_root.
+  // The runtime, when one is configured: podman or QEMU (vm), its storage under runtime_root.
   std::function<common::Result<std::unique_ptr<WorkloadRuntime>>(const RuntimeContext&)> make_runtime;
   if (config.runtime == "podman") {
     make_runtime = [config](const RuntimeContext& c) {
@@ -21,6 +22,15 @@ AgentDeps SystemAgentDeps(const AgentConfig& config) {
                                                                                        : config.advertise_address,
                                 .insecure_registries = config.insecure_registries,
                                 .agent_id = c.cloudlet_id});
+    };
+  } else if (config.runtime == "vm") {
+    make_runtime = [config](const RuntimeContext& c) {
+      return MakeVmRuntime({.root = config.runtime_root,
+                            .advertise_address = config.advertise_address.empty() ? c.endpoint_host
+                                                                                   : config.advertise_address,
+                            .agent_id = c.cloudlet_id,
+                            .accel = config.vm_accel,
+                            .ca_file = config.reporter.ca_file});
     };
   }
   auto sampler = std::make_shared<HostSampler>(config.sampler);

@@ -180,10 +180,15 @@ int main(int argc, char** argv) {
                "(when retiring an agent; a running agent adds them again)")
       ->group("Workload runtime");
   app.add_option("--runtime", config.runtime,
-                 "none: advertise and report only; podman: run placements in containers (podman with runc)")
-      ->capture_default_str()->check(CLI::IsMember({"none", "podman"}))->group("Workload runtime");
-  app.add_option("--runtime-root", config.runtime_root, "The runtime's image and container storage "
-                 "(default: <state-dir>/containers)")->group("Workload runtime");
+                 "none: advertise and report only; podman: run placements in containers (podman with runc); "
+                 "vm: synthesise VMs from a cached base and an overlay (QEMU)")
+      ->capture_default_str()->check(CLI::IsMember({"none", "podman", "vm"}))->group("Workload runtime");
+  app.add_option("--runtime-root", config.runtime_root, "The runtime's image and workload storage "
+                 "(default: <state-dir>/containers, or <state-dir>/vm with --runtime vm)")->group("Workload runtime");
+  app.add_option("--vm-accel", config.vm_accel,
+                 "The vm runtime's accelerator: kvm, tcg (software emulation), or auto: KVM only if a probe guest "
+                 "boots under it within 10 s (nested hosts open /dev/kvm but hang), else TCG")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "kvm", "tcg"}))->group("Workload runtime");
   app.add_option("--advertise-address", config.advertise_address,
                  "Address workloads' ports are published on (default: the host of --endpoint)")->group("Workload runtime");
   app.add_option("--insecure-registry", config.insecure_registries,
@@ -206,7 +211,7 @@ int main(int argc, char** argv) {
   config.isolation = isolation == "vm,container" || isolation == "container,vm"
                          ? std::vector<std::string>{"vm", "container"}
                          : std::vector<std::string>{isolation};
-  if (config.runtime_root.empty()) config.runtime_root = config.state_dir + "/containers";
+  if (config.runtime_root.empty()) config.runtime_root = config.state_dir + (config.runtime == "vm" ? "/vm" : "/containers");
   if (cpu_millis > 0) config.sampler.cpu_millis = cpu_millis;
   if (mem_mb > 0) config.sampler.mem_mb = mem_mb;
   apps::SetUpLogging("cloudlet-agent", flags.log_level);

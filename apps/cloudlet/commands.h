@@ -36,5 +36,6 @@ void AddAdminCommands(CLI::App& app, Context& ctx);     // tenants, tokens, audi
 void AddBillingCommands(CLI::App& app, Context& ctx);   // report, prices
 void AddDiscoverCommand(CLI::App& app, Context& ctx);   // discover (discover.cc)
 void AddSimCommand(CLI::App& app, Context& ctx);        // sim (sim.cc)
+void AddVmCommands(CLI::App& app, Context& ctx);        // vm overlay (vm_cmd.cc)
 
 }  // namespace cloudlet::cli

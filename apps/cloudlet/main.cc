@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   AddBillingCommands(app, ctx);
   AddDiscoverCommand(app, ctx);
   AddSimCommand(app, ctx);
+  AddVmCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

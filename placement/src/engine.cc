@@ -261,6 +261,9 @@ Status ValidateRequest(const PlacementRequest& r) {
   if (!a.workload.image.empty() && a.isolation != "container") {
     return Status::InvalidField("app.image", "runs in a container: set app.isolation to \"container\"");
   }
+  if (!a.workload.overlay_url.empty() && a.isolation != "vm") {
+    return Status::InvalidField("app.overlay_url", "runs in a VM: set app.isolation to \"vm\"");
+  }
   if (r.k < 1 || r.k > 100) return Status::InvalidField("k", "must be in [1, 100]");
   if (r.client.geo && !common::IsValidGeo(*r.client.geo)) {
     return Status::InvalidField("client.geo", "lat must be in [-90, 90] and lon in [-180, 180]");

@@ -34,10 +34,14 @@ Status ReadClient(const json& j, ClientSpec& client, const std::string& prefix) 
   return c.NoOthers();
 }
 
-// The app's workload fields (image, base_image, port, env, command, health, ready_timeout_s).
+// The app's workload fields (image, base_image, overlay_url, overlay_digest, base_vm_url, port, env,
+// command, health, ready_timeout_s).
 void ReadWorkload(JsonFields& a, WorkloadSpec& w) {
   a.String("image", false, w.image);
   a.String("base_image", false, w.base_image);
+  a.String("overlay_url", false, w.overlay_url);
+  a.String("overlay_digest", false, w.overlay_digest);
+  a.String("base_vm_url", false, w.base_vm_url);
   int64_t port = 0;
   a.Int("port", false, port);
   w.port = static_cast<int>(std::clamp<int64_t>(port, -1, 65536));
@@ -68,8 +72,12 @@ void ReadWorkload(JsonFields& a, WorkloadSpec& w) {
 }
 
 json WorkloadToJson(const WorkloadSpec& w) {
-  json j = {{"image", w.image}, {"port", w.port}, {"ready_timeout_s", w.ready_timeout_s}};
+  json j = {{"port", w.port}, {"ready_timeout_s", w.ready_timeout_s}};
+  if (!w.image.empty()) j["image"] = w.image;
   if (!w.base_image.empty()) j["base_image"] = w.base_image;
+  if (!w.overlay_url.empty()) j["overlay_url"] = w.overlay_url;
+  if (!w.overlay_digest.empty()) j["overlay_digest"] = w.overlay_digest;
+  if (!w.base_vm_url.empty()) j["base_vm_url"] = w.base_vm_url;
   if (!w.env.empty()) j["env"] = w.env;
   if (!w.command.empty()) j["command"] = w.command;
   if (!w.health.http_path.empty()) j["health"] = {{"http", w.health.http_path}};
@@ -132,7 +140,7 @@ json PlacementRequestToJson(const PlacementRequest& r) {
             {"max_rtt_ms", a.max_rtt_ms}}},
           {"client", ClientToJson(r.client)},
           {"k", r.k}};
-  if (!a.workload.image.empty()) out["app"].update(WorkloadToJson(a.workload));
+  if (a.workload.runs()) out["app"].update(WorkloadToJson(a.workload));
   return out;
 }
 
@@ -206,11 +214,11 @@ Result<ProvisionReport> ProvisionReportFromJson(const json& j, const std::string
   JsonFields f(j, where);
   std::string mode;
   if (!f.Has("mode")) return Status::InvalidField(f.Path("mode"), "is required");
-  f.OneOf("mode", mode, {"warm", "overlay", "full"});
-  f.NumberIn("seconds", r.seconds, 0, 86'400, false, true);
-  f.IntIn("bytes", r.bytes, 0, int64_t{1} << 50);
-  f.NumberIn("pull_seconds", r.pull_s, 0, 86'400);
-  f.NumberIn("start_seconds", r.start_s, 0, 86'400);
+  (void)f.OneOf("mode", mode, {"warm", "overlay", "full"});
+  (void)f.NumberIn("seconds", r.seconds, 0, 86'400, false, true);
+  (void)f.IntIn("bytes", r.bytes, 0, int64_t{1} << 50);
+  (void)f.NumberIn("pull_seconds", r.pull_s, 0, 86'400);
+  (void)f.NumberIn("start_seconds", r.start_s, 0, 86'400);
   CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   r.mode = mode == "warm" ? ProvisionMode::kWarm : mode == "overlay" ? ProvisionMode::kOverlay : ProvisionMode::kFull;
   return r;
@@ -287,9 +295,9 @@ Result<WorkloadReport> WorkloadReportFromJson(const json& j) {
   JsonFields f(j, "");
   std::string state;
   if (!f.Has("state")) return Status::InvalidField("state", "is required");
-  f.OneOf("state", state, {"provisioning", "running", "failed"});
-  f.StringIn("endpoint", r.endpoint, 262);
-  f.StringIn("reason", r.reason, 1024);
+  (void)f.OneOf("state", state, {"provisioning", "running", "failed"});
+  (void)f.StringIn("endpoint", r.endpoint, 262);
+  (void)f.StringIn("reason", r.reason, 1024);
   const json* provision = f.Object("provision", false);
   CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   r.state = *ParsePlacementState(state);

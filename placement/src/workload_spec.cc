@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "cloudlet/common/digest.h"
 #include "cloudlet/placement/engine.h"
 
 namespace cloudlet::placement {
@@ -40,20 +41,59 @@ bool IsEnvName(const std::string& k) {
   return true;
 }
 
+// An http:// or https:// URL of printable characters, without spaces.
+bool IsFetchUrl(const std::string& url) {
+  if (url.size() > 2048 || !(url.starts_with("http://") || url.starts_with("https://"))) return false;
+  const size_t host = url.find("://") + 3;
+  if (host >= url.size() || url[host] == '/') return false;
+  for (char c : url) {
+    if (c <= ' ' || c >= 127) return false;
+  }
+  return true;
+}
+
+Status ValidateVmWorkload(const WorkloadSpec& w) {
+  if (!w.image.empty() || !w.base_image.empty()) {
+    return Status::InvalidField(!w.image.empty() ? "app.image" : "app.base_image",
+                                "is for containers; a VM runs app.base_vm with app.overlay_url: give one of the two");
+  }
+  if (!IsFetchUrl(w.overlay_url)) {
+    return Status::InvalidField("app.overlay_url", "must be an http:// or https:// URL of at most 2048 characters");
+  }
+  if (!common::IsSha256Digest(w.overlay_digest)) {
+    return Status::InvalidField("app.overlay_digest", "is required with overlay_url: sha256:<64 lowercase hex digits>");
+  }
+  if (!w.base_vm_url.empty() && !IsFetchUrl(w.base_vm_url)) {
+    return Status::InvalidField("app.base_vm_url", "must be an http:// or https:// URL of at most 2048 characters");
+  }
+  if (!w.command.empty()) return Status::InvalidField("app.command", "is for containers: a VM runs its disk's /start");
+  if (!w.env.empty()) return Status::InvalidField("app.env", "is for containers: a VM's settings live on its disk");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateWorkload(const WorkloadSpec& w) {
-  if (w.image.empty()) {
+  if (!w.runs()) {
     const bool other = !w.base_image.empty() || w.port != 0 || !w.env.empty() || !w.command.empty() ||
-                       w.health != HealthCheck{};
-    return other ? Status::InvalidField("app.image", "is required with base_image, port, env, command or health")
+                       w.health != HealthCheck{} || !w.overlay_digest.empty() || !w.base_vm_url.empty();
+    return other ? Status::InvalidField("app.image", "(or app.overlay_url, for a VM) is required with base_image, "
+                                        "port, env, command, health, overlay_digest or base_vm_url")
                  : Status::Ok();
   }
-  if (!IsImageReference(w.image, /*pinned=*/true)) {
-    return Status::InvalidField("app.image", "must be an OCI reference pinned by digest: <name>@sha256:<64 hex digits>");
-  }
-  if (!w.base_image.empty() && !IsImageReference(w.base_image, /*pinned=*/false)) {
-    return Status::InvalidField("app.base_image", "must be an OCI reference: <name>[:tag][@sha256:<64 hex digits>]");
+  if (!w.overlay_url.empty()) {
+    CLOUDLET_RETURN_IF_ERROR(ValidateVmWorkload(w));
+  } else {
+    if (!IsImageReference(w.image, /*pinned=*/true)) {
+      return Status::InvalidField("app.image", "must be an OCI reference pinned by digest: <name>@sha256:<64 hex digits>");
+    }
+    if (!w.base_image.empty() && !IsImageReference(w.base_image, /*pinned=*/false)) {
+      return Status::InvalidField("app.base_image", "must be an OCI reference: <name>[:tag][@sha256:<64 hex digits>]");
+    }
+    if (!w.overlay_digest.empty() || !w.base_vm_url.empty()) {
+      return Status::InvalidField(!w.overlay_digest.empty() ? "app.overlay_digest" : "app.base_vm_url",
+                                  "is for VMs (with app.overlay_url), not containers");
+    }
   }
   if (w.port < 1 || w.port > 65535) return Status::InvalidField("app.port", "must be in [1, 65535]");
   if (w.env.size() > kMaxEnv) return Status::InvalidField("app.env", "at most " + std::to_string(kMaxEnv) + " variables");

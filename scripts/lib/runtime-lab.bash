@@ -105,9 +105,12 @@ lab_start_cloudletd() {
 # cloudlet-agent --runtime podman for cloudlet cl-lab, registered with the lab's cloudletd with an
 # agent token of its own. It sees a steady host (a /proc of fixed counters: 16 cores, 8% busy), so
 # that what else loads this machine (the benchmark's own tools) never makes the engine refuse a
-# placement. Its log: $lab_work/agent.log.
+# placement. Its log: $lab_work/agent.log. Arguments, if any, replace the runtime's flags (e.g.
+# `--isolation vm --runtime vm --runtime-root DIR --vm-accel tcg`).
 lab_start_agent() {
-  local port token
+  local port token runtime=(--isolation container --runtime podman --runtime-root "$lab_work/agent"
+                            --insecure-registry "$lab_registry")
+  (($#)) && runtime=("$@")
   port=$(lab_free_port)
   mkdir -p "$lab_work/proc"
   printf 'cpu  100 0 100 2300 0 0 0 0 0 0\ncpu0 100 0 100 2300 0 0 0 0 0 0\n' > "$lab_work/proc/stat"
@@ -115,10 +118,8 @@ lab_start_agent() {
   token=$(curl -sf -X POST -H "Authorization: Bearer $lab_token" "$lab_url/v1/tokens" \
     -d '{"role":"agent","cloudlet":"cl-lab"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
   "$bin/cloudlet-agent" --id cl-lab --name lab --no-mdns --listen "127.0.0.1:$port" \
-    --endpoint "http://127.0.0.1:$port" --isolation container --geo 40.44,-79.94 --cpu-millis 16000 \
-    --proc-dir "$lab_work/proc" \
-    --state-dir "$lab_work/state" --registry "$lab_url" --token "$token" --runtime podman \
-    --runtime-root "$lab_work/agent" --insecure-registry "$lab_registry" > "$lab_work/agent.log" 2>&1 &
+    --endpoint "http://127.0.0.1:$port" --geo 40.44,-79.94 --cpu-millis 16000 --proc-dir "$lab_work/proc" \
+    --state-dir "$lab_work/state" --registry "$lab_url" --token "$token" "${runtime[@]}" > "$lab_work/agent.log" 2>&1 &
   lab_pids+=($!)
   lab_wait_http -H "Authorization: Bearer $lab_token" "$lab_url/v1/cloudlets/cl-lab"
 }

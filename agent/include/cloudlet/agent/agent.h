@@ -62,7 +62,8 @@ struct AgentConfig {
   int capacity_threshold_percent = 5;  // ... or free cpu or memory moves this share of the total
   bool mdns = true;
   ReporterOptions reporter;          // registry empty: LAN only
-  std::string runtime = "none";      // "podman": run what is placed here (workload_runtime.h)
+  std::string runtime = "none";      // "podman" or "vm": run what is placed here (workload_runtime.h)
+  std::string vm_accel = "auto";     // the vm runtime: kvm, tcg or auto (vm_runtime.h)
   std::string runtime_root;          // the runtime's storage; default <state_dir>/containers
   std::string advertise_address;     // where workloads are published; default: the endpoint's host
   std::vector<std::string> insecure_registries;  // "host:port" OCI registries reached over plain HTTP

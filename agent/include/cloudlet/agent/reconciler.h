@@ -40,6 +40,7 @@ struct ReconcilerOptions {
   std::string cloudlet_id;
   std::chrono::milliseconds wait{5000};  // a blocking query's wait: also how often workloads are checked
   int64_t image_cache_mb = 0;            // 0: no limit
+  bool vm = false;  // the runtime runs VMs (vm_runtime.h), not containers: placements of the other kind fail
   // Told what runs (for /v1/resource) and which images are held (advertised as base VMs).
   std::function<void(const std::vector<WorkloadStatus>&)> on_workloads = {};
   std::function<void(const std::vector<discovery::BaseVm>&)> on_images = {};
@@ -53,7 +54,8 @@ struct DesiredWorkload {
   std::string tenant;
   std::string state;          // reserved, active, provisioning or running
   std::string endpoint;       // as the registry has it
-  std::string image, base_image;
+  std::string image, base_image;  // a VM's: "<overlay_url>@<overlay_digest>", "[<base_vm_url>@]<base_vm>"
+  bool vm = false;                 // isolation vm (the app gives overlay_url)
   int port = 0;
   std::map<std::string, std::string> env;
   std::vector<std::string> command;

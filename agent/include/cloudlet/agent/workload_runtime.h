@@ -26,7 +26,8 @@ namespace cloudlet::agent {
 struct WorkloadSpec {
   std::string placement_id;  // one workload per placement
   std::string tenant;
-  std::string image;         // an OCI reference
+  std::string image;         // an OCI reference (the vm driver: the overlay, vm_runtime.h)
+  std::string base_image = {};  // the vm driver: the base VM the overlay applies to
   uint16_t port = 0;         // what the app serves on inside the workload; published on a host port
   std::map<std::string, std::string> env = {};
   std::vector<std::string> command = {};  // empty: the image's own
@@ -47,6 +48,7 @@ struct WorkloadStatus {
   int exit_code = 0;
   bool oom_killed = false;
   int64_t started_at_ms = 0;  // Unix time it last started; 0: unknown
+  std::string detail = {};    // once exited, what the runtime knows of why (a VM's last console line)
 };
 
 // Cumulative since the workload started.
@@ -64,6 +66,7 @@ struct ImageInfo {
   std::vector<std::string> names;  // references it is known by
   int64_t size_bytes = 0;
   bool in_use = false;   // a workload runs on it (directly or as its base)
+  int64_t transferred_bytes = -1;  // what the Pull that returned it moved; -1: not known
 };
 
 

@@ -40,21 +40,27 @@ struct HealthCheck {
   bool operator==(const HealthCheck&) const = default;
 };
 
-// What a cloudlet runs for an app (container isolation), when the placement is to be executed.
-// All of it is optional as a whole: a request without `image` is advisory (placed, not run).
+// What a cloudlet runs for an app, when the placement is to be executed: a container (`image`) or a
+// VM synthesised from a cached base VM and an overlay (`overlay_url`). All of it is optional as a
+// whole: a request with neither is advisory (placed, not run).
 struct WorkloadSpec {
-  std::string image = {};       // OCI reference pinned by digest: "<name>@sha256:<64 hex>"
+  std::string image = {};       // container: OCI reference pinned by digest: "<name>@sha256:<64 hex>"
   std::string base_image = {};  // the image it builds on (a cached base makes provisioning "overlay")
-  int port = 0;                 // what the app serves on inside the container, 1..65535
+  std::string overlay_url = {};     // vm: the overlay on app.base_vm (http:// or https://)
+  std::string overlay_digest = {};  // vm: its sha256 as fetched, "sha256:<64 hex>"; checked before use
+  std::string base_vm_url = {};     // vm: where app.base_vm is fetched from when a cloudlet lacks it
+  int port = 0;                 // what the app serves on inside the container or VM, 1..65535
   std::map<std::string, std::string> env = {};  // at most kMaxEnv entries
   std::vector<std::string> command = {};        // empty: the image's own
   HealthCheck health = {};                      // default: a TCP connect to `port`
   double ready_timeout_s = 60;             // not healthy by then: the placement fails
   bool operator==(const WorkloadSpec&) const = default;
+  bool runs() const { return !image.empty() || !overlay_url.empty(); }  // false: advisory
 };
 inline constexpr size_t kMaxEnv = 64, kMaxCommandArgs = 64, kMaxArgBytes = 4096;
 
-// Checks a workload (field names under `app.`); an empty image means none and is always valid.
+// Checks a workload (field names under `app.`); one with neither image nor overlay_url is none and
+// is always valid.
 common::Status ValidateWorkload(const WorkloadSpec& w);
 // Whether `ref` is an OCI reference "<name>[:tag][@sha256:<64 hex>]"; `pinned` requires the digest.
 bool IsImageReference(std::string_view ref, bool pinned);
