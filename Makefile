@@ -61,6 +61,7 @@ bench: apps
 	bench/run-usage-bench
 	bench/run-sim-bench
 	bench/run-runtime-bench
+	bench/run-vm-bench
 
 clean:
 	rm -rf build build-debug build-asan build-bench

@@ -28,9 +28,9 @@ class ReconcilerTest : public ::testing::Test {
     runtime_.Publish(kApp, 7 << 20, "sha256:" + std::string(64, 'c'), kBase);
   }
 
-  std::unique_ptr<Reconciler> Make(int64_t image_cache_mb = 0) {
+  std::unique_ptr<Reconciler> Make(int64_t image_cache_mb = 0, bool vm = false) {
     ReconcilerOptions o{.registry = {.registry = "http://in-process", .token = ""}, .cloudlet_id = "cl-lab",
-                        .wait = 100ms, .image_cache_mb = image_cache_mb};
+                        .wait = 100ms, .image_cache_mb = image_cache_mb, .vm = vm};
     o.on_images = [this](const std::vector<discovery::BaseVm>& held) { held_ = held; };
     return std::make_unique<Reconciler>(o, runtime_, lab_.Client(), 7);
   }
@@ -78,6 +78,38 @@ TEST_F(ReconcilerTest, APlacedAppRunsFullThenOverlayThenWarmAndEachIsReportedWit
   // Nothing changed: another round starts nothing twice.
   ASSERT_TRUE(r->RunOnce());
   EXPECT_EQ(runtime_.starts(), 3u);
+}
+
+TEST_F(ReconcilerTest, AVmRunsOnItsBaseReportsTheBytesThatMovedAndARuntimeOfTheOtherKindFailsIt) {
+  json cloudlet = {{"name", "Lab"}, {"endpoint", "http://127.0.0.1:8471"}, {"geo", {{"lat", 40.44}, {"lon", -79.94}}},
+                   {"capacity", {{"cpu_millis", 8000}, {"mem_mb", 16384}}}, {"isolation", {"vm", "container"}},
+                   {"wan_mbps", 100}};
+  ASSERT_EQ(lab_.Call("PUT", "/v1/cloudlets/cl-lab", cloudlet).status, 200);
+  // The vm runtime's names: "<url>@<digest>", for the overlay and for the base.
+  const std::string base_digest = "sha256:" + std::string(64, 'b'), overlay_digest = "sha256:" + std::string(64, 'e');
+  const std::string base = "http://images/base.tar@" + base_digest, overlay = "http://images/ar.qcow2.gz@" + overlay_digest;
+  runtime_.Publish(base, 30 << 20, base_digest, "", 31 << 20);
+  runtime_.Publish(overlay, 1 << 20, overlay_digest, "", 100'000);
+  json app = {{"name", "ar-vm"}, {"base_vm", base_digest}, {"base_vm_mb", 30}, {"overlay_mb", 0.1}, {"cpu_millis", 100},
+              {"mem_mb", 64}, {"isolation", "vm"}, {"overlay_url", "http://images/ar.qcow2.gz"},
+              {"overlay_digest", overlay_digest}, {"base_vm_url", "http://images/base.tar"}, {"port", 8080},
+              {"ready_timeout_s", 5}};
+  auto placed = lab_.Call("POST", "/v1/placements", {{"app", app}});
+  ASSERT_EQ(placed.status, 201) << placed.body;
+  const std::string vm = json::parse(placed.body).value("placement_id", "");
+  const std::string container = Place("ar");
+  auto r = Make(0, /*vm=*/true);
+  ASSERT_TRUE(r->RunOnce());
+  json p = Get(vm);
+  ASSERT_EQ(p["state"], "running") << p.dump();
+  EXPECT_EQ(p["provision"]["mode"], "full");
+  EXPECT_EQ(p["provision"]["bytes"], (31 << 20) + 100'000) << "what the pulls say they moved";
+  EXPECT_EQ(runtime_.last_started().image, overlay);
+  EXPECT_EQ(runtime_.last_started().base_image, base);
+  EXPECT_EQ(runtime_.pulled(), (std::vector<std::string>{base, overlay})) << "the base first, so that it stays cached";
+  EXPECT_EQ(Get(container)["state"], "failed");
+  EXPECT_EQ(Get(container)["reason"], "this cloudlet's agent runs VMs (--runtime vm), not containers");
+  EXPECT_EQ(runtime_.starts(), 1u);
 }
 
 TEST_F(ReconcilerTest, ReleasedPlacementsAreStoppedAndFailuresCarryTheirReason) {

@@ -1,6 +1,7 @@
 // The vm runtime's image pipeline (vm_images.h) on local files: what is accepted, what is refused,
 // and that nothing refused is kept. Real qemu-img makes and inspects the disks; skips without it.
 #include "cloudlet/agent/vm_images.h"
+#include "cloudlet/agent/vm_runtime.h"
 
 #include <unistd.h>
 #include <zlib.h>
@@ -129,6 +130,40 @@ TEST_F(VmImagesTest, AMismatchOrAnythingButABaseOrAnOverlayIsRefusedAndNothingIs
   auto truncated = Import(cut, Digest(cut));
   EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos) << truncated.status().ToString();
   EXPECT_TRUE(CacheIsEmpty());
+}
+
+}  // namespace
+}  // namespace cloudlet::agent
+
+namespace cloudlet::agent {
+namespace {
+
+// --vm-accel: an explicit choice is taken as given; auto takes KVM only when a guest really boots under
+// it within the deadline (on nested hosts /dev/kvm may open while guests hang), and says why.
+TEST(ChooseVmAccel, AutoTakesKvmOnlyWhenAGuestBootsUnderIt) {
+  std::string why;
+  EXPECT_EQ(ChooseVmAccel({.accel = "tcg"}, "/nonexistent", &why), "tcg");
+  EXPECT_EQ(ChooseVmAccel({.accel = "kvm"}, "/nonexistent", &why), "kvm");
+  std::string kernel;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/boot", ec)) {
+    if (e.path().filename().string().starts_with("vmlinuz-")) kernel = e.path().string();
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const std::string chosen =
+      ChooseVmAccel({.accel = "auto", .kvm_probe_deadline = std::chrono::seconds(5)}, kernel, &why);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) {
+    EXPECT_EQ(chosen, "tcg");
+    EXPECT_NE(why.find("/dev/kvm"), std::string::npos) << why;
+  } else if (kernel.empty()) {
+    EXPECT_EQ(chosen, "tcg") << "no kernel: no guest could boot";
+  } else {
+    EXPECT_TRUE(chosen == "kvm" ? why.find("booted") != std::string::npos : why.find("nothing") != std::string::npos)
+        << chosen << ": " << why;
+  }
+  EXPECT_LT(seconds, 10) << "the probe keeps its deadline";
+  std::printf("measured: --vm-accel auto chose %s in %.2f s (%s)\n", chosen.c_str(), seconds, why.c_str());
 }
 
 }  // namespace

@@ -110,12 +110,17 @@ class VmSynthesisTest : public ::testing::Test {
     const std::string agent_token =
         cloudletd_->Json("POST", "/v1/tokens", R"({"role":"agent","cloudlet":"cl-vm"})").value("token", "");
     ASSERT_FALSE(tenant_token_.empty());
+    // A host that seems steady (8% busy), whatever else the machine runs meanwhile: the engine's
+    // admission is not what this test is about.
+    fs::create_directories(dir_.File("proc"));
+    std::ofstream(dir_.File("proc/stat")) << "cpu  100 0 100 2300 0 0 0 0 0 0\ncpu0 100 0 100 2300 0 0 0 0 0 0\n";
+    std::ofstream(dir_.File("proc/meminfo")) << "MemTotal:        8388608 kB\nMemAvailable:    6291456 kB\n";
     const int port = testing::FreeLoopbackPort();
     agent_ = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{CLOUDLET_AGENT_BIN, "--id", "cl-vm", "--name", "cl-vm", "--no-mdns", "--listen",
                                  "127.0.0.1:" + std::to_string(port), "--endpoint",
                                  "http://127.0.0.1:" + std::to_string(port), "--isolation", "vm", "--geo",
-                                 "40.44,-79.94", "--cpu-millis", "16000", "--mem-mb", "16384", "--state-dir",
+                                 "40.44,-79.94", "--cpu-millis", "16000", "--proc-dir", dir_.File("proc"), "--state-dir",
                                  dir_.File("agent-state"), "--registry", cloudletd_->url(), "--token", agent_token,
                                  "--runtime", "vm", "--runtime-root", dir_.File("vm"), "--vm-accel", "tcg",
                                  "--meter-interval", "2s"},

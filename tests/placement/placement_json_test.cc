@@ -124,6 +124,56 @@ TEST(PlacementJsonTest, AWorkloadIsReadValidatedAndRoundTrips) {
   EXPECT_FALSE(PlacementRequestToJson(*plain)["app"].contains("image"));
 }
 
+nlohmann::json VmRequest() {
+  return {{"app",
+           {{"name", "ar-vm"}, {"base_vm", "sha256:" + std::string(64, 'b')}, {"base_vm_mb", 500}, {"overlay_mb", 20},
+            {"cpu_millis", 1000}, {"mem_mb", 256}, {"isolation", "vm"},
+            {"overlay_url", "https://images.example/ar.qcow2.gz"}, {"overlay_digest", "sha256:" + std::string(64, 'e')},
+            {"base_vm_url", "https://images.example/base.tar"}, {"port", 8080}, {"health", {{"http", "/"}}}}}};
+}
+
+TEST(PlacementJsonTest, AVmWorkloadIsReadValidatedAndRoundTrips) {
+  auto r = PlacementRequestFromJson(VmRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const WorkloadSpec& w = r->app.workload;
+  EXPECT_TRUE(w.runs());
+  EXPECT_TRUE(w.image.empty());
+  EXPECT_EQ(w.overlay_url, "https://images.example/ar.qcow2.gz");
+  EXPECT_EQ(w.base_vm_url, "https://images.example/base.tar");
+  auto again = PlacementRequestFromJson(PlacementRequestToJson(*r));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->app.workload, w);
+  EXPECT_FALSE(PlacementRequestToJson(*r)["app"].contains("image"));
+  // base_vm_url is optional: a cloudlet that lacks the base then fails the placement.
+  nlohmann::json cached_only = VmRequest();
+  cached_only["app"].erase("base_vm_url");
+  EXPECT_TRUE(PlacementRequestFromJson(cached_only).ok());
+
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](nlohmann::json& j) { j["app"]["isolation"] = "container"; }, "app.overlay_url"},
+      {[](nlohmann::json& j) { j["app"]["overlay_url"] = "file:///etc/shadow"; }, "app.overlay_url"},
+      {[](nlohmann::json& j) { j["app"]["overlay_url"] = "http://"; }, "app.overlay_url"},
+      {[](nlohmann::json& j) { j["app"]["overlay_url"] = "http://a b/c"; }, "app.overlay_url"},
+      {[](nlohmann::json& j) { j["app"]["overlay_url"] = "https://x/" + std::string(2048, 'a'); }, "app.overlay_url"},
+      {[](nlohmann::json& j) { j["app"].erase("overlay_digest"); }, "app.overlay_digest"},
+      {[](nlohmann::json& j) { j["app"]["overlay_digest"] = "sha256:ABC"; }, "app.overlay_digest"},
+      {[](nlohmann::json& j) { j["app"]["base_vm_url"] = "ftp://images/base.tar"; }, "app.base_vm_url"},
+      {[](nlohmann::json& j) { j["app"]["image"] = kImage; }, "app.image"},
+      {[](nlohmann::json& j) { j["app"]["base_image"] = "127.0.0.1:5000/base:1"; }, "app.base_image"},
+      {[](nlohmann::json& j) { j["app"]["command"] = {"/start"}; }, "app.command"},
+      {[](nlohmann::json& j) { j["app"]["env"] = {{"MODE", "x"}}; }, "app.env"},
+      {[](nlohmann::json& j) { j["app"].erase("port"); }, "app.port"},
+      {[](nlohmann::json& j) { j["app"].erase("overlay_url"); }, "app.image"},  // a digest without a URL
+  };
+  for (const auto& [mutate, field] : cases) {
+    nlohmann::json j = VmRequest();
+    mutate(j);
+    auto bad = PlacementRequestFromJson(j);
+    ASSERT_FALSE(bad.ok()) << j.dump();
+    EXPECT_EQ(bad.status().field().value_or(""), field) << bad.status().message();
+  }
+}
+
 TEST(PlacementJsonTest, BadWorkloadFieldsAreRefusedNamingTheField) {
   const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
       {[](nlohmann::json& j) { j["app"]["image"] = "127.0.0.1:5000/ar-guide:latest"; }, "app.image"},
@@ -143,6 +193,7 @@ TEST(PlacementJsonTest, BadWorkloadFieldsAreRefusedNamingTheField) {
       {[](nlohmann::json& j) { j["app"]["ready_timeout_s"] = 0; }, "app.ready_timeout_s"},
       {[](nlohmann::json& j) { j["app"]["isolation"] = "vm"; }, "app.image"},
       {[](nlohmann::json& j) { j["app"].erase("image"); }, "app.image"},  // port without an image
+      {[](nlohmann::json& j) { j["app"]["overlay_digest"] = "sha256:" + std::string(64, 'e'); }, "app.overlay_digest"},
       {[](nlohmann::json& j) { j["app"]["max_rtt_msec"] = 20; }, "app.max_rtt_msec"},  // a typo
       {[](nlohmann::json& j) { j["clinet"] = nlohmann::json::object(); }, "clinet"},
   };

@@ -24,10 +24,17 @@ class FakeRuntime final : public agent::WorkloadRuntime {
     for (auto& [id, w] : workloads_) CloseSocket(w);
   }
 
-  // What the pretend registry serves; `base` (may be empty) is the image it builds on.
-  void Publish(const std::string& ref, int64_t size_bytes, const std::string& digest, const std::string& base = "") {
+  // What the pretend registry serves; `base` (may be empty) is the image it builds on; a pull of it
+  // says it moved `transferred` bytes (-1: does not say, as podman).
+  void Publish(const std::string& ref, int64_t size_bytes, const std::string& digest, const std::string& base = "",
+               int64_t transferred = -1) {
     std::lock_guard lock(mu_);
-    published_[ref] = {ref, size_bytes, digest, base};
+    published_[ref] = {ref, size_bytes, digest, base, transferred};
+  }
+  // The spec of the last workload started.
+  agent::WorkloadSpec last_started() const {
+    std::lock_guard lock(mu_);
+    return last_started_;
   }
   // An image already in the store (as after an earlier pull).
   void Hold(const std::string& ref) {
@@ -68,7 +75,9 @@ class FakeRuntime final : public agent::WorkloadRuntime {
     if (!it->second.base.empty()) store_.insert(it->second.base);
     store_.insert(image);
     pulled_.push_back(image);
-    return InfoLocked(image);
+    agent::ImageInfo info = InfoLocked(image);
+    info.transferred_bytes = it->second.transferred;
+    return info;
   }
   common::Result<agent::WorkloadStatus> Start(const agent::WorkloadSpec& spec) override {
     std::lock_guard lock(mu_);
@@ -89,6 +98,7 @@ class FakeRuntime final : public agent::WorkloadRuntime {
                 .endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), .exit_code = 0, .oom_killed = false,
                 .started_at_ms = started_at_ms_};
     ++starts_;
+    last_started_ = spec;
     workloads_[spec.placement_id] = w;
     return w.status;
   }
@@ -165,6 +175,7 @@ class FakeRuntime final : public agent::WorkloadRuntime {
     std::string ref;
     int64_t size = 0;
     std::string digest, base;
+    int64_t transferred = -1;
   };
   struct Workload {
     agent::WorkloadStatus status;
@@ -196,6 +207,7 @@ class FakeRuntime final : public agent::WorkloadRuntime {
   std::map<std::string, Workload> workloads_;
   std::vector<std::string> pulled_;
   size_t starts_ = 0;
+  agent::WorkloadSpec last_started_;
   int64_t started_at_ms_ = 0;
 };
 

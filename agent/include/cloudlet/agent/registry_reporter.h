@@ -26,7 +26,7 @@ namespace cloudlet::agent {
 struct ReporterOptions {
   std::string registry;  // base URL, no trailing slash
   std::string token;
-  std::string ca_file;  // to verify an https:// registry; empty: the system's CAs
+  std::string ca_file = {};  // to verify an https:// registry; empty: the system's CAs
   std::chrono::milliseconds heartbeat_interval{5000};
   std::chrono::milliseconds request_timeout{3000};
   BackoffOptions backoff = {};

@@ -24,14 +24,14 @@
 namespace cloudlet::agent {
 
 struct VmOptions {
-  std::string root;  // images/ (the cache) and run/ (one directory per running VM)
+  std::string root = {};  // images/ (the cache) and run/ (one directory per running VM)
   std::string advertise_address = "127.0.0.1";
-  std::string agent_id;
+  std::string agent_id = {};
   std::string accel = "auto";  // kvm, tcg, or auto: KVM if a probe guest boots under it in time, else TCG
   std::string qemu = "qemu-system-x86_64";
   std::string qemu_img = "qemu-img";
   std::string run_as = "nobody";  // QEMU drops to this user once its files are open; empty: stays
-  std::string ca_file;            // for https:// image URLs
+  std::string ca_file = {};       // for https:// image URLs
   std::string cgroup_root = "/sys/fs/cgroup";
   std::chrono::milliseconds kvm_probe_deadline{10'000};
   std::chrono::seconds stop_grace{3};
