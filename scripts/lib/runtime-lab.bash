@@ -108,9 +108,9 @@ lab_start_cloudletd() {
 # placement. Its log: $lab_work/agent.log. Arguments, if any, replace the runtime's flags (e.g.
 # `--isolation vm --runtime vm --runtime-root DIR --vm-accel tcg`).
 lab_start_agent() {
-  local port token runtime=(--isolation container --runtime podman --runtime-root "$lab_work/agent"
-                            --insecure-registry "$lab_registry")
-  (($#)) && runtime=("$@")
+  local port token runtime=("$@")
+  ((${#runtime[@]})) || runtime=(--isolation container --runtime podman --runtime-root "$lab_work/agent"
+                                 --insecure-registry "$lab_registry")
   port=$(lab_free_port)
   mkdir -p "$lab_work/proc"
   printf 'cpu  100 0 100 2300 0 0 0 0 0 0\ncpu0 100 0 100 2300 0 0 0 0 0 0\n' > "$lab_work/proc/stat"

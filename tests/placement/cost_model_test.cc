@@ -33,11 +33,11 @@ TEST(CostModelTest, ProvisioningIsAmortisedOverTheSessionsRequests) {
 }
 
 TEST(CostModelTest, SynthesisIsTheSlowestPipelineStagePlusLaunch) {
-  SynthesisModel m;  // 120 MB/s decompress, 150 MB/s apply, 2.5 s launch, 30% hidden, 1 s fetch overhead
+  SynthesisModel m;  // 120 MB/s decompress, 150 MB/s apply, 2.5 s launch, nothing hidden, 1 s fetch overhead
   // 200 MB over 100 Mbit/s: 16 s of transfer beats 1.67 s of decompression.
-  EXPECT_NEAR(m.OverlaySeconds(200, InverseRate(100)), 2.5 + 0.7 * 16, 1e-9);
+  EXPECT_NEAR(m.OverlaySeconds(200, InverseRate(100)), 2.5 + 16, 1e-9);
   // Over 10 Gbit/s the decompression (200 / 120 s) is the slowest stage.
-  EXPECT_NEAR(m.OverlaySeconds(200, InverseRate(10'000)), 2.5 + 0.7 * 200.0 / 120, 1e-9);
+  EXPECT_NEAR(m.OverlaySeconds(200, InverseRate(10'000)), 2.5 + 200.0 / 120, 1e-9);
   // Without the base: 1 s, then 8 GB over 1 Gbit/s, then the overlay.
   const double overlay_s = m.OverlaySeconds(200, InverseRate(1000));
   EXPECT_NEAR(m.FullSeconds(8192, InverseRate(1000), overlay_s), 1 + 65.536 + overlay_s, 1e-9);

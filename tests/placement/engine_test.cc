@@ -34,10 +34,10 @@ PlacementRequest Request(double session_s) {
 
 // Hand-computed with the default parameters:
 //   pipeline  = max(200*8/1000, 200/120, 200/150)   = 1.66667 s
-//   overlay   = 2.5 + (1 - 0.3) * 1.66667            = 3.66667 s
-//   full      = 1 + 8000*8/1000 + 3.66667            = 68.66667 s
+//   overlay   = 2.5 + (1 - 0) * 1.66667              = 4.16667 s
+//   full      = 1 + 8000*8/1000 + 4.16667            = 69.16667 s
 //   queue     = 10 / (1 - 1000/16000)                = 10.66667 ms
-constexpr double kOverlayS = 2.5 + 0.7 * (200.0 / 120.0);
+constexpr double kOverlayS = 2.5 + 200.0 / 120.0;
 constexpr double kFullS = 1 + 64 + kOverlayS;
 constexpr double kQueueMs = 10 / (1 - 1000.0 / 16000.0);
 
