@@ -13,39 +13,15 @@
 //   // fetched->kind == VmImageKind::kOverlay; fetched->transferred_bytes, fetched->seconds
 #pragma once
 
-#include <openssl/evp.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "cloudlet/agent/vm_stream.h"
 #include "cloudlet/common/status.h"
 
 namespace cloudlet::agent {
-
-// SHA-256 over bytes as they come: "sha256:<64 lowercase hex>".
-class Sha256Stream {
- public:
-  Sha256Stream();
-  void Update(const void* data, size_t n);
-  std::string Final();
-
- private:
-  struct Free {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
-};
-
-enum class VmImageKind { kBase, kOverlay };
-const char* VmImageKindName(VmImageKind kind);
-
-// The files of an image directory.
-inline constexpr const char* kVmDisk = "disk.qcow2";      // a base's disk
-inline constexpr const char* kVmKernel = "vmlinuz";
-inline constexpr const char* kVmInitrd = "initrd.img";
-inline constexpr const char* kVmOverlay = "overlay.qcow2";
 
 struct VmFetchOptions {
   std::string ca_file;                              // for https://; empty: the system's
