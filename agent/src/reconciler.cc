@@ -272,7 +272,7 @@ void Reconciler::Provision(const DesiredWorkload& d) {
       auto pulled_base = runtime_.Pull(d.base_image);
       if (!pulled_base.ok()) {
         const std::string& m = pulled_base.status().message();
-        return fail((m.starts_with("digest mismatch") ? "" : "pull failed: ") + std::string("base image: ") + m);
+        return fail(m.starts_with("digest mismatch") ? m : "pull failed: base image: " + m);
       }
       transferred += std::max<int64_t>(0, pulled_base->transferred_bytes);
       transfer_known = transfer_known && pulled_base->transferred_bytes >= 0;

@@ -29,8 +29,7 @@ AgentDeps SystemAgentDeps(const AgentConfig& config) {
                             .advertise_address = config.advertise_address.empty() ? c.endpoint_host
                                                                                    : config.advertise_address,
                             .agent_id = c.cloudlet_id,
-                            .accel = config.vm_accel,
-                            .ca_file = config.reporter.ca_file});
+                            .accel = config.vm_accel});  // image URLs: the system's CAs
     };
   }
   auto sampler = std::make_shared<HostSampler>(config.sampler);
