@@ -284,10 +284,7 @@ class VmRuntime final : public WorkloadRuntime {
     for (const auto& e : fs::directory_iterator(images_, ec)) {
       if (e.path().filename().string().find(".part-") != std::string::npos) fs::remove_all(e.path(), ec);
     }
-    const std::string prefix = CgroupName("");
-    for (const auto& name : VmCgroup::Named(options_.cgroup_root, prefix)) {
-      if (!fs::exists(runs_ + "/" + name.substr(prefix.size()), ec)) VmCgroup(options_.cgroup_root, name).Remove();
-    }
+    SweepCgroups();
   }
 
   Result<ImageInfo> Pull(const std::string& image) override {
@@ -592,9 +589,20 @@ class VmRuntime final : public WorkloadRuntime {
   }
 
   void Cleanup(const std::string& placement_id) {
-    VmCgroup(options_.cgroup_root, CgroupName(placement_id)).Remove();
     std::error_code ec;
     fs::remove_all(runs_ + "/" + placement_id, ec);
+    SweepCgroups();
+  }
+
+  // Removes this agent's cgroups that no VM's run directory claims. A cgroup whose QEMU has exited
+  // but is not reaped yet cannot be removed; a later sweep (the next stop, or the next start of the
+  // agent) takes it.
+  void SweepCgroups() {
+    std::error_code ec;
+    const std::string prefix = CgroupName("");
+    for (const auto& name : VmCgroup::Named(options_.cgroup_root, prefix)) {
+      if (!fs::exists(runs_ + "/" + name.substr(prefix.size()), ec)) VmCgroup(options_.cgroup_root, name).Remove();
+    }
   }
 
   const VmOptions options_;
