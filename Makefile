@@ -62,6 +62,8 @@ bench: apps
 	bench/run-sim-bench
 	bench/run-runtime-bench
 	bench/run-vm-bench
+	bench/run-dns-bench --docs
+	bench/run-client-bench --docs
 
 clean:
 	rm -rf build build-debug build-asan build-bench

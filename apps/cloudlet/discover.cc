@@ -14,7 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client.h"
-#include "cloudlet/auth/ed25519.h"
+#include "cloudlet/discovery/advert_check.h"
 #include "cloudlet/common/duration.h"
 #include "cloudlet/common/geo.h"
 #include "cloudlet/common/time_format.h"
@@ -116,15 +116,9 @@ void PrintRows(const json& rows) {
 }  // namespace
 
 std::pair<std::string, std::string> Verify(const discovery::LanCloudlet& c, const json* registered) {
-  if (registered == nullptr) return {"unverified", "no registry to ask"};
-  const std::string key = registered->value("public_key", "");
-  if (key.empty()) return {"unverified", "the registry holds no key for this id"};
-  if (c.advert.public_key.empty() || c.advert.signature.empty()) return {"rejected", "the advert is not signed"};
-  if (c.advert.public_key != key) return {"rejected", "signed with a key that is not the registered one"};
-  if (!auth::VerifyEd25519(key, discovery::TxtSigningInput(c.txt), c.advert.signature)) {
-    return {"rejected", "bad signature"};
-  }
-  return {"verified", ""};
+  const std::string key = registered ? registered->value("public_key", "") : "";
+  const auto check = discovery::CheckAdvert(c, registered ? &key : nullptr);
+  return {discovery::AdvertTrustName(check.trust), check.why};
 }
 
 json MergeDiscovered(const std::vector<discovery::LanCloudlet>& lan, const json* registry) {

@@ -80,7 +80,8 @@ Status Move(const GlobalOptions& o, const MoveFlags& f) {
       else std::cout << "placement " << f.id << " stays on " << ValueOr<std::string>(*current, "cloudlet", "?") << "\n";
       return Status::Ok();
     }
-    json request = {{"app", Member(Member(*current, "request"), "app")}, {"client", client_json}};
+    // `replaces`: the new placement keeps the old one's DNS name, so apps that connect by name follow.
+    json request = {{"app", Member(Member(*current, "request"), "app")}, {"client", client_json}, {"replaces", f.id}};
     auto placed = client.Call("POST", "/v1/placements", request.dump());
     if (!placed.ok()) return placed.status();
     if (!Member(*placed, "placement_id").is_string()) {

@@ -56,6 +56,10 @@ struct Flags {
   std::string tls_key;
   placement::EngineParams model;
   placement::MigrationParams migration;
+  std::string dns_listen, dns_zone, dns_subnets;
+  size_t dns_answers = 3;
+  double dns_rate = 100, dns_burst = 200;
+  uint32_t dns_ttl_s = 10, dns_placement_ttl_s = 5;
 };
 
 struct Token {
@@ -111,7 +115,8 @@ std::string FlagOf(const std::string& field) {
       {"model.geo.fibre_km_per_ms", "--model-fibre-km-per-ms"}, {"model.geo.path_stretch", "--model-path-stretch"},
       {"model.synthesis.decompress_mb_per_s", "--model-decompress-mb-s"},
       {"model.synthesis.apply_delta_mb_per_s", "--model-apply-mb-s"},
-      {"model.synthesis.early_start_fraction", "--model-early-start"}};
+      {"model.synthesis.early_start_fraction", "--model-early-start"}, {"dns.zone", "--dns-zone"},
+      {"dns.answers", "--dns-answers"}, {"dns.ttl", "--dns-ttl"}, {"dns.rate_per_source", "--dns-rate"}};
   auto it = kFlags.find(field);
   return it == kFlags.end() ? field : it->second;
 }
@@ -146,6 +151,19 @@ common::Result<server::ServerConfig> ConfigFrom(const Flags& flags) {
   c.bad_token_limit = flags.bad_token_limit;
   c.model = flags.model;
   c.migration = flags.migration;
+  if (flags.dns_listen.empty() != flags.dns_zone.empty()) {
+    return Status::InvalidField("--dns-listen", "--dns-listen and --dns-zone go together");
+  }
+  if (!flags.dns_subnets.empty() && flags.dns_listen.empty()) {
+    return Status::InvalidField("--dns-subnets", "needs --dns-listen and --dns-zone");
+  }
+  if (!flags.dns_listen.empty()) {
+    c.dns = server::DnsConfig{
+        .udp = {.listen = flags.dns_listen, .rate_per_source = flags.dns_rate, .burst_per_source = flags.dns_burst},
+        .answers = {.zone = flags.dns_zone, .answers = flags.dns_answers, .ttl_s = flags.dns_ttl_s,
+                    .placement_ttl_s = flags.dns_placement_ttl_s},
+        .subnets_file = flags.dns_subnets};
+  }
   if (auto s = c.Validate(); !s.ok()) {
     return Status::InvalidField(FlagOf(s.field().value_or("")), s.message().substr(s.field().value_or("").size() + 2));
   }
@@ -176,6 +194,10 @@ int Run(const Flags& flags) {
                flags.listen, common::FormatDuration(c.registry.heartbeat_interval),
                common::FormatDuration(c.registry.heartbeat_ttl), common::FormatDuration(c.registry.purge_after),
                (*server)->live_placements(), common::FormatDuration(c.lease));
+  if ((*server)->dns_port()) {
+    spdlog::info("dns: try `dig @{} -p {} _cloudlet._tcp.{} SRV`", config->dns->udp.listen.substr(0, config->dns->udp.listen.rfind(':')),
+                 (*server)->dns_port(), flags.dns_zone);
+  }
   PrintBanner(flags, *token, (*server)->restored_cloudlets());
 
   int sig = 0;
@@ -267,6 +289,28 @@ int main(int argc, char** argv) {
   model("--migration-downtime-s", flags.migration.downtime_s, "Downtime of one migration");
   model("--migration-margin", flags.migration.margin, "Gain must exceed the cost of moving by this factor");
   model("--migration-min-gain-ms", flags.migration.min_gain_ms, "Per-request gain below which no move is advised");
+  const char* dns = "DNS discovery (docs/client.md)";
+  app.add_option("--dns-listen", flags.dns_listen,
+                 "ADDR:PORT to answer DNS on (UDP), e.g. 127.0.0.1:8053 (default: no DNS server)")->group(dns);
+  app.add_option("--dns-zone", flags.dns_zone,
+                 "The zone answered for: _cloudlet._tcp.ZONE SRV lists the nearest cloudlets, <placement>.ZONE "
+                 "resolves to a placement's endpoint; other names in it are NXDOMAIN, names outside it REFUSED")->group(dns);
+  app.add_option("--dns-subnets", flags.dns_subnets,
+                 "CSV of cidr,lat,lon: where clients in each subnet are (from EDNS Client Subnet, else the "
+                 "query's source address); unknown clients get the least loaded cloudlets")
+      ->check(CLI::ExistingFile)->group(dns);
+  app.add_option("--dns-answers", flags.dns_answers, "Cloudlets (SRV records) per _cloudlet._tcp answer")
+      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{10}))->group(dns);
+  app.add_option("--dns-ttl", flags.dns_ttl_s, "TTL in seconds of cloudlet answers")
+      ->capture_default_str()->check(CLI::Range(0u, 86'400u))->group(dns);
+  app.add_option("--dns-placement-ttl", flags.dns_placement_ttl_s,
+                 "TTL in seconds of placement answers and of NXDOMAIN (short, so that a migrated app is followed)")
+      ->capture_default_str()->check(CLI::Range(0u, 86'400u))->group(dns);
+  app.add_option("--dns-rate", flags.dns_rate, "Queries per second answered per source address (0: no limit); "
+                 "beyond the burst, queries are dropped")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e7))->group(dns);
+  app.add_option("--dns-burst", flags.dns_burst, "Queries a source may send at once before --dns-rate applies")
+      ->capture_default_str()->check(CLI::Range(1.0, 1e7))->group(dns);
   apps::AddLogLevelOption(app, flags.log_level);
   if (auto exit_code = apps::ParseFlags(app, argc, argv)) return *exit_code;
   apps::SetUpLogging("cloudletd", flags.log_level);

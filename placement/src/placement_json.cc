@@ -117,6 +117,7 @@ Result<PlacementRequest> PlacementRequestFromJson(const json& body) {
   if (const json* client = f.Object("client", false)) f.Merge(ReadClient(*client, r.client, "client"));
   int64_t k = r.k;
   f.Int("k", false, k);
+  (void)f.StringIn("replaces", r.replaces, 64);
   CLOUDLET_RETURN_IF_ERROR(f.NoOthers());
   if (k < 1 || k > 100) return Status::InvalidField("k", "must be in [1, 100]");
   r.k = static_cast<int>(k);
@@ -141,6 +142,7 @@ json PlacementRequestToJson(const PlacementRequest& r) {
           {"client", ClientToJson(r.client)},
           {"k", r.k}};
   if (a.workload.runs()) out["app"].update(WorkloadToJson(a.workload));
+  if (!r.replaces.empty()) out["replaces"] = r.replaces;
   return out;
 }
 
@@ -230,6 +232,7 @@ json PlacementToJson(const Placement& p) {
             {"state", PlacementStateName(p.state)},
             {"confirmed", p.confirmed},
             {"cloudlet", p.cloudlet_id},
+            {"name", p.name.empty() ? p.id : p.name},
             {"endpoint", p.endpoint},
             {"created_at", common::FormatRfc3339(p.created_at)},
             {"modify_index", p.modify_index},
@@ -257,6 +260,7 @@ Result<Placement> PlacementFromJson(const json& j) {
   f.String("owner", true, p.owner);
   f.String("state", true, state);
   f.String("cloudlet", true, p.cloudlet_id);
+  f.String("name", false, p.name);
   f.String("endpoint", true, p.endpoint);
   f.String("created_at", true, created);
   f.String("activated_at", false, activated);
@@ -267,6 +271,7 @@ Result<Placement> PlacementFromJson(const json& j) {
   auto req = PlacementRequestFromJson(*request);
   if (!req.ok()) return req.status().WithContext("request");
   p.request = std::move(*req);
+  if (p.name.empty()) p.name = p.id;  // stored before placements had names
   const auto parsed_state = ParsePlacementState(state);
   if (!parsed_state || !IsLive(*parsed_state) || *parsed_state == PlacementState::kReserved) {
     return Status::InvalidField("state", "only confirmed live placements are stored (active, provisioning, running)");

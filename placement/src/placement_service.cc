@@ -94,9 +94,15 @@ OwnerUsage PlacementService::UsageOf(const std::string& owner) const {
   return it == by_owner_.end() ? OwnerUsage{} : it->second;
 }
 
+// 64 bits from the system's entropy per id: ids are DNS names anyone may query (docs/security.md), so
+// one must not tell the next (an invertible mix of a counter would).
 std::string PlacementService::NewId() {
+  common::RandomSource& random = options_.random ? *options_.random : common::SystemRandomSource();
+  ++seq_;  // ids issued: also seeds the ranking of location updates
   char buf[24];
-  std::snprintf(buf, sizeof buf, "pl-%016llx", static_cast<unsigned long long>(Mix(id_salt_ ^ ++seq_)));
+  do {
+    std::snprintf(buf, sizeof buf, "pl-%016llx", static_cast<unsigned long long>(random.Next()));
+  } while (live_.count(buf) || ended_.count(buf));
   return buf;
 }
 
@@ -130,11 +136,13 @@ void PlacementService::IndexLocked(const Placement& p, int sign) {
   owned.live = sign > 0 ? owned.live + 1 : owned.live - 1;
   owned.cpu_millis += sign * p.request.app.cpu_millis;
   if (owned.live == 0) by_owner_.erase(p.owner);
-  if (sign > 0) {
-    by_cloudlet_[p.cloudlet_id].insert(p.id);
-  } else if (auto on = by_cloudlet_.find(p.cloudlet_id); on != by_cloudlet_.end()) {
-    on->second.erase(p.id);
-    if (on->second.empty()) by_cloudlet_.erase(on);
+  for (auto [ids_by_key, key] : {std::pair{&by_cloudlet_, &p.cloudlet_id}, std::pair{&by_name_, &p.name}}) {
+    if (sign > 0) {
+      (*ids_by_key)[*key].insert(p.id);
+    } else if (auto on = ids_by_key->find(*key); on != ids_by_key->end()) {
+      on->second.erase(p.id);
+      if (on->second.empty()) ids_by_key->erase(on);
+    }
   }
   const double cpu = sign * static_cast<double>(p.request.app.cpu_millis);
   const double mem = sign * static_cast<double>(p.request.app.mem_mb);
@@ -339,6 +347,12 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
     }
     Placement p;
     p.id = NewId();
+    p.name = p.id;
+    if (!request.replaces.empty()) {
+      const Placement* old = FindLocked(owner, request.replaces);
+      if (!old) return Status::InvalidField("replaces", "no live placement '" + request.replaces.substr(0, 64) + "' of yours");
+      p.name = old->name;
+    }
     p.owner = owner;
     p.request = request;
     p.chosen = out.ranking.candidates.front();
@@ -355,6 +369,19 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
 }
 
 Result<Placement> PlacementService::Get(const std::string& owner, const std::string& id) { return CopyOf(owner, id); }
+
+std::optional<Placement> PlacementService::RunningByName(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto ids = by_name_.find(name);
+  if (ids == by_name_.end()) return std::nullopt;
+  const Placement* best = nullptr;
+  for (const auto& id : ids->second) {
+    const Placement& p = live_.at(id);
+    if (p.state == PlacementState::kRunning && (!best || p.created_at > best->created_at)) best = &p;
+  }
+  if (!best) return std::nullopt;
+  return *best;
+}
 
 std::vector<Placement> PlacementService::List(const std::string& owner, size_t limit) {
   std::vector<Placement> out;

@@ -16,6 +16,7 @@
 #include "cloudlet/metering/quotas.h"
 #include "cloudlet/placement/vivaldi.h"
 #include "cloudlet/server/fleet_source.h"
+#include "dns_directory.h"
 
 namespace cloudlet::server {
 
@@ -31,6 +32,12 @@ Status ServerConfig::Validate() const {
   }
   if (bad_token_window < std::chrono::seconds(1)) return Status::InvalidField("bad_token_window", "must be 1s or more");
   if (!(rate_limit >= 0) || !(rate_burst >= 1)) return Status::InvalidField("rate_limit", "must be >= 0, with a burst >= 1");
+  if (dns) {
+    if (auto s = dns->answers.Validate(); !s.ok()) return s.InParent("dns");
+    if (!(dns->udp.rate_per_source >= 0) || !(dns->udp.burst_per_source >= 1)) {
+      return Status::InvalidField("dns.rate_per_source", "must be >= 0, with a burst >= 1");
+    }
+  }
   return Status::Ok();
 }
 
@@ -54,11 +61,16 @@ struct Server::Parts {
   common::TimerQueue admin;   // administration and audit writes, off the HTTP threads
   std::unique_ptr<api::Router> router;
   std::unique_ptr<api::HttpServer> http;
+  std::optional<dns::SubnetMap> subnets;
+  std::unique_ptr<RegistryDnsDirectory> dns_directory;
+  std::unique_ptr<dns::DnsResponder> dns_responder;
+  std::unique_ptr<dns::DnsUdpServer> dns_server;
   size_t restored = 0;
   bool registry_started = false, placements_started = false, stopped = false;
 
   Status BuildRegistryAndPlacement();
   Status BuildRoutes();
+  Status StartDns();
   // The cloudlet's `tier` label, for prices with per-tier overrides.
   std::string TierOf(const std::string& cloudlet) const;
 };
@@ -146,9 +158,29 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, Server
   CLOUDLET_RETURN_IF_ERROR(p.BuildRegistryAndPlacement());
   CLOUDLET_RETURN_IF_ERROR(p.BuildRoutes());
   if (!p.deps.make_http_server) return Status::InvalidArgument("the server was given no HTTP listener");
+  // DNS first: once /healthz answers, every listener is up.
+  CLOUDLET_RETURN_IF_ERROR(p.StartDns());
   p.http = p.deps.make_http_server(config.http, *p.router);
   CLOUDLET_RETURN_IF_ERROR(p.http->Start());
   return server;
+}
+
+Status Server::Parts::StartDns() {
+  if (!config.dns) return Status::Ok();
+  if (!config.dns->subnets_file.empty()) {
+    auto loaded = dns::SubnetMap::Load(config.dns->subnets_file);
+    if (!loaded.ok()) return loaded.status();
+    subnets = std::move(*loaded);
+  }
+  dns_directory = std::make_unique<RegistryDnsDirectory>(registry->registry(), *placements);
+  dns_responder = std::make_unique<dns::DnsResponder>(config.dns->answers, *dns_directory, subnets ? &*subnets : nullptr);
+  auto udp = dns::DnsUdpServer::Start(config.dns->udp, *dns_responder);
+  if (!udp.ok()) return udp.status();
+  dns_server = std::move(*udp);
+  spdlog::info("dns: answering for {} on {} (UDP port {}), {} subnets from {}", dns_responder->options().zone,
+               config.dns->udp.listen, dns_server->port(), subnets ? subnets->size() : 0,
+               config.dns->subnets_file.empty() ? "no file" : config.dns->subnets_file);
+  return Status::Ok();
 }
 
 Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -159,6 +191,7 @@ void Server::Stop() {
   Parts& p = *parts_;
   if (p.stopped) return;
   p.stopped = true;
+  if (p.dns_server) p.dns_server->Stop();
   if (p.registry_started) p.registry->registry().FireAllWatches();  // blocking queries answer now
   if (p.placements_started) p.placements->FireAllWatches();
   if (p.http) p.http->Stop(p.config.drain);
@@ -171,6 +204,7 @@ void Server::Stop() {
 }
 
 size_t Server::restored_cloudlets() const { return parts_->restored; }
+uint16_t Server::dns_port() const { return parts_->dns_server ? parts_->dns_server->port() : 0; }
 size_t Server::live_placements() const { return parts_->placements ? parts_->placements->live() : 0; }
 
 std::vector<std::pair<std::string, std::string>> Server::routes() const { return parts_->router->Routes(); }

@@ -437,5 +437,57 @@ TEST_F(MdnsTest, TheAgentMeasuresTheRealHostAndKeepsItsIdAcrossRestarts) {
   EXPECT_EQ(resource()["id"], id);
 }
 
+TEST_F(MdnsTest, TheClientLibraryPlacesOnAVerifiedLanCloudletAndWithTheRegistryDownStillFindsTheLan) {
+  REQUIRE_LAB();
+  MakeLab(3);
+  auto registry = StartRegistry();
+  const std::string url = registry->url();
+  WriteProc(dir_.File("proc"), 100, 900);
+  StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", url, "--token", kOperatorToken, "--insecure",
+                 "--geo", "40.44,-79.94", "--proc-dir", dir_.File("proc")});
+  ASSERT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s));
+  // A rogue claims the real cloudlet's id without its key; another claims an id the registry does not know.
+  std::vector<std::unique_ptr<ChildProcess>> rogues;
+  for (const std::string id : {"cl-real", "cl-rogue"}) {
+    rogues.push_back(std::make_unique<ChildProcess>(
+        lab_->Exec(2, {"avahi-publish", "-s", "rogue-" + id, "_cloudlet._tcp", "8471", "txtvers=1", "id=" + id,
+                       "cpu=64000/64000", "mem=999999/999999", "load=0", "iso=vm,container", "seq=1"}),
+        dir_.File("rogue.log"), dir_.File("rogue.log")));
+    ASSERT_TRUE(rogues.back()->Start());
+  }
+  ASSERT_EQ(DiscoverUntil(0, [](const json& r) { return r.size() == 3; }).size(), 3u);
+  std::ofstream(dir_.File("app.json")) << json{{"name", "ar"}, {"base_vm", "sha256:" + std::string(64, 'd')},
+                                               {"base_vm_mb", 100}, {"overlay_mb", 10}, {"cpu_millis", 100},
+                                               {"mem_mb", 64}, {"service_ms", 5}, {"req_rate_hz", 1},
+                                               {"session_s", 60}}.dump();
+  const std::vector<std::string> example = {NEAREST_CLOUDLET_BIN, "--allow-http", "--browse-ms", "3000", "--registry",
+                                            url, "--token", kOperatorToken, "--app", dir_.File("app.json"), "--geo",
+                                            "40.44,-79.94", "--timeout-ms", "5000"};
+  RunResult r = RunCommand(lab_->Exec(0, example), 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // Only the real cloudlet is offered, found on the LAN and verified against the registry's key, with an RTT.
+  const std::string agent = "http://" + lab_->Address(1) + ":8471";
+  const size_t row = r.out.find("cl-real");
+  ASSERT_NE(row, std::string::npos) << r.out;
+  const std::string line = r.out.substr(row, r.out.find('\n', row) - row);
+  EXPECT_NE(line.find(agent), std::string::npos) << line;
+  EXPECT_NE(line.find("lan+registry  verified"), std::string::npos) << line;
+  EXPECT_EQ(line.find(" - "), std::string::npos) << "no RTT measured: " << line;
+  const std::string table = r.out.substr(0, r.out.find("placement "));
+  EXPECT_EQ(table.find("cl-real", row + 1), std::string::npos) << "the rogue was offered: " << table;
+  EXPECT_EQ(r.out.find("cl-rogue"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("on cl-real: active at " + agent), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("released pl-"), std::string::npos) << r.out;
+
+  // The registry goes down: the LAN is still found (unchecked, so said), placing fails cleanly.
+  registry->Signal(SIGKILL);
+  registry->Wait();
+  r = RunCommand(lab_->Exec(0, example), 60s);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("lan           unverified"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("nearest-cloudlet: place: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(unavailable)"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace cloudlet::testing

@@ -76,6 +76,13 @@ common::Result<Placement> Wait(std::function<void(PlacementService::Done)> call)
   return done.get_future().get();
 }
 
+WorkloadReport Running(const std::string& endpoint) {
+  WorkloadReport r;
+  r.state = PlacementState::kRunning;
+  r.endpoint = endpoint;
+  return r;
+}
+
 class PlacementServiceTest : public ::testing::Test {
  protected:
   void Make(std::vector<CloudletState> fleet) {
@@ -207,6 +214,43 @@ TEST_F(PlacementServiceTest, LocationAdvisesMigrationWhenTheUserMovesFarAway) {
   EXPECT_TRUE(boston->advice.migrate) << boston->advice.reason;
   EXPECT_EQ(boston->advice.target, "cl-bos");
   EXPECT_GT(boston->advice.gain_per_request_ms, 10);
+}
+
+TEST_F(PlacementServiceTest, APlacementThatReplacesAnotherKeepsItsNameWhichResolvesToTheNewestRunning) {
+  Make({Cloudlet("cl-a", 16'000), Cloudlet("cl-b", 16'000)});
+  auto first = service_->Place("tenant-a", Request());
+  ASSERT_TRUE(first.ok() && first->placement);
+  const std::string id = first->placement->id;
+  EXPECT_EQ(first->placement->name, id);
+  ASSERT_TRUE(Wait([&](auto d) { service_->Confirm("tenant-a", id, d); }).ok());
+  EXPECT_FALSE(service_->RunningByName(id).has_value());  // not running yet
+  ASSERT_TRUE(Wait([&](auto d) { service_->Report("", id, Running("10.0.0.1:30001"), d); }).ok());
+  ASSERT_TRUE(service_->RunningByName(id).has_value());
+  EXPECT_EQ(service_->RunningByName(id)->endpoint, "10.0.0.1:30001");
+
+  // Another tenant cannot take the name over; an unknown id is named in the error.
+  PlacementRequest hijack = Request();
+  hijack.replaces = id;
+  auto refused = service_->Place("tenant-b", hijack);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().field(), "replaces");
+
+  clock_.Advance(milliseconds(10));
+  auto second = service_->Place("tenant-a", hijack);
+  ASSERT_TRUE(second.ok() && second->placement);
+  const std::string next = second->placement->id;
+  EXPECT_NE(next, id);
+  EXPECT_EQ(second->placement->name, id);
+  ASSERT_TRUE(Wait([&](auto d) { service_->Confirm("tenant-a", next, d); }).ok());
+  // Both live, only the old one running: the name still points at it.
+  EXPECT_EQ(service_->RunningByName(id)->id, id);
+  ASSERT_TRUE(Wait([&](auto d) { service_->Report("", next, Running("10.0.0.2:30002"), d); }).ok());
+  EXPECT_EQ(service_->RunningByName(id)->id, next);  // the newest running wins
+  ASSERT_TRUE(Wait([&](auto d) { service_->Release("tenant-a", id, d); }).ok());
+  EXPECT_EQ(service_->RunningByName(id)->endpoint, "10.0.0.2:30002");
+  EXPECT_FALSE(service_->RunningByName(next).has_value());  // the new id is no name of its own
+  ASSERT_TRUE(Wait([&](auto d) { service_->Release("tenant-a", next, d); }).ok());
+  EXPECT_FALSE(service_->RunningByName(id).has_value());
 }
 
 }  // namespace

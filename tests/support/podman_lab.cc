@@ -123,7 +123,8 @@ std::unique_ptr<ChildProcess> PodmanLab::StartAgent(LabAgent a) {
   if (a.port == 0) a.port = FreeLoopbackPort();
   std::vector<std::string> argv = {CLOUDLET_AGENT_BIN, "--id", a.id, "--name", a.id, "--no-mdns", "--listen",
                                    "127.0.0.1:" + std::to_string(a.port), "--endpoint",
-                                   "http://127.0.0.1:" + std::to_string(a.port), "--isolation", "container", "--geo",
+                                   a.endpoint.empty() ? "http://127.0.0.1:" + std::to_string(a.port) : a.endpoint,
+                                   "--isolation", "container", "--geo",
                                    a.geo, "--proc-dir", SteadyProc(), "--cpu-millis", "16000", "--state-dir",
                                    dir_.File(a.root + "-state"), "--registry", a.registry_url, "--token", a.token,
                                    "--runtime", "podman", "--runtime-root", dir_.File(a.root), "--insecure-registry",

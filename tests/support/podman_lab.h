@@ -50,6 +50,7 @@ struct LabAgent {
   std::string token;
   std::string geo = "40.44,-79.94";
   int port = 0;                     // 0: a free one
+  std::string endpoint = {};        // registered URL of its API; empty: http://127.0.0.1:<port>
   std::vector<std::string> extra_args = {};
 };
 

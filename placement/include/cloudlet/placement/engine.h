@@ -91,6 +91,9 @@ struct PlacementRequest {
   ClientSpec client;
   std::string tenant;
   int k = 3;
+  // The caller's live placement this one takes over from (a migration, make before break): the new
+  // placement inherits its DNS name, so that `<name>.ZONE` follows the app. Empty: a new name.
+  std::string replaces;
 };
 
 // One cloudlet as the engine sees it.

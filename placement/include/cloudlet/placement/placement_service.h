@@ -77,6 +77,8 @@ struct Placement {
   std::string owner;  // the tenant (or operator) that asked
   PlacementRequest request;
   std::string cloudlet_id;
+  // The DNS name it answers under: its own id, or the name of the placement it replaced.
+  std::string name;
   std::string endpoint;  // the cloudlet's; once running, where the app answers ("host:port")
   Candidate chosen;  // the breakdown when it was placed
   PlacementState state = PlacementState::kReserved;
@@ -198,6 +200,9 @@ class PlacementService {
                                          common::Watchers::Fn fn);
   WatchId WatchCloudlet(const std::string& cloudlet_id, uint64_t after_index, common::Watchers::Fn fn);
   bool CancelWatch(WatchId id);
+  // The running placement that answers under DNS name `name` (the newest, while a migration has two),
+  // whoever owns it; nullopt when none runs. For the DNS server, which needs no token.
+  std::optional<Placement> RunningByName(const std::string& name) const;
   // Answers every watcher now, as at shutdown.
   void FireAllWatches();
   uint64_t index() const;
@@ -237,6 +242,7 @@ class PlacementService {
   std::unordered_map<std::string, Placement> live_;  // reserved and active
   std::unordered_map<std::string, OwnerUsage> by_owner_;
   std::unordered_map<std::string, std::set<std::string>> by_cloudlet_;  // live placement ids
+  std::unordered_map<std::string, std::set<std::string>> by_name_;      // live placement ids per DNS name
   uint64_t index_ = 1;
   std::unordered_map<std::string, uint64_t> cloudlet_index_;  // when each cloudlet's placements last changed
   common::Watchers watchers_;  // keys: a placement id, or "cloudlet:" + a cloudlet id

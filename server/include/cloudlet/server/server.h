@@ -28,6 +28,8 @@
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/registry.h"
 #include "cloudlet/discovery/registry_store.h"
+#include "cloudlet/dns/responder.h"
+#include "cloudlet/dns/udp_server.h"
 #include "cloudlet/metering/rating.h"
 #include "cloudlet/metering/usage.h"
 #include "cloudlet/placement/engine.h"
@@ -35,6 +37,13 @@
 #include "cloudlet/placement/placement_service.h"
 
 namespace cloudlet::server {
+
+// DNS discovery (`cloudletd --dns-listen --dns-zone --dns-subnets`; dns/responder.h says what it answers).
+struct DnsConfig {
+  dns::UdpServerOptions udp;
+  dns::ResponderOptions answers;
+  std::string subnets_file;  // CSV of cidr,lat,lon; empty: none
+};
 
 struct ServerConfig {
   api::HttpServerOptions http;  // where to listen, body limit, threads, TLS
@@ -47,6 +56,7 @@ struct ServerConfig {
   std::chrono::seconds bad_token_window{60};
   placement::EngineParams model;
   placement::MigrationParams migration;
+  std::optional<DnsConfig> dns;  // none: no DNS server
 
   // Errors name the field (registry.heartbeat_ttl, lease, model.synthesis.early_start_fraction, ...).
   common::Status Validate() const;
@@ -81,6 +91,8 @@ class Server {
 
   size_t restored_cloudlets() const;  // registered when the server started
   size_t live_placements() const;
+  // The DNS server's UDP port (0 without one).
+  uint16_t dns_port() const;
   // The routes it serves, as method and pattern (the OpenAPI description must name each).
   std::vector<std::pair<std::string, std::string>> routes() const;
 
