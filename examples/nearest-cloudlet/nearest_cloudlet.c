@@ -161,6 +161,7 @@ int main(int argc, char** argv) {
   cloudlet_candidate found[16];
   size_t count = 0;
   if ((s = cloudlet_find(client, found, 16, &count, timeout_ms)) != CLOUDLET_OK) return fail("find", s);
+  printf("found %zu cloudlet(s) in %.0f ms\n", count, now_ms() - start);
   printf("%-20s %-28s %-13s %-11s %9s %5s\n", "CLOUDLET", "AGENT", "SOURCE", "SIGNATURE", "RTT (ms)", "LOAD");
   for (size_t i = 0; i < count; ++i) {
     char rtt[32] = "-";
@@ -170,7 +171,8 @@ int main(int argc, char** argv) {
   }
   cloudlet_placement p;
   if ((s = cloudlet_place(client, app, timeout_ms, &p)) != CLOUDLET_OK) return fail("place", s);
-  printf("placement %s (name %s) on %s: %s at %s\n", p.id, p.name, p.cloudlet, p.state, p.endpoint);
+  printf("placement %s (name %s) on %s: %s at %s (%.0f ms after find)\n", p.id, p.name, p.cloudlet, p.state,
+         p.endpoint, now_ms() - start);
   int ok = strcmp(p.state, "running") != 0 || fetch(p.endpoint, start);
 
   if (ok && move_to) {

@@ -43,10 +43,7 @@ void OnMoved(void* user, const char* name, const char* from, const char* to) {
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (const char* why = WhyPodmanCannotRun(/*need_registry=*/true)) {
-      if (NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
-      GTEST_SKIP() << why;
-    }
+    CLOUDLET_REQUIRE_PODMAN(/*need_registry=*/true);
     lab_.StartRegistry();
     const std::string base = lab_.BuildBase({"sh", "httpd"});
     const std::string image = lab_.BuildApp("hello", {"COPY www /www", R"(CMD ["/bin/httpd","-f","-p","8080","-h","/www"])"},

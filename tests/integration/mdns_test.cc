@@ -97,6 +97,16 @@ class MdnsTest : public ::testing::Test {
     return registry;
   }
 
+  // cloudlet-agent "real" (id cl-real) in node 1, registered with `registry`; its load comes from a
+  // procfs stand-in, so that a busy test machine cannot leave it without room.
+  void StartRealAgent(CloudletdProcess& registry) {
+    WriteProc(dir_.File("proc"), 100, 900);
+    StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", registry.url(), "--token", kOperatorToken,
+                   "--insecure", "--geo", "40.44,-79.94", "--proc-dir", dir_.File("proc")});
+    ASSERT_TRUE(WaitFor([&] { return registry.Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s))
+        << AgentLog(agents_.size() - 1);
+  }
+
   std::string AvahiBrowse(int node) {
     return RunCommand(lab_->Exec(node, {"avahi-browse", "-rtp", "_cloudlet._tcp"}), 20s).out;
   }
@@ -301,12 +311,8 @@ TEST_F(MdnsTest, ARogueAdvertCopyingARealCloudletIsRejectedAndNeverPlaced) {
   MakeLab(3);
   auto registry = StartRegistry();
   const std::string url = registry->url();
-  // Its load comes from a procfs stand-in, so that a busy test machine cannot leave it without room.
-  WriteProc(dir_.File("proc"), 100, 900);
-  StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", url, "--token", kOperatorToken, "--insecure",
-                 "--geo", "40.44,-79.94", "--proc-dir", dir_.File("proc")});
-  ASSERT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s))
-      << AgentLog(0);
+  StartRealAgent(*registry);
+  if (HasFatalFailure()) return;
   const std::string real_key = registry->Json("GET", "/v1/cloudlets/cl-real")["public_key"];
   ASSERT_EQ(real_key.size(), 43u);
 
@@ -442,10 +448,8 @@ TEST_F(MdnsTest, TheClientLibraryPlacesOnAVerifiedLanCloudletAndWithTheRegistryD
   MakeLab(3);
   auto registry = StartRegistry();
   const std::string url = registry->url();
-  WriteProc(dir_.File("proc"), 100, 900);
-  StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", url, "--token", kOperatorToken, "--insecure",
-                 "--geo", "40.44,-79.94", "--proc-dir", dir_.File("proc")});
-  ASSERT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s));
+  StartRealAgent(*registry);
+  if (HasFatalFailure()) return;
   // A rogue claims the real cloudlet's id without its key; another claims an id the registry does not know.
   std::vector<std::unique_ptr<ChildProcess>> rogues;
   for (const std::string id : {"cl-real", "cl-rogue"}) {

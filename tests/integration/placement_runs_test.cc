@@ -33,10 +33,7 @@ namespace fs = std::filesystem;
 class PlacementRunsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (const char* why = testing::WhyPodmanCannotRun(/*need_registry=*/true)) {
-      if (testing::NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
-      GTEST_SKIP() << why;
-    }
+    CLOUDLET_REQUIRE_PODMAN(/*need_registry=*/true);
     lab_.StartRegistry();
     // localhost/base:1 (busybox) and two apps on it, served by busybox httpd; pushed, pinned by digest.
     base_ = lab_.BuildBase({"sh", "httpd", "cat", "echo", "sleep"});

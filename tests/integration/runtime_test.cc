@@ -31,10 +31,7 @@ namespace fs = std::filesystem;
 class PodmanRuntimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (const char* why = testing::WhyPodmanCannotRun(/*need_registry=*/false)) {
-      if (testing::NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
-      GTEST_SKIP() << why;
-    }
+    CLOUDLET_REQUIRE_PODMAN(/*need_registry=*/false);
     // Where `cloudlet-agent --runtime podman --runtime-root <dir>/containers` keeps its storage.
     root_ = dir_.File("containers/storage");
     runroot_ = dir_.File("containers/run");

@@ -36,10 +36,7 @@ constexpr char kHttpd[] = "httpd -p 8080 -h /www; ";  // busybox httpd in the ba
 class TenantIsolationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (const char* why = WhyPodmanCannotRun(/*need_registry=*/true)) {
-      if (NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why;
-      GTEST_SKIP() << why;
-    }
+    CLOUDLET_REQUIRE_PODMAN(/*need_registry=*/true);
     lab_.StartRegistry();
     lab_.BuildBase({"sh", "httpd", "cat", "sleep", "wget", "ls", "touch", "awk", "grep", "nc", "echo", "tr"});
     web_ = lab_.BuildApp("web", {"COPY www /www", R"(CMD ["/bin/httpd","-f","-p","8080","-h","/www"])"},

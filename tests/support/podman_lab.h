@@ -24,6 +24,7 @@
 #include "cloudlet/agent/podman_runtime.h"
 #include "cloudlet/agent/subprocess.h"
 #include "support/child_process.h"
+#include "support/netns_lab.h"
 #include "support/temp_dir.h"
 
 namespace cloudlet::testing {
@@ -38,6 +39,16 @@ inline const char* WhyPodmanCannotRun(bool need_registry) {
   if (need_registry && !fs::exists("/usr/bin/docker-registry")) return "docker-registry is not installed";
   return nullptr;
 }
+
+// In a fixture's SetUp: skips the test when podman-based tests cannot run here, or fails it when
+// CLOUDLET_REQUIRE_NETNS=1 (CI) says they must.
+#define CLOUDLET_REQUIRE_PODMAN(need_registry)                                                   \
+  do {                                                                                           \
+    if (const char* why = ::cloudlet::testing::WhyPodmanCannotRun(need_registry)) {              \
+      if (::cloudlet::testing::NetnsLab::Required()) FAIL() << "CLOUDLET_REQUIRE_NETNS=1, but " << why; \
+      GTEST_SKIP() << why;                                                                       \
+    }                                                                                            \
+  } while (0)
 
 // Resets a storage root (everything in it goes), retrying briefly: a container's monitor may still
 // be tidying the run directory. The error of the last try, or "" once it is done.
