@@ -97,14 +97,18 @@ class MdnsTest : public ::testing::Test {
     return registry;
   }
 
-  // cloudlet-agent "real" (id cl-real) in node 1, registered with `registry`; its load comes from a
-  // procfs stand-in, so that a busy test machine cannot leave it without room.
-  void StartRealAgent(CloudletdProcess& registry) {
+  // A lab of three nodes: cloudletd in node 0, and cloudlet-agent "real" (id cl-real) in node 1,
+  // registered with it; the agent's load comes from a procfs stand-in, so that a busy test machine
+  // cannot leave it without room. The registry, once the agent is in it (a test failure otherwise).
+  std::unique_ptr<CloudletdProcess> LabWithRealAgent() {
+    MakeLab(3);
+    auto registry = StartRegistry();
     WriteProc(dir_.File("proc"), 100, 900);
-    StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", registry.url(), "--token", kOperatorToken,
+    StartAgent(1, {"--name", "real", "--id", "cl-real", "--registry", registry->url(), "--token", kOperatorToken,
                    "--insecure", "--geo", "40.44,-79.94", "--proc-dir", dir_.File("proc")});
-    ASSERT_TRUE(WaitFor([&] { return registry.Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s))
+    EXPECT_TRUE(WaitFor([&] { return registry->Call("GET", "/v1/cloudlets/cl-real").status == 200; }, 30s))
         << AgentLog(agents_.size() - 1);
+    return registry;
   }
 
   std::string AvahiBrowse(int node) {
@@ -308,11 +312,9 @@ TEST_F(MdnsTest, AnAgentRegistersWithTheRegistryAndRegistersAgainAfterAnOutage) 
 
 TEST_F(MdnsTest, ARogueAdvertCopyingARealCloudletIsRejectedAndNeverPlaced) {
   REQUIRE_LAB();
-  MakeLab(3);
-  auto registry = StartRegistry();
+  auto registry = LabWithRealAgent();
+  if (HasFailure()) return;
   const std::string url = registry->url();
-  StartRealAgent(*registry);
-  if (HasFatalFailure()) return;
   const std::string real_key = registry->Json("GET", "/v1/cloudlets/cl-real")["public_key"];
   ASSERT_EQ(real_key.size(), 43u);
 
@@ -445,11 +447,9 @@ TEST_F(MdnsTest, TheAgentMeasuresTheRealHostAndKeepsItsIdAcrossRestarts) {
 
 TEST_F(MdnsTest, TheClientLibraryPlacesOnAVerifiedLanCloudletAndWithTheRegistryDownStillFindsTheLan) {
   REQUIRE_LAB();
-  MakeLab(3);
-  auto registry = StartRegistry();
+  auto registry = LabWithRealAgent();
+  if (HasFailure()) return;
   const std::string url = registry->url();
-  StartRealAgent(*registry);
-  if (HasFatalFailure()) return;
   // A rogue claims the real cloudlet's id without its key; another claims an id the registry does not know.
   std::vector<std::unique_ptr<ChildProcess>> rogues;
   for (const std::string id : {"cl-real", "cl-rogue"}) {
