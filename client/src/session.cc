@@ -135,6 +135,11 @@ Result<json> Session::Call(const std::string& method, const std::string& path, c
     return "no registry answered (" + all + ")";
   };
   Millis backoff{100};
+  // A registry that swallows packets must not use up the time of the others: each try gets a share of
+  // the client's timeout (a blocking query, its wait and some).
+  const bool blocking = path.find("wait=") != std::string::npos;
+  const Millis per_try = blocking ? kLongestWait + Millis(5'000)
+                                  : std::max(Millis(1'000), options_.timeout / static_cast<long>(n));
   // Two rounds over every registry, then give up: the caller decides whether to try again.
   for (size_t attempt = 0; attempt < 2 * n; ++attempt) {
     const Millis left = Left(deadline);
@@ -143,7 +148,7 @@ Result<json> Session::Call(const std::string& method, const std::string& path, c
     const std::string& base = options_.registries[i];
     api::ClientRequest req{.method = method, .url = base + path, .body = body ? body->dump() : "",
                            .headers = {{"Authorization", "Bearer " + options_.token}},
-                           .timeout = std::min(left, std::max(options_.timeout, kLongestWait + Millis(5'000)))};
+                           .timeout = std::min(left, per_try)};
     if (body) req.headers["Content-Type"] = "application/json";
     auto r = client->Send(req);
     if (r.ok() && r->status < 500) {
