@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <thread>
 
 #include "cloudlet/common/duration.h"
 
@@ -35,9 +37,14 @@ Result<std::string> TokenOf(const GlobalOptions& o) {
 
 Result<RegistryClient> RegistryClient::Connect(const GlobalOptions& o) {
   RegistryClient c;
-  c.base_ = !o.registry.empty() ? o.registry : EnvOr("CLOUDLET_REGISTRY", "http://127.0.0.1:8470");
-  while (!c.base_.empty() && c.base_.back() == '/') c.base_.pop_back();
-  if (auto s = api::CheckServerUrl(c.base_, o.insecure, "--registry"); !s.ok()) return Status::InvalidArgument(s.message());
+  std::stringstream urls(!o.registry.empty() ? o.registry : EnvOr("CLOUDLET_REGISTRY", "http://127.0.0.1:8470"));
+  for (std::string url; std::getline(urls, url, ',');) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    if (url.empty()) continue;
+    if (auto s = api::CheckServerUrl(url, o.insecure, "--registry"); !s.ok()) return Status::InvalidArgument(s.message());
+    c.bases_.push_back(url);
+  }
+  if (c.bases_.empty()) return Status::InvalidArgument("--registry: give a URL, e.g. http://127.0.0.1:8470");
   auto token = TokenOf(o);
   if (!token.ok()) return token.status();
   c.token_ = *token;
@@ -50,11 +57,28 @@ Result<RegistryClient> RegistryClient::Connect(const GlobalOptions& o) {
 
 Result<api::ClientResponse> RegistryClient::Send(const std::string& method, const std::string& path,
                                                  const std::string& body) {
-  api::ClientRequest req{.method = method, .url = base_ + path, .body = body, .headers = {}, .timeout = timeout_};
-  req.headers["Authorization"] = "Bearer " + token_;
-  auto r = http_->Send(req);
-  if (!r.ok()) return Status::Unavailable("cannot reach the registry at " + base_ + ": " + r.status().message());
-  return r;
+  const size_t n = bases_.size();
+  std::string why;
+  std::chrono::milliseconds backoff(100);
+  // One registry: one try, as before. Several: two rounds over them, then give up.
+  for (size_t attempt = 0; attempt < (n == 1 ? 1 : 2 * n); ++attempt) {
+    const size_t i = (good_ + attempt) % n;
+    api::ClientRequest req{.method = method, .url = bases_[i] + path, .body = body, .headers = {}, .timeout = timeout_};
+    req.headers["Authorization"] = "Bearer " + token_;
+    auto r = http_->Send(req);
+    const bool last = attempt + 1 == (n == 1 ? 1 : 2 * n);
+    if (r.ok() && (r->status < 500 || last)) {
+      good_ = i;
+      return r;
+    }
+    why += (why.empty() ? "" : "; ") + (r.ok() ? bases_[i] + " answered " + std::to_string(r->status)
+                                                : bases_[i] + ": " + r.status().message());
+    if (n > 1 && (attempt + 1) % n == 0 && !last) {
+      std::this_thread::sleep_for(backoff);
+      backoff *= 2;
+    }
+  }
+  return Status::Unavailable(n == 1 ? "cannot reach the registry at " + why : "cannot reach any registry: " + why);
 }
 
 Result<std::string> RegistryClient::Raw(const std::string& method, const std::string& path) {

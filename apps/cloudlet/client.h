@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,7 +20,9 @@ common::Result<std::string> TokenOf(const GlobalOptions& o);
 
 class RegistryClient {
  public:
-  // The registry from --registry or CLOUDLET_REGISTRY; InvalidArgument for a bad URL, token or timeout.
+  // The registries from --registry or CLOUDLET_REGISTRY (comma-separated: tried in order, the one
+  // that last answered first; on a refused connection, a timeout or a 5xx the next one, two rounds
+  // with backoff); InvalidArgument for a bad URL, token or timeout.
   static common::Result<RegistryClient> Connect(const GlobalOptions& o);
 
   // The answer as JSON; Unavailable when the registry cannot be reached, FailedPrecondition with
@@ -27,7 +30,6 @@ class RegistryClient {
   common::Result<nlohmann::json> Call(const std::string& method, const std::string& path, const std::string& body = {});
   // The answer's body as text (CSV).
   common::Result<std::string> Raw(const std::string& method, const std::string& path);
-  const std::string& base() const { return base_; }
   common::Millis timeout() const { return timeout_; }
 
  private:
@@ -35,7 +37,9 @@ class RegistryClient {
   common::Result<api::ClientResponse> Send(const std::string& method, const std::string& path, const std::string& body);
 
   std::shared_ptr<api::HttpClient> http_;
-  std::string base_, token_;
+  std::vector<std::string> bases_;
+  size_t good_ = 0;  // the registry that answered last
+  std::string token_;
   common::Millis timeout_{10'000};
 };
 

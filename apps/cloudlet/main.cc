@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
                "The registry URL comes from --registry or CLOUDLET_REGISTRY (default http://127.0.0.1:8470),\n"
                "the token from --token, --token-file, CLOUDLET_TOKEN or CLOUDLET_TOKEN_FILE."};
   app.set_version_flag("--version", std::string("cloudlet ") + CLOUDLET_VERSION);
-  app.add_option("--registry", o.registry, "Registry base URL");
+  app.add_option("--registry", o.registry, "Registry base URL; several, comma-separated, are tried in order (failover)");
   app.add_option("--token", o.token, "Bearer token");
   app.add_option("--token-file", o.token_file, "File holding the bearer token");
   app.add_option("--timeout", o.timeout, "Give up on the registry after this long")->capture_default_str();

@@ -137,6 +137,20 @@ TEST_F(CliTest, APlacementLivesAndEndsThroughTheCliAlone) {
 }
 
 // app.json mistakes are named where they are, all missing fields at once.
+TEST_F(CliTest, SeveralRegistriesFailOverToOneThatAnswersAndNameEachWhenNoneDoes) {
+  const std::string dead_a = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  const std::string dead_b = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  auto listed = RunCli(env_, "--registry " + dead_a + "," + d_.url() + " cloudlets list");
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find("cl-lab"), std::string::npos) << listed.output;
+  auto none = RunCli(env_, "--registry " + dead_a + "," + dead_b + " cloudlets list");
+  EXPECT_EQ(none.exit_code, 1) << none.output;
+  EXPECT_NE(none.output.find("cannot reach any registry"), std::string::npos) << none.output;
+  EXPECT_NE(none.output.find(dead_a), std::string::npos) << none.output;
+  EXPECT_NE(none.output.find(dead_b), std::string::npos) << none.output;
+  EXPECT_EQ(RunCli(env_, "--registry , cloudlets list").exit_code, 2);
+}
+
 TEST_F(CliTest, AppJsonMistakesSayWhereAndWhatIsMissing) {
   TempDir dir;
   std::ofstream(dir.File("broken.json")) << "{\"name\": \"x\",\n \"cpu_millis\": }\n";
