@@ -4,6 +4,7 @@
 #include "cloudlet/agent/agent.h"
 #include "cloudlet/agent/podman_runtime.h"
 #include "cloudlet/agent/vm_runtime.h"
+#include "cloudlet/api/failover_client.h"
 #include "cloudlet/api/http_client.h"
 #include "cloudlet/api/http_server.h"
 #include "cloudlet/discovery/avahi.h"
@@ -34,11 +35,15 @@ AgentDeps SystemAgentDeps(const AgentConfig& config) {
   }
   auto sampler = std::make_shared<HostSampler>(config.sampler);
   const std::string ca_file = config.reporter.ca_file;
+  std::vector<std::string> registries = {config.reporter.registry};
+  registries.insert(registries.end(), config.reporter.failover.begin(), config.reporter.failover.end());
   return {
       .clock = common::WallClock(),
       .random = common::SystemRandomSource(),
       .sample_host = [sampler] { return sampler->Sample(); },
-      .http_client = [ca_file] { return api::MakeHttpClient({.ca_file = ca_file}); },
+      .http_client = [ca_file, registries] {
+        return api::MakeFailoverClient(api::MakeHttpClient({.ca_file = ca_file}), registries);
+      },
       .http_server = [](const api::HttpServerOptions& options,
                         api::HttpHandler& handler) { return api::MakeHttpServer(options, handler); },
       .advertiser = [](discovery::AdvertOptions options) { return discovery::MakeAvahiAdvertiser(std::move(options)); },

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -72,7 +73,14 @@ int Run(const Flags& flags, agent::AgentConfig config) {
     config.labels[label.substr(0, eq)] = label.substr(eq + 1);
   }
   config.mdns = !flags.no_mdns;
-  config.reporter.registry = !flags.registry.empty() ? flags.registry : "";
+  // Several registries, comma-separated: the first is advertised, the rest take over when it is down.
+  std::stringstream registries(flags.registry);
+  for (std::string url; std::getline(registries, url, ',');) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    if (url.empty()) continue;
+    if (auto s = api::CheckServerUrl(url, flags.insecure, "--registry"); !s.ok()) return Fail(2, s.message());
+    (config.reporter.registry.empty() ? config.reporter.registry : config.reporter.failover.emplace_back()) = url;
+  }
   config.reporter.token = flags.token;
   if (config.reporter.token.empty()) {
     if (const char* env = std::getenv("CLOUDLET_TOKEN"); env && *env) config.reporter.token = env;
@@ -83,11 +91,6 @@ int Run(const Flags& flags, agent::AgentConfig config) {
     config.reporter.token = *text;
     while (!config.reporter.token.empty() && std::isspace(static_cast<unsigned char>(config.reporter.token.back()))) {
       config.reporter.token.pop_back();
-    }
-  }
-  if (!config.reporter.registry.empty()) {
-    if (auto s = api::CheckServerUrl(config.reporter.registry, flags.insecure, "--registry"); !s.ok()) {
-      return Fail(2, s.message());
     }
   }
   if (!config.reporter.registry.empty() && config.reporter.token.empty()) {
@@ -135,7 +138,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--endpoint", config.endpoint, "URL of the local API registered with cloudletd "
                  "(default: http://<first IPv4 address>:<port>)");
-  app.add_option("--registry", flags.registry, "cloudletd base URL, e.g. http://10.0.0.1:8470 (default: none, LAN only)");
+  app.add_option("--registry", flags.registry,
+                 "cloudletd base URL, e.g. http://10.0.0.1:8470; several, comma-separated, for failover: the first is "
+                 "advertised, the next ones are tried when it does not answer (default: none, LAN only)");
   app.add_option("--token", flags.token, "Token for the registry (or CLOUDLET_TOKEN, or --token-file)");
   app.add_option("--token-file", flags.token_file, "File holding the token for the registry");
   app.add_option("--ca-file", config.reporter.ca_file, "PEM bundle to verify an https:// registry with")

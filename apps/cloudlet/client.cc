@@ -5,8 +5,8 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
+#include "cloudlet/api/failover_client.h"
 #include "cloudlet/common/duration.h"
 
 namespace cloudlet::cli {
@@ -51,34 +51,21 @@ Result<RegistryClient> RegistryClient::Connect(const GlobalOptions& o) {
   auto timeout = common::ParseDuration(o.timeout, "--timeout");
   if (!timeout.ok()) return Status::InvalidArgument(timeout.status().message());
   c.timeout_ = *timeout;
-  c.http_ = api::MakeHttpClient({.ca_file = o.ca_file});
+  c.http_ = api::MakeFailoverClient(api::MakeHttpClient({.ca_file = o.ca_file}), c.bases_);
   return c;
 }
 
 Result<api::ClientResponse> RegistryClient::Send(const std::string& method, const std::string& path,
                                                  const std::string& body) {
-  const size_t n = bases_.size();
-  std::string why;
-  std::chrono::milliseconds backoff(100);
-  // One registry: one try, as before. Several: two rounds over them, then give up.
-  for (size_t attempt = 0; attempt < (n == 1 ? 1 : 2 * n); ++attempt) {
-    const size_t i = (good_ + attempt) % n;
-    api::ClientRequest req{.method = method, .url = bases_[i] + path, .body = body, .headers = {}, .timeout = timeout_};
-    req.headers["Authorization"] = "Bearer " + token_;
-    auto r = http_->Send(req);
-    const bool last = attempt + 1 == (n == 1 ? 1 : 2 * n);
-    if (r.ok() && (r->status < 500 || last)) {
-      good_ = i;
-      return r;
-    }
-    why += (why.empty() ? "" : "; ") + (r.ok() ? bases_[i] + " answered " + std::to_string(r->status)
-                                                : bases_[i] + ": " + r.status().message());
-    if (n > 1 && (attempt + 1) % n == 0 && !last) {
-      std::this_thread::sleep_for(backoff);
-      backoff *= 2;
-    }
+  // The failover client tries the other registries (api/failover_client.h).
+  api::ClientRequest req{.method = method, .url = bases_.front() + path, .body = body, .headers = {}, .timeout = timeout_};
+  req.headers["Authorization"] = "Bearer " + token_;
+  auto r = http_->Send(req);
+  if (!r.ok()) {
+    return Status::Unavailable(bases_.size() == 1 ? "cannot reach the registry at " + bases_.front() + ": " + r.status().message()
+                                                  : "cannot reach any registry: " + r.status().message());
   }
-  return Status::Unavailable(n == 1 ? "cannot reach the registry at " + why : "cannot reach any registry: " + why);
+  return r;
 }
 
 Result<std::string> RegistryClient::Raw(const std::string& method, const std::string& path) {

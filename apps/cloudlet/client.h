@@ -38,7 +38,6 @@ class RegistryClient {
 
   std::shared_ptr<api::HttpClient> http_;
   std::vector<std::string> bases_;
-  size_t good_ = 0;  // the registry that answered last
   std::string token_;
   common::Millis timeout_{10'000};
 };

@@ -292,5 +292,39 @@ TEST(AgentUsageTest, TheAgentSpoolsUsageAndDeliversItOnceAfterOutagesAndRestarts
   EXPECT_NE(ReadFileOrEmpty(dir.File("agent.log")).find("wait in the spool"), std::string::npos);
 }
 
+TEST(AgentUsageTest, AnAgentWithSeveralRegistriesMovesToTheNextWhenOneDiesAndDeliversThere) {
+  TempDir dir;
+  std::vector<std::unique_ptr<CloudletdProcess>> registries;
+  std::vector<std::string> tokens;
+  for (const char* name : {"a.db", "b.db"}) {
+    registries.push_back(std::make_unique<CloudletdProcess>(std::vector<std::string>{}, dir.File(name)));
+    registries.back()->Start();
+    ASSERT_EQ(registries.back()->Call("POST", "/v1/tenants", json{{"id", "acme"}}.dump()).status, 201);
+  }
+  const int port = FreeLoopbackPort();
+  // The operator token is accepted by both (each was started with it); agents would get one per registry
+  // set in a shared database (issue 19), which these two separate SQLite files are not.
+  auto agent = StartLocalAgent({.bin = CLOUDLET_AGENT_BIN, .port = port, .state_dir = dir.File("agent"), .id = "cl-two",
+                                .registry = registries[0]->url() + "," + registries[1]->url(), .token = kOperatorToken,
+                                .log = dir.File("agent.log")});
+  EXPECT_TRUE(WaitFor([&] { return registries[0]->Call("GET", "/v1/cloudlets/cl-two").status == 200; }, 20s));
+  EXPECT_EQ(registries[1]->Call("GET", "/v1/cloudlets/cl-two").status, 404);  // the first answers: the second is spare
+
+  // The first dies: the next heartbeat goes to the second, which does not know the cloudlet yet (404),
+  // so the agent registers there; usage reported from now on is delivered there.
+  registries[0]->Signal(SIGKILL);
+  registries[0]->Wait();
+  EXPECT_TRUE(WaitFor([&] { return registries[1]->Call("GET", "/v1/cloudlets/cl-two").status == 200; }, 20s))
+      << ReadFileOrEmpty(dir.File("agent.log"));
+  auto r = api::MakeHttpClient()->Send({.method = "POST", .url = "http://127.0.0.1:" + std::to_string(port) + "/v1/usage",
+                                        .body = HoursOfUsage({"u-1", "u-2"}, "acme").dump(), .headers = {},
+                                        .timeout = std::chrono::milliseconds(5000)});
+  EXPECT_TRUE(r.ok() && r->status == 202);
+  EXPECT_TRUE(WaitFor([&] {
+    auto report = registries[1]->Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01");
+    return report.status == 200 && json::parse(report.body)["total"]["quantities"]["cpu_core_s"].get<double>() == 7200;
+  }, 20s)) << ReadFileOrEmpty(dir.File("agent.log"));
+}
+
 }  // namespace
 }  // namespace cloudlet::testing

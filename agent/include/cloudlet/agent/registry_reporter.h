@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "cloudlet/agent/backoff.h"
@@ -25,6 +26,9 @@ namespace cloudlet::agent {
 
 struct ReporterOptions {
   std::string registry;  // base URL, no trailing slash
+  // Other registries of the same fleet, tried in turn when `registry` does not answer (the agent's
+  // HTTP clients wrap them with api::MakeFailoverClient).
+  std::vector<std::string> failover = {};
   std::string token;
   std::string ca_file = {};  // to verify an https:// registry; empty: the system's CAs
   std::chrono::milliseconds heartbeat_interval{5000};
