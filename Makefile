@@ -5,13 +5,15 @@
 #   make docs-tables   rewrite the simulator's tables in README.md and docs/sim.md from a fresh run
 #   make bench   build the benchmarks (Release) and the binaries, and run them (bench/run-*-bench --docs write docs/performance.md)
 #   make fuzz    build the libFuzzer targets (clang-15) and run each for FUZZ_SECONDS (default 60)
+#   make package build the binaries, then a .deb of them with systemd units and /etc/cloudlet (build/packages/)
+#   make package-test   install that .deb on this machine, check it (user, files, systemd-analyze verify, a start), purge it
 SHELL := /bin/bash
 JOBS ?= 2
 ARGS ?=
 SCENARIO ?= campus
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps configure build apps run sim test test-unit bench clean docs-tables lint-api fuzz
+.PHONY: deps configure build apps run sim test test-unit bench clean docs-tables lint-api fuzz package package-test
 
 deps:
 	@scripts/install-deps
@@ -48,6 +50,13 @@ lint-api: deps
 fuzz:
 	scripts/fuzz --seconds $(FUZZ_SECONDS)
 
+# The binaries alone, then CPack (it installs what is built; the test suites are not built for it).
+package: apps
+	@cd build && cpack --config CPackConfig.cmake
+
+package-test: package
+	scripts/test-package
+
 test-unit: build
 	ctest --preset release -L unit
 
@@ -64,6 +73,7 @@ bench: apps
 	bench/run-vm-bench
 	bench/run-dns-bench --docs
 	bench/run-client-bench --docs
+	bench/run-shared-bench --docs
 
 clean:
 	rm -rf build build-debug build-asan build-bench

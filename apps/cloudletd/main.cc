@@ -21,7 +21,8 @@
 #include "cloudlet/common/host_port.h"
 #include "cloudlet/common/time_format.h"
 #include "cloudlet/server/server.h"
-#include "cloudlet/store/sqlite_stores.h"
+#include "cloudlet/store/postgres_stores.h"
+#include "cloudlet/store/stores.h"
 
 namespace {
 
@@ -41,9 +42,11 @@ struct Flags {
   size_t http_threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
   std::string drain = "10s";
   std::string db_busy_timeout = "5s";
+  bool db_shared = false;
   std::string request_deadline = "10s";
   std::string http_listener = "beast";
   size_t max_connections = 10'000;
+  size_t max_blocking_queries = 4096;
   size_t max_header_bytes = 16 * 1024;
   size_t max_headers = 100;
   std::string log_level = "info";
@@ -74,6 +77,11 @@ common::Result<Token> BootstrapToken(const Flags& flags) {
     return Token{env, "the CLOUDLET_BOOTSTRAP_TOKEN environment variable", false};
   }
   std::string path = flags.bootstrap_token_file;
+  if (path.empty() && store::IsPostgresUrl(flags.db)) {
+    return Status::InvalidField("--bootstrap-token-file",
+                                "needed with a postgres:// --db (or set CLOUDLET_BOOTSTRAP_TOKEN): there is no "
+                                "database directory to keep the operator token beside");
+  }
   if (path.empty()) path = (std::filesystem::path(flags.db).parent_path() / "operator.token").string();
   auto file = auth::LoadOrCreateTokenFile(path, "clo");
   if (!file.ok()) return file.status();
@@ -83,7 +91,7 @@ common::Result<Token> BootstrapToken(const Flags& flags) {
 void PrintBanner(const Flags& flags, const Token& token, size_t restored) {
   const std::string url = (flags.tls_cert.empty() ? "http://" : "https://") + flags.listen;
   std::cout << "cloudletd " << CLOUDLET_VERSION << " serving the registry at " << url << "\n"
-            << "  database: " << flags.db << " (" << restored << " cloudlet(s) restored)\n";
+            << "  database: " << store::RedactPostgresUrl(flags.db) << " (" << restored << " cloudlet(s) restored)\n";
   if (token.created) {
     std::cout << "  operator token (new, saved to " << token.source << ", mode 0600):\n    " << token.value << "\n";
   } else {
@@ -148,6 +156,7 @@ common::Result<server::ServerConfig> ConfigFrom(const Flags& flags) {
   c.bad_token_window = std::chrono::duration_cast<std::chrono::seconds>(*window);
   c.rate_limit = flags.rate_limit;
   c.rate_burst = flags.rate_burst;
+  c.max_blocking_queries = flags.max_blocking_queries;
   c.bad_token_limit = flags.bad_token_limit;
   c.model = flags.model;
   c.migration = flags.migration;
@@ -177,7 +186,12 @@ int Run(const Flags& flags) {
   if (!token.ok()) return spdlog::error("bootstrap token: {}", token.status().message()), 1;
   auto busy = common::ParseDuration(flags.db_busy_timeout, "--db-busy-timeout");
   if (!busy.ok()) return spdlog::error("{}", busy.status().message()), 2;
-  auto stores = store::OpenSqliteStores(flags.db, common::WallClock(), *busy);
+  if (flags.db_shared && !store::IsPostgresUrl(flags.db)) {
+    return spdlog::error("--db-shared: needs a postgres:// --db (an SQLite file serves one cloudletd)"), 2;
+  }
+  auto stores = store::IsPostgresUrl(flags.db)
+                    ? store::OpenPostgresStores(flags.db, common::WallClock(), {.several_instances = flags.db_shared})
+                    : store::OpenStores(flags.db, common::WallClock(), *busy);
   if (!stores.ok()) return spdlog::error("{}", stores.status().message()), 1;
 
   // Signals are handled by sigwait below; every thread started from here on inherits the mask.
@@ -214,13 +228,21 @@ int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{
       "cloudletd: the cloudlet registry and placement service. Cloudlet agents register and heartbeat\n"
-      "here; tenants' apps place themselves on cloudlets. State lives in an embedded SQLite database.\n"
+      "here; tenants' apps place themselves on cloudlets. State lives in an embedded SQLite database, or on\n"
+      "a PostgreSQL server (--db postgres://...).\n"
       "Every /v1 call needs a token: the first operator token comes from CLOUDLET_BOOTSTRAP_TOKEN, else\n"
       "from --bootstrap-token-file (created with a new random token on first start); operators then\n"
       "create tenants and tokens (`cloudlet tenants`, `cloudlet tokens`; docs/security.md)."};
   apps::AddStandardFlags(app, "cloudletd", CLOUDLET_VERSION);
   app.add_option("--listen", flags.listen, "HOST:PORT to serve HTTP on")->capture_default_str();
-  app.add_option("--db", flags.db, "SQLite database file (its directory is created)")->capture_default_str();
+  app.add_option("--db", flags.db,
+                 "Where state lives: an SQLite database file (its directory is created), or a PostgreSQL server "
+                 "as postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?sslmode=...] (schema created or migrated on "
+                 "start; one cloudletd per database for now; docs/operations.md)")->capture_default_str();
+  app.add_flag("--db-shared", flags.db_shared,
+               "Share the PostgreSQL --db with other cloudletd: each follows the others' registrations, "
+               "placements and credentials, and reservations are decided in the database so that they are "
+               "exact across instances (docs/operations.md)");
   app.add_option("--db-busy-timeout", flags.db_busy_timeout,
                  "How long a write waits for the database when another process holds its lock; past it the "
                  "request is answered 503 with Retry-After")
@@ -250,6 +272,10 @@ int main(int argc, char** argv) {
   app.add_option("--http-max-connections", flags.max_connections,
                  "Connections held at once; past it a new one is answered 503 and closed")
       ->capture_default_str()->check(CLI::Range(size_t{16}, size_t{1'000'000}))->group("HTTP listener limits");
+  app.add_option("--max-blocking-queries", flags.max_blocking_queries,
+                 "Blocking list queries (?index=&wait=) waiting at once; past it 503 with Retry-After. Each holds a "
+                 "connection: keep --http-max-connections and the open-files limit above it")
+      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1'000'000}))->group("HTTP listener limits");
   app.add_option("--http-max-header-bytes", flags.max_header_bytes,
                  "Largest request line and headers together (431 beyond)")
       ->capture_default_str()->check(CLI::Range(size_t{1024}, size_t{1} << 20))->group("HTTP listener limits");

@@ -84,15 +84,48 @@ Status ValidateScopes(const std::vector<std::string>& scopes, Role role) {
 }
 
 Result<std::unique_ptr<TokenPolicy>> TokenPolicy::Create(std::string_view bootstrap_token, CredentialStore& store,
-                                                         const common::Clock& clock) {
+                                                         const common::Clock& clock, common::Millis follow_interval) {
   CLOUDLET_RETURN_IF_ERROR(ValidateTokenText(bootstrap_token, "bootstrap token"));
   const auto digest = Sha256(bootstrap_token);
   std::unique_ptr<TokenPolicy> policy(new TokenPolicy(digest, Fingerprint(digest), store, clock));
   CLOUDLET_RETURN_IF_ERROR(policy->Load());
+  if (store.shared()) {
+    TokenPolicy* p = policy.get();
+    policy->follow_ = std::make_unique<common::FollowThread>(
+        [p, log = std::make_shared<common::OutageLog>("auth: reading other registries' credential changes")] {
+          auto changes = p->store_.ChangesSince(p->cursor_);
+          if (!changes.ok()) return log->Failed(changes.status().message());
+          log->Succeeded();
+          p->Follow(*changes);
+          p->cursor_ = changes->cursor;
+        },
+        [p](common::Millis limit) { p->store_.WaitForChanges(limit); }, follow_interval);
+  }
   return policy;
 }
 
+TokenPolicy::~TokenPolicy() {
+  if (follow_) follow_->Stop();
+}
+
+void TokenPolicy::Follow(const CredentialChanges& changes) {
+  if (changes.tenants.empty() && changes.tokens.empty() && changes.app_tokens.empty()) return;
+  std::unique_lock lock(mu_);
+  for (const auto& t : changes.tenants) tenants_[t.id] = t;
+  for (const auto& t : changes.tokens) tokens_[t.accessor] = t;
+  for (const auto& a : changes.app_tokens) {
+    if (a.revoked_at) revoked_app_tokens_.insert(a.id);
+    app_tokens_[a.id] = a;
+  }
+  spdlog::info("auth: applied {} tenant(s), {} token(s) and {} app token(s) changed by other registries",
+               changes.tenants.size(), changes.tokens.size(), changes.app_tokens.size());
+}
+
 Status TokenPolicy::Load() {
+  // Taken first: whatever changes during the loads below is read again from the feed.
+  auto cursor = store_.ChangeCursor();
+  if (!cursor.ok()) return cursor.status();
+  cursor_ = *cursor;
   auto tenants = store_.LoadTenants();
   if (!tenants.ok()) return tenants.status();
   auto tokens = store_.LoadTokens();

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cloudlet/discovery/cloudlet_json.h"
+
 namespace cloudlet::discovery {
 
 using common::Status;
@@ -132,6 +134,32 @@ Status Registry::Heartbeat(std::string_view id, const discovery::Heartbeat& hb) 
   }
   Fire(fire);
   return Status::Ok();
+}
+
+bool Registry::Follow(const CloudletRecord& incoming) {
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard lock(mu_);
+    const std::string& id = incoming.descriptor.id;
+    auto [it, created] = entries_.try_emplace(id);
+    Entry& e = it->second;
+    CloudletRecord& r = e.record;
+    const bool descriptor_changed = created || DescriptorToJson(r.descriptor) != DescriptorToJson(incoming.descriptor);
+    if (!descriptor_changed && incoming.last_heartbeat < r.last_heartbeat) return false;  // older news
+    if (created || r.descriptor.geo != incoming.descriptor.geo) ++geo_version_;
+    const Health before = created ? Health::kExpired : r.health;
+    const auto modify_index = r.modify_index;
+    r = incoming;
+    r.modify_index = modify_index;
+    e.seen_at = created ? incoming.last_heartbeat : std::max(e.seen_at, incoming.last_heartbeat);
+    e.restored = false;
+    r.health = HealthAt(e, clock_.Now());
+    if (created || descriptor_changed || r.health != before) ++membership_index_;
+    r.modify_index = ++index_;
+    CollectWatchersLocked(fire);
+  }
+  Fire(fire);
+  return true;
 }
 
 bool Registry::Remove(std::string_view id) {

@@ -21,6 +21,18 @@ Status RegistryService::Start() {
   std::lock_guard lock(mu_);
   running_ = true;
   writer_ = std::thread([this] { WriterLoop(); });
+  if (store_.shared()) {
+    follow_ = std::make_unique<common::FollowThread>(
+        [this, cursor = stored->cursor, log = common::OutageLog("registry: reading other registries' changes")]() mutable {
+          auto changes = store_.ChangesSince(cursor);
+          if (!changes.ok()) return log.Failed(changes.status().message());
+          log.Succeeded();
+          for (const auto& r : changes->records) registry_.Follow(r);
+          for (const auto& id : changes->deleted) registry_.Remove(id);
+          cursor = changes->cursor;
+        },
+        [this](common::Millis limit) { store_.WaitForChanges(limit); }, options_.follow_interval);
+  }
   return Status::Ok();
 }
 
@@ -32,6 +44,7 @@ void RegistryService::Stop() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (follow_) follow_->Stop();
 }
 
 bool RegistryService::Enqueue(Pending p) {

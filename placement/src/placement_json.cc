@@ -255,7 +255,7 @@ json PlacementToJson(const Placement& p) {
 Result<Placement> PlacementFromJson(const json& j) {
   Placement p;
   JsonFields f(j, "");
-  std::string state, created, activated;
+  std::string state, created, activated, expires;
   f.String("placement_id", true, p.id);
   f.String("owner", true, p.owner);
   f.String("state", true, state);
@@ -264,6 +264,7 @@ Result<Placement> PlacementFromJson(const json& j) {
   f.String("endpoint", true, p.endpoint);
   f.String("created_at", true, created);
   f.String("activated_at", false, activated);
+  f.String("expires_at", false, expires);
   const json* request = f.Object("request", true);
   const json* chosen = f.Object("chosen", true);
   const json* provision = f.Object("provision", false);
@@ -273,17 +274,20 @@ Result<Placement> PlacementFromJson(const json& j) {
   p.request = std::move(*req);
   if (p.name.empty()) p.name = p.id;  // stored before placements had names
   const auto parsed_state = ParsePlacementState(state);
-  if (!parsed_state || !IsLive(*parsed_state) || *parsed_state == PlacementState::kReserved) {
-    return Status::InvalidField("state", "only confirmed live placements are stored (active, provisioning, running)");
+  if (!parsed_state || !IsLive(*parsed_state)) {
+    return Status::InvalidField("state", "only live placements are stored (reserved, active, provisioning, running)");
   }
   p.state = *parsed_state;
-  p.confirmed = true;
+  // Unconfirmed placements (stored only where registries share the store) hold until their lease ends.
+  const auto confirmed = j.find("confirmed");
+  p.confirmed = p.state != PlacementState::kReserved &&
+                (confirmed == j.end() || !confirmed->is_boolean() || confirmed->get<bool>());
   auto created_at = common::ParseRfc3339(created, "created_at");
   if (!created_at.ok()) return created_at.status();
   p.created_at = *created_at;
-  auto activated_at = common::ParseRfc3339(activated, "activated_at");
-  if (!activated_at.ok()) return activated_at.status();
-  p.activated_at = *activated_at;
+  auto at = common::ParseRfc3339(p.confirmed ? activated : expires, p.confirmed ? "activated_at" : "expires_at");
+  if (!at.ok()) return at.status();
+  (p.confirmed ? p.activated_at : p.expires_at) = *at;
   auto cand = CandidateFromJson(*chosen, "chosen");
   if (!cand.ok()) return cand.status();
   p.chosen = std::move(*cand);

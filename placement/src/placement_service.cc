@@ -68,19 +68,70 @@ PlacementService::PlacementService(const common::Clock& clock, Engine engine, Mi
 PlacementService::~PlacementService() { Stop(); }
 
 Status PlacementService::Start() {
+  // Taken before the load: whatever changes meanwhile is read again from the feed.
+  auto cursor = store_.ChangeCursor();
+  if (!cursor.ok()) return cursor.status();
   auto active = store_.LoadActive();
   if (!active.ok()) return active.status();
-  std::lock_guard lock(mu_);
-  for (auto& p : *active) {
-    TouchLocked(p);
-    AddLocked(std::move(p));
+  {
+    std::lock_guard lock(mu_);
+    for (auto& p : *active) {
+      TouchLocked(p);
+      AddLocked(std::move(p));
+    }
+    writer_ = std::make_unique<common::TimerQueue>();
   }
-  writer_ = std::make_unique<common::TimerQueue>();
+  if (store_.shared()) {
+    follow_ = std::make_unique<common::FollowThread>(
+        [this, cursor = *cursor, log = common::OutageLog("placement: reading other registries' changes")]() mutable {
+          auto changes = store_.ChangesSince(cursor);
+          if (!changes.ok()) return log.Failed(changes.status().message());
+          log.Succeeded();
+          Follow(*changes);
+          cursor = changes->cursor;
+        },
+        [this](common::Millis limit) { store_.WaitForChanges(limit); }, common::Millis(500));
+  }
   return Status::Ok();
 }
 
 void PlacementService::Stop() {
+  if (follow_) follow_->Stop();
   if (writer_) writer_->Shutdown();  // runs the writes already queued
+}
+
+void PlacementService::Follow(const PlacementChanges& changes) {
+  std::lock_guard lock(mu_);
+  for (Placement p : changes.placements) {
+    if (live_.count(p.id)) {
+      RemoveLocked(p.id);
+    } else if (ended_.count(p.id)) {
+      continue;  // it ended here; a late update does not bring it back
+    }
+    TouchLocked(p);
+    AddLocked(std::move(p));
+  }
+  for (const auto& id : changes.removed) {
+    if (live_.count(id)) EndLocked(RemoveLocked(id), PlacementState::kReleased, /*notify=*/false);
+  }
+}
+
+Result<PlaceResult> PlacementService::ReserveShared(Placement p, PlaceResult out) {
+  for (const Candidate& c : out.ranking.candidates) {
+    p.chosen = c;
+    p.cloudlet_id = c.cloudlet_id;
+    p.endpoint = c.endpoint;
+    const Status reserved = store_.Reserve(p, p.created_at);
+    if (reserved.code() == common::StatusCode::kResourceExhausted) continue;  // taken through another registry
+    if (!reserved.ok()) return Status::Unavailable("could not store the reservation: " + reserved.message());
+    std::lock_guard lock(mu_);
+    TouchLocked(p);
+    out.placement = p;
+    AddLocked(std::move(p));
+    return out;
+  }
+  out.ranking.candidates.clear();  // each was full once every registry's reservations were counted
+  return out;
 }
 
 size_t PlacementService::live() const {
@@ -265,8 +316,8 @@ void PlacementService::TouchLocked(Placement& p) {
   common::Watchers::Run(fire);
 }
 
-void PlacementService::EndLocked(Placement p, PlacementState state) {
-  if (options_.on_end) options_.on_end(p, clock_.Now());
+void PlacementService::EndLocked(Placement p, PlacementState state, bool notify) {
+  if (notify && options_.on_end) options_.on_end(p, clock_.Now());
   p.state = state;
   TouchLocked(p);
   if (ended_order_.size() >= kMaxEnded) {
@@ -361,6 +412,10 @@ Result<PlaceResult> PlacementService::Place(const std::string& owner, const Plac
     p.state = PlacementState::kReserved;
     p.created_at = clock_.Now();
     p.expires_at = p.created_at + options_.lease;
+    if (store_.shared()) {
+      lock.unlock();
+      return ReserveShared(std::move(p), std::move(out));
+    }
     TouchLocked(p);
     out.placement = p;
     AddLocked(std::move(p));
@@ -446,7 +501,8 @@ void PlacementService::Release(const std::string& owner, const std::string& id, 
     Placement* p = FindLocked(owner, id);
     if (!p) return done(NotFound(id));
     released = RemoveLocked(id);
-    if (!released.confirmed) {
+    // A reservation held in a shared store is given back there too.
+    if (!released.confirmed && !store_.shared()) {
       EndLocked(released, PlacementState::kReleased);
       released.state = PlacementState::kReleased;
       return done(released);

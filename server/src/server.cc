@@ -1,5 +1,7 @@
 #include "cloudlet/server/server.h"
 
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include "cloudlet/api/auth_routes.h"
@@ -10,6 +12,7 @@
 #include "cloudlet/api/router.h"
 #include "cloudlet/api/usage_routes.h"
 #include "cloudlet/auth/token_policy.h"
+#include "cloudlet/common/follow_thread.h"
 #include "cloudlet/common/timer_queue.h"
 #include "cloudlet/discovery/registry_service.h"
 #include "cloudlet/metering/metrics.h"
@@ -67,6 +70,8 @@ struct Server::Parts {
   std::unique_ptr<dns::DnsUdpServer> dns_server;
   size_t restored = 0;
   bool registry_started = false, placements_started = false, stopped = false;
+  // A store shared with other cloudletd: their price versions, reloaded every second. Last: stopped first.
+  std::unique_ptr<common::FollowThread> price_follow;
 
   Status BuildRegistryAndPlacement();
   Status BuildRoutes();
@@ -131,6 +136,7 @@ Status Server::Parts::BuildRoutes() {
       api::RouterLimits{.per_token = {.per_second = config.rate_limit, .burst = config.rate_burst},
                         .bad_tokens = {.limit = config.bad_token_limit, .window = config.bad_token_window}});
   api::RegistryRoutesOptions registry_routes;
+  registry_routes.max_blocking_queries = config.max_blocking_queries;
   registry_routes.audit = [this](const api::RouteContext& ctx, const std::string& action, const std::string& target) {
     admin.Post([this, caller = api::CallerOf(ctx), action, target] { tokens->Audit(caller, action, target, ""); });
   };
@@ -147,6 +153,16 @@ Status Server::Parts::BuildRoutes() {
                 .clock = deps.clock, .tenant_exists = [this](const std::string& t) { return tokens->HasTenant(t); },
                 .tier_of = tier_of, .on_recorded = [this] { spend.RefreshSoon(); }}));
   spend.Start(ledger_worker, deps.stores.ledger, prices, deps.clock, tier_of);
+  if (deps.stores.prices.shared()) {
+    price_follow = std::make_unique<common::FollowThread>(
+        [this, log = common::OutageLog("metering: reloading price versions")]() mutable {
+          auto loaded = deps.stores.prices.LoadPrices();
+          if (!loaded.ok()) return log.Failed(loaded.status().message());
+          log.Succeeded();
+          for (auto& v : *loaded) prices.Add(std::move(v));  // the same day's version is replaced
+        },
+        [](common::Millis limit) { std::this_thread::sleep_for(limit); }, common::Millis(1'000));
+  }
   return Status::Ok();
 }
 
@@ -198,6 +214,7 @@ void Server::Stop() {
   if (p.placements_started) p.placements->Stop();
   p.timers.Shutdown();
   p.admin.Shutdown();
+  if (p.price_follow) p.price_follow->Stop();
   p.spend.Stop();
   p.ledger_worker.Shutdown();
   if (p.registry_started) p.registry->Stop();

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "credential_codec.h"
+
 
 namespace cloudlet::store {
 
@@ -13,113 +15,46 @@ using common::Status;
 
 namespace {
 
-// Records are kept as JSON bodies keyed by id: the secret part of a token is never among them
-// (only its SHA-256); a tenant's app-token signing key is, as HMAC needs it (the database file is
-// 0600 in a 0700 directory).
-nlohmann::json TimeOrNull(const std::optional<common::TimePoint>& t) {
-  return t ? nlohmann::json(common::ToUnixMillis(*t)) : nlohmann::json();
-}
-// A member of a stored body, or null when absent (never operator[] on a const object: a missing
-// key there is undefined behaviour).
-const nlohmann::json& Member(const nlohmann::json& j, const char* key) {
-  static const nlohmann::json kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::optional<common::TimePoint> OptionalTime(const nlohmann::json& j) {
-  if (!j.is_number_integer()) return std::nullopt;
-  return common::FromUnixMillis(j.get<int64_t>());
-}
-
-nlohmann::json QuotasToJson(const auth::TenantQuotas& q) {
-  nlohmann::json j = nlohmann::json::object();
-  if (q.max_placements) j["max_placements"] = *q.max_placements;
-  if (q.max_cpu_millis) j["max_cpu_millis"] = *q.max_cpu_millis;
-  if (q.max_monthly_spend) j["max_monthly_spend"] = *q.max_monthly_spend;
-  return j;
-}
-
 class SqliteCredentialStore final : public auth::CredentialStore {
  public:
   explicit SqliteCredentialStore(std::shared_ptr<SharedDb> shared) : shared_(std::move(shared)) {}
 
   Result<std::vector<auth::Tenant>> LoadTenants() override {
     std::vector<auth::Tenant> out;
-    CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM tenants ORDER BY id", [&](const nlohmann::json& j) {
-      auth::Tenant t{j.value("id", ""), j.value("name", ""), common::FromUnixMillis(j.value("created_at_ms", int64_t{0})),
-                     OptionalTime(Member(j, "disabled_at_ms")), j.value("key_id", ""), j.value("signing_key", ""), {}};
-      const nlohmann::json& q = Member(j, "quotas");
-      if (q.is_object()) {
-        const nlohmann::json& placements = Member(q, "max_placements");
-        const nlohmann::json& cpu = Member(q, "max_cpu_millis");
-        const nlohmann::json& spend = Member(q, "max_monthly_spend");
-        if (placements.is_number_integer()) t.quotas.max_placements = placements.get<int64_t>();
-        if (cpu.is_number_integer()) t.quotas.max_cpu_millis = cpu.get<int64_t>();
-        if (spend.is_number()) t.quotas.max_monthly_spend = spend.get<double>();
-      }
-      out.push_back(std::move(t));
-    }));
+    CLOUDLET_RETURN_IF_ERROR(
+        Scan("SELECT body FROM tenants ORDER BY id", [&](const nlohmann::json& j) { out.push_back(TenantFromJson(j)); }));
     return out;
   }
 
   Result<std::vector<auth::TokenRecord>> LoadTokens() override {
     std::vector<auth::TokenRecord> out;
-    CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM tokens ORDER BY accessor", [&](const nlohmann::json& j) {
-      auth::TokenRecord t;
-      t.accessor = j.value("accessor", "");
-      t.hash_hex = j.value("hash", "");
-      t.role = RoleFromName(j.value("role", ""));
-      t.tenant = j.value("tenant", "");
-      t.cloudlet_id = j.value("cloudlet", "");
-      t.scopes = j.value("scopes", std::vector<std::string>{});
-      t.description = j.value("description", "");
-      t.created_by = j.value("created_by", "");
-      t.created_at = common::FromUnixMillis(j.value("created_at_ms", int64_t{0}));
-      t.expires_at = OptionalTime(Member(j, "expires_at_ms"));
-      t.revoked_at = OptionalTime(Member(j, "revoked_at_ms"));
-      out.push_back(std::move(t));
-    }));
+    CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM tokens ORDER BY accessor",
+                                  [&](const nlohmann::json& j) { out.push_back(TokenFromJson(j)); }));
     return out;
   }
 
   Result<std::vector<auth::AppTokenRecord>> LoadAppTokens() override {
     std::vector<auth::AppTokenRecord> out;
-    CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM app_tokens ORDER BY id", [&](const nlohmann::json& j) {
-      out.push_back({j.value("id", ""), j.value("tenant", ""), j.value("scopes", std::vector<std::string>{}),
-                     j.value("created_by", ""), common::FromUnixMillis(j.value("created_at_ms", int64_t{0})),
-                     common::FromUnixMillis(j.value("expires_at_ms", int64_t{0})), OptionalTime(Member(j, "revoked_at_ms"))});
-    }));
+    CLOUDLET_RETURN_IF_ERROR(Scan("SELECT body FROM app_tokens ORDER BY id",
+                                  [&](const nlohmann::json& j) { out.push_back(AppTokenFromJson(j)); }));
     return out;
   }
 
   Status PutTenant(const auth::Tenant& t) override {
-    const nlohmann::json j = {{"id", t.id}, {"name", t.name}, {"created_at_ms", common::ToUnixMillis(t.created_at)},
-                              {"disabled_at_ms", TimeOrNull(t.disabled_at)}, {"key_id", t.key_id},
-                              {"signing_key", t.signing_key}, {"quotas", QuotasToJson(t.quotas)}};
     return Put("INSERT INTO tenants (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-               {t.id, j.dump()});
+               {t.id, TenantToJson(t).dump()});
   }
 
   Status PutToken(const auth::TokenRecord& t) override {
-    const nlohmann::json j = {{"accessor", t.accessor}, {"hash", t.hash_hex}, {"role", auth::RoleName(t.role)},
-                              {"tenant", t.tenant}, {"cloudlet", t.cloudlet_id}, {"scopes", t.scopes},
-                              {"description", t.description}, {"created_by", t.created_by},
-                              {"created_at_ms", common::ToUnixMillis(t.created_at)},
-                              {"expires_at_ms", TimeOrNull(t.expires_at)}, {"revoked_at_ms", TimeOrNull(t.revoked_at)}};
     return Put("INSERT INTO tokens (accessor, body) VALUES (?1, ?2) "
                "ON CONFLICT (accessor) DO UPDATE SET body = excluded.body",
-               {t.accessor, j.dump()});
+               {t.accessor, TokenToJson(t).dump()});
   }
 
   Status PutAppToken(const auth::AppTokenRecord& t) override {
-    const nlohmann::json j = {{"id", t.id}, {"tenant", t.tenant}, {"scopes", t.scopes}, {"created_by", t.created_by},
-                              {"created_at_ms", common::ToUnixMillis(t.created_at)},
-                              {"expires_at_ms", common::ToUnixMillis(t.expires_at)},
-                              {"revoked_at_ms", TimeOrNull(t.revoked_at)}};
     return Put("INSERT INTO app_tokens (id, tenant, body) VALUES (?1, ?2, ?3) "
                "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-               {t.id, t.tenant, j.dump()});
+               {t.id, t.tenant, AppTokenToJson(t).dump()});
   }
 
   Status AppendAudit(const auth::AuditEntry& e) override {
@@ -155,13 +90,6 @@ class SqliteCredentialStore final : public auth::CredentialStore {
   }
 
  private:
-  static auth::Role RoleFromName(const std::string& name) {
-    for (auto r : {auth::Role::kOperator, auth::Role::kTenant, auth::Role::kAgent, auth::Role::kApp}) {
-      if (name == auth::RoleName(r)) return r;
-    }
-    return auth::Role::kApp;  // the least privileged
-  }
-
   Status Scan(const char* sql, const std::function<void(const nlohmann::json&)>& row) {
     std::lock_guard lock(shared_->mu);
     auto rows = shared_->db.Prepare(sql);

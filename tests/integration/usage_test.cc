@@ -292,7 +292,7 @@ TEST(AgentUsageTest, TheAgentSpoolsUsageAndDeliversItOnceAfterOutagesAndRestarts
   EXPECT_NE(ReadFileOrEmpty(dir.File("agent.log")).find("wait in the spool"), std::string::npos);
 }
 
-TEST(AgentUsageTest, AnAgentWithSeveralRegistriesMovesToTheNextWhenOneDiesAndDeliversThere) {
+TEST(AgentUsageTest, AnAgentWithSeveralRegistriesMovesToTheNextWhenOneDiesAndSpoolsWhileAllAreDown) {
   TempDir dir;
   std::vector<std::unique_ptr<CloudletdProcess>> registries;
   std::vector<std::string> tokens;
@@ -324,6 +324,23 @@ TEST(AgentUsageTest, AnAgentWithSeveralRegistriesMovesToTheNextWhenOneDiesAndDel
     auto report = registries[1]->Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01");
     return report.status == 200 && json::parse(report.body)["total"]["quantities"]["cpu_core_s"].get<double>() == 7200;
   }, 20s)) << ReadFileOrEmpty(dir.File("agent.log"));
+
+  // Every registry down: usage is still taken (202) and kept in the agent's spool...
+  registries[1]->Signal(SIGKILL);
+  registries[1]->Wait();
+  r = api::MakeHttpClient()->Send({.method = "POST", .url = "http://127.0.0.1:" + std::to_string(port) + "/v1/usage",
+                                   .body = HoursOfUsage({"u-3"}, "acme").dump(), .headers = {},
+                                   .timeout = std::chrono::milliseconds(5000)});
+  EXPECT_TRUE(r.ok() && r->status == 202);
+  // ...until one comes back: the first, on its own database and address, receives it, once.
+  const std::string first_url = registries[0]->url();
+  CloudletdProcess back({}, dir.File("a.db"));
+  back.UsePort(std::stoi(first_url.substr(first_url.rfind(':') + 1)));
+  back.Start();
+  EXPECT_TRUE(WaitFor([&] {
+    auto report = back.Call("GET", "/v1/reports/usage?from=2026-11-01&to=2026-12-01");
+    return report.status == 200 && json::parse(report.body)["total"]["quantities"]["cpu_core_s"].get<double>() == 3600;
+  }, 30s)) << ReadFileOrEmpty(dir.File("agent.log"));
 }
 
 }  // namespace

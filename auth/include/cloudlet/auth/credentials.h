@@ -76,6 +76,14 @@ struct AuditEntry {
 };
 
 // Durable storage. Implementations serialise their own transactions; each call is one transaction.
+// What other registries sharing the store changed after a cursor (CredentialStore::ChangesSince).
+struct CredentialChanges {
+  std::vector<Tenant> tenants;
+  std::vector<TokenRecord> tokens;
+  std::vector<AppTokenRecord> app_tokens;
+  uint64_t cursor = 0;  // pass to the next call
+};
+
 class CredentialStore {
  public:
   virtual ~CredentialStore() = default;
@@ -88,6 +96,18 @@ class CredentialStore {
   virtual common::Status AppendAudit(const AuditEntry& e) = 0;
   // Newest first, at most `limit`.
   virtual common::Result<std::vector<AuditEntry>> RecentAudit(size_t limit) = 0;
+
+  // A store shared by several registries (PostgreSQL) also reports what the others wrote, so that
+  // a key rotation or revocation through one takes effect in all. The defaults have none to report.
+  virtual bool shared() const { return false; }
+  // A cursor from before the Load* calls that follow it: changes after it include anything they missed.
+  virtual common::Result<uint64_t> ChangeCursor() { return uint64_t{0}; }
+  // Records others wrote after `cursor` (this store's own writes are left out).
+  virtual common::Result<CredentialChanges> ChangesSince(uint64_t cursor) {
+    return CredentialChanges{{}, {}, {}, cursor};
+  }
+  // Waits up to `limit`, returning early when another registry may have written.
+  virtual void WaitForChanges(common::Millis limit) { (void)limit; }
 };
 
 common::Status ValidateTenantId(std::string_view id);

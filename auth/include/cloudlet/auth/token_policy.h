@@ -8,7 +8,9 @@
 //
 // Authentication reads memory only (tokens, tenants and signing keys are cached and kept in step
 // with the store by the administration calls). Administration calls write the store before they
-// answer and must not run on an HTTP handler thread. Thread-safe.
+// answer and must not run on an HTTP handler thread. On a store shared with other registries
+// (CredentialStore::shared()) a follower thread applies what they write (a new tenant key, a
+// revoked token, a disabled tenant) within about a second. Thread-safe.
 #pragma once
 
 #include <array>
@@ -26,6 +28,7 @@
 #include "cloudlet/auth/credentials.h"
 #include "cloudlet/auth/policy.h"
 #include "cloudlet/common/clock.h"
+#include "cloudlet/common/follow_thread.h"
 
 namespace cloudlet::auth {
 
@@ -55,7 +58,9 @@ struct IssuedToken {
 class TokenPolicy final : public Authenticator, public Authorizer {
  public:
   static common::Result<std::unique_ptr<TokenPolicy>> Create(std::string_view bootstrap_token, CredentialStore& store,
-                                                             const common::Clock& clock);
+                                                             const common::Clock& clock,
+                                                             common::Millis follow_interval = common::Millis(500));
+  ~TokenPolicy() override;
 
   common::Result<Principal> Authenticate(std::string_view bearer_token) const override;
   common::Status Authorize(const Principal& who, const Permission& what) const override;
@@ -90,6 +95,8 @@ class TokenPolicy final : public Authenticator, public Authorizer {
       : bootstrap_digest_(bootstrap_digest), bootstrap_subject_(std::move(bootstrap_subject)), store_(store),
         clock_(clock) {}
   common::Status Load();
+  // Applies records another registry wrote (the store's change feed).
+  void Follow(const CredentialChanges& changes);
   common::Result<Principal> AuthenticateLongLived(std::string_view token) const;
   common::Result<Principal> AuthenticateApp(std::string_view token) const;
   bool TenantActive(const std::string& id) const;  // with mu_ held
@@ -107,6 +114,8 @@ class TokenPolicy final : public Authenticator, public Authorizer {
   std::map<std::string, AppTokenRecord> app_tokens_;   // by id
   std::set<std::string> revoked_app_tokens_;
   std::mutex admin_mu_;  // one administrative change at a time
+  uint64_t cursor_ = 0;  // the change feed's, as of what is applied (the follower thread's)
+  std::unique_ptr<common::FollowThread> follow_;  // last: stopped before the rest goes
 };
 
 }  // namespace cloudlet::auth

@@ -84,6 +84,10 @@ class Registry {
   // NotFound for an unknown id (the agent should re-register); InvalidArgument naming the field.
   common::Status Heartbeat(std::string_view id, const discovery::Heartbeat& hb);
   bool Remove(std::string_view id);
+  // A record another registry sharing the store wrote (RegistryStore::ChangesSince): taken when it is
+  // new here, its descriptor differs, or its last heartbeat is not older than ours; health follows
+  // from that heartbeat. Not marked dirty: it is in the store already. True when it was taken.
+  bool Follow(const CloudletRecord& record);
 
   common::Result<CloudletRecord> Get(std::string_view id) const;
   bool Contains(std::string_view id) const;

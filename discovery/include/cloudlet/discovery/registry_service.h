@@ -11,16 +11,23 @@
 // state: they update memory at once and are written in the background every `flush_interval`,
 // together with health changes and purges. Callbacks run on the writer thread and must not block.
 //
+// On a store shared with other registries (RegistryStore::shared(): several cloudletd on one
+// PostgreSQL database) a follower thread applies what the others commit: it waits for a change to be
+// announced (at most `follow_interval`) and applies every change after its cursor, so this
+// registry's view, and its blocking queries, follow the others within about a second.
+//
 // Thread-safe.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include "cloudlet/common/clock.h"
+#include "cloudlet/common/follow_thread.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/discovery/registry.h"
 #include "cloudlet/discovery/registry_store.h"
@@ -32,6 +39,7 @@ struct ServiceOptions {
   common::Millis health_interval{100};   // how often health is re-evaluated
   size_t max_batch = 512;                // writes in one transaction at most
   size_t max_queue = 20'000;             // writes waiting at most; beyond, Unavailable
+  common::Millis follow_interval{500};   // a shared store: the longest wait between looks at others' changes
 };
 
 class RegistryService {
@@ -78,6 +86,7 @@ class RegistryService {
   bool running_ = false;
   bool stopping_ = false;
   std::thread writer_;
+  std::unique_ptr<common::FollowThread> follow_;  // shared stores only
 };
 
 }  // namespace cloudlet::discovery

@@ -76,6 +76,8 @@ class PriceStore {
   virtual ~PriceStore() = default;
   virtual common::Result<std::vector<PriceVersion>> LoadPrices() = 0;
   virtual common::Status PutPrice(const PriceVersion& v) = 0;
+  // True when other registries write prices to the same store (each then reloads them, every second).
+  virtual bool shared() const { return false; }
 };
 
 // The cost of `q` at `prices`, unrounded.

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "cloudlet/common/clock.h"
+#include "cloudlet/common/follow_thread.h"
 #include "cloudlet/common/random.h"
 #include "cloudlet/common/status.h"
 #include "cloudlet/common/timer_queue.h"
@@ -106,13 +107,39 @@ class FleetSource {
   virtual const View& Current() = 0;
 };
 
-// Durable storage of active placements. Used from one thread at a time (the service's writer).
+// What other registries sharing a placement store changed after a cursor.
+struct PlacementChanges {
+  std::vector<Placement> placements;  // reserved, confirmed or updated; oldest change first
+  std::vector<std::string> removed;   // released or ended
+  uint64_t cursor = 0;                // pass to the next call
+};
+
+// Durable storage of active placements. Used from one thread at a time (the service's writer),
+// except Reserve (from callers' threads) and the change feed (the follower thread).
 class PlacementStore {
  public:
   virtual ~PlacementStore() = default;
+  // Confirmed placements, and on a shared store also reservations still within their lease.
   virtual common::Result<std::vector<Placement>> LoadActive() = 0;
   virtual common::Status PutActive(const Placement& p) = 0;
   virtual common::Status Remove(const std::string& id) = 0;
+
+  // A store shared by several registries (PostgreSQL) decides reservations itself, so that they are
+  // exact across registries, and reports what the others changed. The defaults: not shared.
+  virtual bool shared() const { return false; }
+  // Stores reservation `p` only if its cloudlet has room for it at `now`: the cloudlet's capacity
+  // less what its live placements hold (confirmed ones, and reservations within their lease) through
+  // every registry. ResourceExhausted when it has none.
+  virtual common::Status Reserve(const Placement& p, common::TimePoint now) {
+    (void)p, (void)now;
+    return common::Status::FailedPrecondition("this placement store is not shared");
+  }
+  // A cursor from before a LoadActive that follows it.
+  virtual common::Result<uint64_t> ChangeCursor() { return uint64_t{0}; }
+  // Changes others made after `cursor` (this store's own are left out).
+  virtual common::Result<PlacementChanges> ChangesSince(uint64_t cursor) { return PlacementChanges{{}, {}, cursor}; }
+  // Waits up to `limit`, returning early when another registry may have changed a placement.
+  virtual void WaitForChanges(common::Millis limit) { (void)limit; }
 };
 
 // What one owner holds now: live (reserved or active) placements and the CPU they take.
@@ -220,7 +247,12 @@ class PlacementService {
   Placement RemoveLocked(const std::string& id);
   void IndexLocked(const Placement& p, int sign);
   void ExpireLeasesLocked(common::TimePoint now);
-  void EndLocked(Placement p, PlacementState state);
+  // `notify`: tell on_end (false for a placement another registry ended: it told its own).
+  void EndLocked(Placement p, PlacementState state, bool notify = true);
+  // Shared stores: the reservation is the store's to grant; tries the ranked candidates in order.
+  common::Result<PlaceResult> ReserveShared(Placement p, PlaceResult out);
+  // Shared stores: applies what other registries changed.
+  void Follow(const PlacementChanges& changes);
   // Ends a confirmed placement already taken out of live_: removed from the store first (on the
   // writer), then ended; if the store fails it is put back and `done` hears Unavailable.
   void EndDurably(Placement p, PlacementState state, Done done);
@@ -276,6 +308,7 @@ class PlacementService {
   uint64_t rank_seq_ = 0;
   uint64_t id_salt_ = 0;
   std::unique_ptr<common::TimerQueue> writer_;  // durable writes, off the callers' threads
+  std::unique_ptr<common::FollowThread> follow_;  // shared stores: others' changes
 };
 
 }  // namespace cloudlet::placement

@@ -51,6 +51,7 @@ struct ServerConfig {
   common::Millis drain{10'000};  // on Stop, how long requests in flight may take
   common::Millis lease{30'000};  // how long an unconfirmed placement holds its capacity
   double rate_limit = 50;        // requests per second per token (0: none; operators exempt)
+  size_t max_blocking_queries = 4096;  // registry blocking queries waiting at once (503 beyond)
   double rate_burst = 100;
   int bad_token_limit = 20;      // bad tokens from one address within the window before lock-out
   std::chrono::seconds bad_token_window{60};

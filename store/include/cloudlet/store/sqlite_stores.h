@@ -21,6 +21,7 @@
 #include "cloudlet/metering/spool.h"
 #include "cloudlet/metering/usage.h"
 #include "cloudlet/placement/placement_service.h"
+#include "cloudlet/store/stores.h"
 
 namespace cloudlet::store {
 
@@ -28,15 +29,9 @@ namespace cloudlet::store {
 // ones are refused.
 int SqliteSchemaVersion();
 
-// Both interfaces of the one SQLite ledger.
-class SqliteLedgerStoreBase : public metering::LedgerStore, public metering::PriceStore {};
-
-struct SqliteStores {
-  std::unique_ptr<discovery::RegistryStore> registry;
-  std::unique_ptr<placement::PlacementStore> placements;
-  std::unique_ptr<auth::CredentialStore> credentials;
-  std::shared_ptr<SqliteLedgerStoreBase> ledger;  // the usage ledger and the price versions
-};
+// The SQLite stores are the general Stores (stores.h); these names stay for the embedded backend's callers.
+using SqliteLedgerStoreBase = LedgerAndPrices;
+using SqliteStores = Stores;
 
 // `clock` stamps when usage was received and migrations applied. A write that finds the database
 // locked by another process waits up to `busy_timeout` for it, then fails Unavailable (503).
