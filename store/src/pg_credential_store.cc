@@ -90,22 +90,19 @@ class PgCredentialStore final : public auth::CredentialStore {
   }
 
  private:
-  // Rows of `table` another writer changed after `after`, decoded, oldest first; `cursor` moves past
-  // every changed row, this writer's own included.
+  // Records of `table` another process changed after `after`, decoded, oldest first; `cursor` moves
+  // past every changed row, this process's own included.
   template <typename T>
   Status Changed(const char* table, uint64_t after, uint64_t& cursor, std::vector<T>& out,
                  T (*decode)(const nlohmann::json&)) {
-    auto rows = shared_->conn.Query(std::string("SELECT body, change_seq, writer FROM ") + table +
-                                        " WHERE change_seq > $1 ORDER BY change_seq",
-                                    {static_cast<int64_t>(after)});
-    if (!rows.ok()) return rows.status();
-    for (int i = 0; i < rows->rows(); ++i) {
-      cursor = std::max<uint64_t>(cursor, rows->Int(i, 1));
-      if (rows->Text(i, 2) == shared_->writer) continue;
-      const nlohmann::json j = nlohmann::json::parse(rows->Text(i, 0), nullptr, false);
+    uint64_t read_to = after;
+    CLOUDLET_RETURN_IF_ERROR(ForEachChange(*shared_, "body", table, read_to, [&](const PgResult& rows, int i) {
+      const nlohmann::json j = nlohmann::json::parse(rows.Text(i, 0), nullptr, false);
       if (!j.is_object()) return Status::Internal(shared_->conn.where() + ": a stored credential is not JSON");
       out.push_back(decode(j));
-    }
+      return Status::Ok();
+    }));
+    cursor = std::max(cursor, read_to);
     return Status::Ok();
   }
 

@@ -1,5 +1,6 @@
 // Opening the PostgreSQL stores: connect, take the instance lock, migrate, then the stores on one
 // shared connection.
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
@@ -40,6 +41,23 @@ Status InSnapshot(PgConn& conn, const std::function<Status()>& body) {
   if (s.ok()) s = conn.Run("COMMIT");
   if (!s.ok()) (void)conn.Run("ROLLBACK");
   return s;
+}
+
+Status ForEachChange(PgShared& shared, const std::string& columns, const std::string& table, uint64_t& cursor,
+                     const std::function<Status(const PgResult& rows, int i)>& row) {
+  auto rows = shared.conn.Query("SELECT " + columns + ", change_seq, writer FROM " + table +
+                                    " WHERE change_seq > $1 ORDER BY change_seq",
+                                {static_cast<int64_t>(cursor)});
+  if (!rows.ok()) return rows.status();
+  const int seq = rows->columns() - 2, writer = rows->columns() - 1;
+  uint64_t last = cursor;
+  for (int i = 0; i < rows->rows(); ++i) {
+    last = std::max<uint64_t>(last, rows->Int(i, seq));
+    if (rows->Text(i, writer) == shared.writer) continue;  // this process's own: its memory has it
+    CLOUDLET_RETURN_IF_ERROR(row(*rows, i));
+  }
+  cursor = last;
+  return Status::Ok();
 }
 
 Result<Stores> OpenPostgresStores(const std::string& url, const common::Clock& clock, PostgresOptions options) {

@@ -89,28 +89,21 @@ class PgPlacementStore final : public placement::PlacementStore {
   Result<placement::PlacementChanges> ChangesSince(uint64_t cursor) override {
     std::lock_guard lock(shared_->mu);
     placement::PlacementChanges out;
-    out.cursor = cursor;
-    const int64_t after = static_cast<int64_t>(cursor);
+    uint64_t rows_after = cursor, deletions_after = cursor;
     CLOUDLET_RETURN_IF_ERROR(InSnapshot(conn_, [&]() -> Status {
-      auto rows = conn_.Query(
-          "SELECT id, body, change_seq, writer FROM placements WHERE change_seq > $1 ORDER BY change_seq", {after});
-      if (!rows.ok()) return rows.status();
-      for (int i = 0; i < rows->rows(); ++i) {
-        out.cursor = std::max<uint64_t>(out.cursor, rows->Int(i, 2));
-        if (rows->Text(i, 3) == shared_->writer) continue;
-        auto p = Decode(*rows, i, 0, 1);
-        if (!p.ok()) return p.status();
-        out.placements.push_back(std::move(*p));
-      }
-      auto gone = conn_.Query(
-          "SELECT id, change_seq, writer FROM placement_deletions WHERE change_seq > $1 ORDER BY change_seq", {after});
-      if (!gone.ok()) return gone.status();
-      for (int i = 0; i < gone->rows(); ++i) {
-        out.cursor = std::max<uint64_t>(out.cursor, gone->Int(i, 1));
-        if (gone->Text(i, 2) != shared_->writer) out.removed.push_back(gone->Text(i, 0));
-      }
-      return Status::Ok();
+      CLOUDLET_RETURN_IF_ERROR(
+          ForEachChange(*shared_, "id, body", "placements", rows_after, [&](const PgResult& rows, int i) -> Status {
+            auto p = Decode(rows, i, 0, 1);
+            if (!p.ok()) return p.status();
+            out.placements.push_back(std::move(*p));
+            return Status::Ok();
+          }));
+      return ForEachChange(*shared_, "id", "placement_deletions", deletions_after, [&](const PgResult& rows, int i) {
+        out.removed.push_back(rows.Text(i, 0));
+        return Status::Ok();
+      });
     }));
+    out.cursor = std::max(rows_after, deletions_after);
     return out;
   }
 

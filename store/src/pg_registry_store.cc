@@ -1,6 +1,7 @@
 // The registry on PostgreSQL, with a change feed for registries that share the database: every
 // write numbers its rows from one sequence under an advisory lock (so numbers become visible in
 // order), names its writer, and NOTIFYs; ChangesSince reads what others wrote after a cursor.
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -18,8 +19,7 @@ using discovery::StoreOp;
 
 namespace {
 
-constexpr char kColumns[] =
-    "id, descriptor, load, free_cpu_millis, free_mem_mb, registered_at_ms, last_heartbeat_ms, change_seq, writer";
+constexpr char kColumns[] = "id, descriptor, load, free_cpu_millis, free_mem_mb, registered_at_ms, last_heartbeat_ms";
 
 class PgRegistryStore final : public discovery::RegistryStore {
  public:
@@ -30,7 +30,7 @@ class PgRegistryStore final : public discovery::RegistryStore {
     std::lock_guard lock(shared_->mu);
     discovery::StoredRegistry out;
     CLOUDLET_RETURN_IF_ERROR(InSnapshot(conn_, [&]() -> Status {
-      auto rows = conn_.Query(std::string("SELECT ") + kColumns + " FROM cloudlets ORDER BY id");
+      auto rows = conn_.Query(std::string("SELECT ") + kColumns + ", change_seq FROM cloudlets ORDER BY id");
       if (!rows.ok()) return rows.status();
       for (int i = 0; i < rows->rows(); ++i) {
         auto r = RecordAt(*rows, i);
@@ -106,28 +106,21 @@ class PgRegistryStore final : public discovery::RegistryStore {
   Result<discovery::RegistryChanges> ChangesSince(uint64_t cursor) override {
     std::lock_guard lock(shared_->mu);
     discovery::RegistryChanges out;
-    out.cursor = cursor;
-    const int64_t after = static_cast<int64_t>(cursor);
+    uint64_t records_after = cursor, deletions_after = cursor;
     CLOUDLET_RETURN_IF_ERROR(InSnapshot(conn_, [&]() -> Status {
-      auto rows = conn_.Query(std::string("SELECT ") + kColumns + " FROM cloudlets WHERE change_seq > $1 ORDER BY change_seq",
-                              {after});
-      if (!rows.ok()) return rows.status();
-      for (int i = 0; i < rows->rows(); ++i) {
-        out.cursor = std::max<uint64_t>(out.cursor, rows->Int(i, 7));
-        if (rows->Text(i, 8) == writer_) continue;  // this registry's own write: its memory has it
-        auto r = RecordAt(*rows, i);
-        if (!r.ok()) return r.status();
-        out.records.push_back(std::move(*r));
-      }
-      auto gone = conn_.Query("SELECT id, change_seq, writer FROM cloudlet_deletions WHERE change_seq > $1 "
-                              "ORDER BY change_seq", {after});
-      if (!gone.ok()) return gone.status();
-      for (int i = 0; i < gone->rows(); ++i) {
-        out.cursor = std::max<uint64_t>(out.cursor, gone->Int(i, 1));
-        if (gone->Text(i, 2) != writer_) out.deleted.push_back(gone->Text(i, 0));
-      }
-      return Status::Ok();
+      CLOUDLET_RETURN_IF_ERROR(
+          ForEachChange(*shared_, kColumns, "cloudlets", records_after, [&](const PgResult& rows, int i) -> Status {
+            auto r = RecordAt(rows, i);
+            if (!r.ok()) return r.status();
+            out.records.push_back(std::move(*r));
+            return Status::Ok();
+          }));
+      return ForEachChange(*shared_, "id", "cloudlet_deletions", deletions_after, [&](const PgResult& rows, int i) {
+        out.deleted.push_back(rows.Text(i, 0));
+        return Status::Ok();
+      });
     }));
+    out.cursor = std::max(records_after, deletions_after);
     return out;
   }
 

@@ -40,6 +40,12 @@ struct PgShared {
 // Runs `body` on one consistent snapshot of the database (REPEATABLE READ, read only).
 common::Status InSnapshot(PgConn& conn, const std::function<common::Status()>& body);
 
+// The change feed of one table: `columns` of its rows numbered after `cursor` (oldest first), each
+// handed to `row` unless this process wrote it; `cursor` moves past every row read, its own too.
+// The query adds change_seq and writer after `columns`.
+common::Status ForEachChange(PgShared& shared, const std::string& columns, const std::string& table, uint64_t& cursor,
+                             const std::function<common::Status(const PgResult& rows, int i)>& row);
+
 // Brings the schema to PostgresSchemaVersion() under the migration lock; refuses a newer one.
 common::Status MigratePostgres(PgConn& conn, const common::Clock& clock);
 

@@ -61,24 +61,11 @@ class CloudletdOnPostgres : public ::testing::Test {
 
 TEST_F(CloudletdOnPostgres, KillNineThenRestartKeepsEveryAcknowledgedWrite) {
   std::vector<std::string> acknowledged;
-  std::mutex mu;
   std::string placement;
   {
     CloudletdProcess d({}, url_);
     d.Start();
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < 20; ++i) {
-          const std::string id = "cl-" + std::to_string(t) + "-" + std::to_string(i);
-          if (d.Call("PUT", "/v1/cloudlets/" + id, Cloudlet(id).dump()).status == 201) {
-            std::lock_guard lock(mu);
-            acknowledged.push_back(id);
-          }
-        }
-      });
-    }
-    for (auto& th : threads) th.join();
+    acknowledged = RegisterFromThreads(d, 8, 20, [](const std::string& id) { return Cloudlet(id).dump(); });
     ASSERT_EQ(d.Call("POST", "/v1/tenants", json{{"id", "acme"}, {"name", "Acme"}}.dump()).status, 201);
     auto placed = d.Call("POST", "/v1/placements", PlacementRequest().dump());
     ASSERT_EQ(placed.status, 201) << placed.body;

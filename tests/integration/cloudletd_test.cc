@@ -145,23 +145,10 @@ TEST(CloudletdTest, KillNineThenRestartKeepsEveryAcknowledgedRegistration) {
   TempDir shared;
   const std::string db = shared.File("var/cloudlet.db");
   std::vector<std::string> acknowledged;
-  std::mutex mu;
   {
     CloudletdProcess d({}, db);
     d.Start();
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < 20; ++i) {
-          const std::string id = "cl-" + std::to_string(t) + "-" + std::to_string(i);
-          if (d.Call("PUT", "/v1/cloudlets/" + id, Descriptor(id).dump()).status == 201) {
-            std::lock_guard lock(mu);
-            acknowledged.push_back(id);
-          }
-        }
-      });
-    }
-    for (auto& th : threads) th.join();
+    acknowledged = RegisterFromThreads(d, 8, 20, [](const std::string& id) { return Descriptor(id).dump(); });
     d.Signal(SIGKILL);
     EXPECT_EQ(d.Wait(), 128 + SIGKILL);
   }

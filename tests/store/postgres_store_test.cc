@@ -14,7 +14,7 @@
 #include "cloudlet/store/sqlite_stores.h"
 #include "cloudlet/store/stores.h"
 #include "discovery/test_descriptors.h"
-#include "store/store_conformance.h"
+#include "store/backend_stores.h"
 #include "support/postgres_server.h"
 #include "support/temp_dir.h"
 
@@ -47,19 +47,7 @@ StoreBackend PostgresBackend() {
               url = it->second;
             }
             if (url.empty()) return common::Status::Unavailable(PostgresServer::last_error());
-            auto stores = store::OpenPostgresStores(url);
-            if (!stores.ok()) return stores.status();
-            // The agent's spool stays a local SQLite file whatever the registry's backend.
-            auto spool = store::OpenSqliteUsageSpool(where + "/spool.db");
-            if (!spool.ok()) return spool.status();
-            auto owned = std::make_shared<store::Stores>(std::move(*stores));
-            return OpenStores{.keep_alive = owned,
-                              .registry = owned->registry.get(),
-                              .placements = owned->placements.get(),
-                              .credentials = owned->credentials.get(),
-                              .ledger = owned->ledger.get(),
-                              .prices = owned->ledger.get(),
-                              .spool = std::move(*spool)};
+            return WithSpool(store::OpenPostgresStores(url), where + "/spool.db");
           }};
 }
 

@@ -1,5 +1,8 @@
 #include "support/cloudletd_process.h"
 
+#include <mutex>
+#include <thread>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -105,6 +108,26 @@ nlohmann::json CloudletdProcess::Json(const std::string& method, const std::stri
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << method << " " << path << " answered " << r.status << ": " << r.body;
   return j;
+}
+
+std::vector<std::string> RegisterFromThreads(const CloudletdProcess& d, int threads, int each,
+                                             const std::function<std::string(const std::string& id)>& body) {
+  std::vector<std::string> acknowledged;
+  std::mutex mu;
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&, t] {
+      for (int i = 0; i < each; ++i) {
+        const std::string id = "cl-" + std::to_string(t) + "-" + std::to_string(i);
+        if (d.Call("PUT", "/v1/cloudlets/" + id, body(id)).status == 201) {
+          std::lock_guard lock(mu);
+          acknowledged.push_back(id);
+        }
+      }
+    });
+  }
+  for (auto& th : running) th.join();
+  return acknowledged;
 }
 
 }  // namespace cloudlet::testing

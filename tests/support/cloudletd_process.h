@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,5 +68,10 @@ class CloudletdProcess {
   std::unique_ptr<ChildProcess> process_;
   int exit_code_ = -1;
 };
+
+// Registers `threads` x `each` cloudlets, "cl-T-I", from `threads` threads at once, each descriptor
+// from `body(id)`; returns the ids that were acknowledged (201).
+std::vector<std::string> RegisterFromThreads(const CloudletdProcess& d, int threads, int each,
+                                             const std::function<std::string(const std::string& id)>& body);
 
 }  // namespace cloudlet::testing
