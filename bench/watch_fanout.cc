@@ -2,8 +2,11 @@
 // woken by one registration, and how long each took to hear of it (bench/run-shared-bench).
 //
 //   watch_fanout --url http://127.0.0.1:8470 --token T --watchers 10000 [--trigger-url URL]
+//                [--query "near=40.44,-79.94&limit=3"]
 //
-// Opens N plain TCP connections (non-blocking, one epoll loop), sends one blocking query on each,
+// Opens N plain TCP connections (non-blocking, one epoll loop), sends one blocking query on each
+// (by default each from its own position in the metro area, for its 3 nearest cloudlets, as phones
+// would; --query "" watches the whole list),
 // waits until cloudletd's /metrics counts them all parked, then registers a cloudlet through
 // --trigger-url (default --url: with several cloudletd sharing a database, another instance) and
 // times, per watcher, from just before the registration is sent to the first byte of its answer.
@@ -22,6 +25,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,11 +79,16 @@ double Percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   std::string url, trigger_url, token;
   size_t watchers = 10'000;
+  std::string query = "near";
   CLI::App app{"watch_fanout: N blocking queries on cloudletd woken by one registration, timed"};
   app.add_option("--url", url, "cloudletd the watchers wait on")->required();
   app.add_option("--trigger-url", trigger_url, "cloudletd the registration goes to (default: --url)");
   app.add_option("--token", token, "operator token")->required();
   app.add_option("--watchers", watchers, "blocking queries")->capture_default_str();
+  app.add_option("--query", query,
+                 "what each watcher lists: \"near\" (its 3 nearest from a random position), \"\" (the whole list), or a "
+                 "query string")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (trigger_url.empty()) trigger_url = url;
 
@@ -99,9 +108,18 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(t.port));
   inet_pton(AF_INET, t.host.c_str(), &addr.sin_addr);
-  const std::string request = "GET /v1/cloudlets?index=" + index +
-                              "&wait=120s HTTP/1.1\r\nHost: " + t.host + "\r\nAuthorization: Bearer " + token +
-                              "\r\nConnection: close\r\n\r\n";
+  std::mt19937 random(7);
+  std::uniform_real_distribution<double> lat(40.3, 40.6), lon(-80.1, -79.8);
+  auto request = [&] {
+    std::string q = query;
+    if (query == "near") {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "near=%.4f,%.4f&limit=3", lat(random), lon(random));
+      q = buf;
+    }
+    return "GET /v1/cloudlets?index=" + index + (q.empty() ? "" : "&" + q) + "&wait=120s HTTP/1.1\r\nHost: " + t.host +
+           "\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n";
+  };
 
   // Connect and send in batches, so that the listener's backlog is never overrun.
   const int ep = epoll_create1(0);
@@ -113,7 +131,8 @@ int main(int argc, char** argv) {
       std::cerr << "watch_fanout: connection " << i << " failed\n";
       return 1;
     }
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    const std::string text = request();
+    if (send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) {
       std::cerr << "watch_fanout: sending on connection " << i << " failed\n";
       return 1;
     }
@@ -141,7 +160,11 @@ int main(int argc, char** argv) {
                          {"capacity", {{"cpu_millis", 1000}, {"mem_mb", 1024}}},
                          {"isolation", {"container"}}, {"wan_mbps", 100}};
   const auto t0 = Clock::now();
-  Call(*http, "PUT", trigger_url + "/v1/cloudlets/cl-fanout-trigger", token, cloudlet.dump());
+  // A new cloudlet each run: a visible change on every instance (an identical re-registration is
+  // news only where it is made).
+  const std::string trigger = "cl-fanout-" + std::to_string(getpid()) + "-" +
+                              std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1'000'000);
+  Call(*http, "PUT", trigger_url + "/v1/cloudlets/" + trigger, token, cloudlet.dump());
 
   std::vector<double> ms;
   ms.reserve(watchers);
@@ -171,7 +194,7 @@ int main(int argc, char** argv) {
   for (int fd : fds) {
     if (fd >= 0) close(fd);
   }
-  json out = {{"watchers", watchers}, {"woken", ms.size()}, {"statuses", statuses},
+  json out = {{"watchers", watchers}, {"query", query}, {"woken", ms.size()}, {"statuses", statuses},
               {"p50_ms", Percentile(ms, 0.50)}, {"p99_ms", Percentile(ms, 0.99)},
               {"max_ms", ms.empty() ? 0.0 : *std::max_element(ms.begin(), ms.end())}};
   std::cout << out.dump() << "\n";

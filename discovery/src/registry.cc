@@ -148,6 +148,9 @@ bool Registry::Follow(const CloudletRecord& incoming) {
     if (!descriptor_changed && incoming.last_heartbeat < r.last_heartbeat) return false;  // older news
     if (created || r.descriptor.geo != incoming.descriptor.geo) ++geo_version_;
     const Health before = created ? Health::kExpired : r.health;
+    // As with a heartbeat here: a newer time alone is not a visible change (the index stays).
+    const bool visible = descriptor_changed || r.load != incoming.load || r.free.cpu_millis != incoming.free.cpu_millis ||
+                         r.free.mem_mb != incoming.free.mem_mb;
     const auto modify_index = r.modify_index;
     r = incoming;
     r.modify_index = modify_index;
@@ -155,6 +158,7 @@ bool Registry::Follow(const CloudletRecord& incoming) {
     e.restored = false;
     r.health = HealthAt(e, clock_.Now());
     if (created || descriptor_changed || r.health != before) ++membership_index_;
+    if (!visible && r.health == before) return true;
     r.modify_index = ++index_;
     CollectWatchersLocked(fire);
   }

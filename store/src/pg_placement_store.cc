@@ -52,6 +52,10 @@ class PgPlacementStore final : public placement::PlacementStore {
     std::lock_guard lock(shared_->mu);
     const int64_t now_ms = common::ToUnixMillis(now);
     return Change([&]() -> Status {
+      // A reservation is soft state, as it is in one cloudletd's memory: its commit need not wait for
+      // the disk (a crash of PostgreSQL itself may forget the last moments of reservations, never half
+      // of one; the check stays exact). Confirmations (PutActive) are durable before they are answered.
+      CLOUDLET_RETURN_IF_ERROR(conn_.Run("SET LOCAL synchronous_commit = off"));
       // Reservations whose lease passed hold nothing; forget them here, where it costs one query.
       auto lapsed = conn_.Query(
           "DELETE FROM placements WHERE cloudlet_id = $1 AND NOT confirmed AND expires_at_ms <= $2 RETURNING id",

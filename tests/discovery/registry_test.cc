@@ -27,6 +27,36 @@ class RegistryTest : public ::testing::Test {
   }
 };
 
+// Records another registry wrote (a shared store): new ones and visible changes move the index and
+// are never marked dirty here; a newer time alone does not; older news is ignored.
+TEST_F(RegistryTest, FollowedRecordsMoveTheIndexOnlyWhenSomethingVisibleChanged) {
+  CloudletRecord r;
+  r.descriptor = MakeDescriptor("cl-far");
+  r.load = 0.2;
+  r.free = {1'000, 2'000};
+  r.registered_at = r.last_heartbeat = clock_.Now();
+  const uint64_t start = registry_.index();
+  EXPECT_TRUE(registry_.Follow(r));
+  EXPECT_EQ(registry_.index(), start + 1);
+  EXPECT_EQ(HealthOf("cl-far"), Health::kHealthy);
+  EXPECT_TRUE(registry_.TakeDirty().empty());
+  r.last_heartbeat += milliseconds(1'000);  // the same figures, a second later
+  EXPECT_TRUE(registry_.Follow(r));
+  EXPECT_EQ(registry_.index(), start + 1);
+  r.load = 0.6;
+  EXPECT_TRUE(registry_.Follow(r));
+  EXPECT_EQ(registry_.index(), start + 2);
+  EXPECT_DOUBLE_EQ(registry_.Get("cl-far")->load, 0.6);
+  CloudletRecord older = r;
+  older.last_heartbeat -= milliseconds(5'000);
+  older.load = 0.1;
+  EXPECT_FALSE(registry_.Follow(older));
+  EXPECT_DOUBLE_EQ(registry_.Get("cl-far")->load, 0.6);
+  // Its health follows the heartbeat it carries (a second ahead of this clock): 9 s on, suspect.
+  Advance(9'000);
+  EXPECT_EQ(HealthOf("cl-far"), Health::kSuspect);
+}
+
 TEST_F(RegistryTest, OptionsNeedTtlBeyondTheSuspectThreshold) {
   EXPECT_TRUE(options_.Validate().ok());
   const RegistryOptions short_ttl{milliseconds(5'000), milliseconds(7'000), milliseconds(0)};
