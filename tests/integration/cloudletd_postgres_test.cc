@@ -173,7 +173,7 @@ TEST_F(CloudletdOnPostgres, ThreeInstancesPlaceExactlyWhatFits) {
 // What one instance does, the others see: a tenant and its token made through one work through
 // another; a placement reserved through one is confirmed through another and its owner's blocking
 // query there wakes; a revocation through the third takes effect at the first within 2 s; so does a
-// price version.
+// price version; a usage record sent to two of them counts once.
 TEST_F(CloudletdOnPostgres, SharedInstancesFollowEachOther) {
   std::vector<std::unique_ptr<CloudletdProcess>> d;
   for (int i = 0; i < 3; ++i) {
@@ -215,6 +215,16 @@ TEST_F(CloudletdOnPostgres, SharedInstancesFollowEachOther) {
   ASSERT_EQ(d[2]->Call("DELETE", "/v1/tokens/" + token["id"].get<std::string>()).status, 204);
   EXPECT_TRUE(WaitFor([&] { return d[0]->Call("GET", "/v1/placements", "", acme.c_str()).status == 401; },
                       std::chrono::milliseconds(2'000)));
+  // A usage record delivered through two instances (an agent that failed over mid-delivery) counts once.
+  json records = HoursOfUsage({"u-both"}, "acme");
+  records["records"][0]["cloudlet"] = "cl-1";  // an operator names it; an agent's token implies it
+  const std::string usage = records.dump();
+  auto first = d[0]->Call("POST", "/v1/usage", usage);
+  auto again = d[1]->Call("POST", "/v1/usage", usage);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(json::parse(first.body)["accepted"], 1) << first.body;
+  EXPECT_EQ(json::parse(again.body)["duplicate"], 1);
   // A price version set through the second is in the third's book within 2 s.
   ASSERT_EQ(d[1]->Call("PUT", "/v1/prices", R"({"effective":"2026-01-01","prices":{"cpu_core_hour":0.25}})").status, 200);
   EXPECT_TRUE(WaitFor([&] { return d[2]->Json("GET", "/v1/prices")["versions"].size() == 1; },
