@@ -11,9 +11,23 @@ using common::Status;
 
 namespace {
 
+// The change feed of `table` (docs/operations.md): each row's change number and writer, indexed.
+std::string FeedColumns(const std::string& table) {
+  return "ALTER TABLE " + table + " ADD COLUMN change_seq BIGINT NOT NULL DEFAULT nextval('change_seq');\n" +
+         "ALTER TABLE " + table + " ADD COLUMN writer TEXT NOT NULL DEFAULT '';\n" +
+         "CREATE INDEX " + table + "_by_change ON " + table + " (change_seq);\n";
+}
+
+// Where deletions from a fed table are announced: `table` holds the ids, numbered the same way.
+std::string DeletionsTable(const std::string& table) {
+  return "CREATE TABLE " + table + " (id TEXT PRIMARY KEY, writer TEXT NOT NULL, " +
+         "change_seq BIGINT NOT NULL DEFAULT nextval('change_seq'));\n" +
+         "CREATE INDEX " + table + "_by_change ON " + table + " (change_seq);\n";
+}
+
 // Entry i brings the schema to version i + 1. The same tables as SQLite's (sqlite_migrations.cc),
 // in PostgreSQL's types.
-const std::vector<const char*> kPgMigrations = {
+const std::vector<std::string> kPgMigrations = {
     R"sql(
       CREATE TABLE cloudlets (
         id TEXT PRIMARY KEY,
@@ -85,31 +99,10 @@ const std::vector<const char*> kPgMigrations = {
     // The registry's change feed, for several cloudletd on one database: every write of a cloudlet
     // takes the next change number (writers hold an advisory lock, so numbers commit in order) and
     // names its writer; a deletion leaves a row in cloudlet_deletions.
-    R"sql(
-      CREATE SEQUENCE change_seq;
-      ALTER TABLE cloudlets ADD COLUMN change_seq BIGINT NOT NULL DEFAULT nextval('change_seq');
-      ALTER TABLE cloudlets ADD COLUMN writer TEXT NOT NULL DEFAULT '';
-      CREATE INDEX cloudlets_by_change ON cloudlets (change_seq);
-      CREATE TABLE cloudlet_deletions (
-        id TEXT PRIMARY KEY,
-        writer TEXT NOT NULL,
-        change_seq BIGINT NOT NULL DEFAULT nextval('change_seq')
-      );
-      CREATE INDEX cloudlet_deletions_by_change ON cloudlet_deletions (change_seq);
-    )sql",
+    "CREATE SEQUENCE change_seq;\n" + FeedColumns("cloudlets") + DeletionsTable("cloudlet_deletions"),
     // The credentials' change feed: tenants (keys, quotas, disabling), tokens and app tokens
     // (revocations) are numbered and named the same way; none is ever deleted.
-    R"sql(
-      ALTER TABLE tenants ADD COLUMN change_seq BIGINT NOT NULL DEFAULT nextval('change_seq');
-      ALTER TABLE tenants ADD COLUMN writer TEXT NOT NULL DEFAULT '';
-      ALTER TABLE tokens ADD COLUMN change_seq BIGINT NOT NULL DEFAULT nextval('change_seq');
-      ALTER TABLE tokens ADD COLUMN writer TEXT NOT NULL DEFAULT '';
-      ALTER TABLE app_tokens ADD COLUMN change_seq BIGINT NOT NULL DEFAULT nextval('change_seq');
-      ALTER TABLE app_tokens ADD COLUMN writer TEXT NOT NULL DEFAULT '';
-      CREATE INDEX tenants_by_change ON tenants (change_seq);
-      CREATE INDEX tokens_by_change ON tokens (change_seq);
-      CREATE INDEX app_tokens_by_change ON app_tokens (change_seq);
-    )sql",
+    FeedColumns("tenants") + FeedColumns("tokens") + FeedColumns("app_tokens"),
     // Placements shared by several registries: reservations are stored too (confirmed = false, until
     // expires_at_ms), with the CPU and memory they hold so that a reservation can be checked against
     // its cloudlet's capacity in one query; and the same change feed.
@@ -121,17 +114,8 @@ const std::vector<const char*> kPgMigrations = {
       UPDATE placements SET
         cpu_millis = COALESCE((body::jsonb #>> '{request,app,cpu_millis}')::bigint, 0),
         mem_mb = COALESCE((body::jsonb #>> '{request,app,mem_mb}')::bigint, 0);
-      ALTER TABLE placements ADD COLUMN change_seq BIGINT NOT NULL DEFAULT nextval('change_seq');
-      ALTER TABLE placements ADD COLUMN writer TEXT NOT NULL DEFAULT '';
       CREATE INDEX placements_by_cloudlet ON placements (cloudlet_id);
-      CREATE INDEX placements_by_change ON placements (change_seq);
-      CREATE TABLE placement_deletions (
-        id TEXT PRIMARY KEY,
-        writer TEXT NOT NULL,
-        change_seq BIGINT NOT NULL DEFAULT nextval('change_seq')
-      );
-      CREATE INDEX placement_deletions_by_change ON placement_deletions (change_seq);
-    )sql",
+    )sql" + FeedColumns("placements") + DeletionsTable("placement_deletions"),
 };
 
 Status MigrateLocked(PgConn& conn, const common::Clock& clock) {
